@@ -1,0 +1,95 @@
+using LiveUpdateFs.Core.Sessions;
+using LiveUpdateFs.Uapi;
+
+namespace LiveUpdateFs.Core.Dispatch;
+
+/// <summary>
+/// Runs one LUO ioctl as the kernel does: generic decoding (spec §2), then
+/// the command (spec §4), then the write-back.
+/// </summary>
+public sealed class LuoDispatcher(Orchestrator orchestrator, LuoBehaviour behaviour)
+{
+    private readonly LuoCommandTable _table = new(behaviour);
+
+    public Orchestrator Orchestrator => orchestrator;
+
+    /// <param name="session">The session the fd belongs to; null for the device.</param>
+    public IoctlOutcome Dispatch(Session? session, uint request, ulong argument, RequestContext context)
+    {
+        LuoFileKind kind = session is null ? LuoFileKind.Device
+            : session.Kind == SessionKind.Outgoing ? LuoFileKind.OutgoingSession : LuoFileKind.IncomingSession;
+
+        Errno decoded = IoctlDecoder.Decode(_table, kind, request, argument, context.Memory, out DecodedRequest? req);
+        if (decoded.IsError)
+            return IoctlOutcome.Done(decoded);
+
+        return req!.Command.Request switch
+        {
+            LuoRequest.CreateSession => CreateSession(req, context),
+            LuoRequest.RetrieveSession => RetrieveSession(req, context),
+            LuoRequest.PreserveFd => PreserveFd(session!, req, context),
+            LuoRequest.RetrieveFd => RetrieveFd(session!, req, context),
+            LuoRequest.Finish => Finish(session!, req, context),
+            LuoRequest.GetName => GetName(session!, req, context),
+            _ => throw new InvalidOperationException($"no command for {req.Command.Name}"),
+        };
+    }
+
+    private IoctlOutcome CreateSession(DecodedRequest req, RequestContext context)
+    {
+        Errno reserved = context.Reservation.Reserve();
+        if (reserved.IsError)
+            return IoctlOutcome.Done(reserved, req);
+        Errno created = orchestrator.CreateSession(LuoStructs.NameField(req.Struct), out Session? session);
+        if (created.IsError)
+            return IoctlOutcome.Done(created, req);
+        return new IoctlOutcome(Errno.None, new PendingSessionFd(req, session!, orchestrator), req);
+    }
+
+    private IoctlOutcome RetrieveSession(DecodedRequest req, RequestContext context)
+    {
+        Errno reserved = context.Reservation.Reserve();
+        if (reserved.IsError)
+            return IoctlOutcome.Done(reserved, req);
+        Errno found = orchestrator.RetrieveSession(LuoStructs.NameField(req.Struct), out Session? session);
+        if (found.IsError)
+            return IoctlOutcome.Done(found, req);
+        return new IoctlOutcome(Errno.None, new PendingSessionFd(req, session!, orchestrator), req);
+    }
+
+    private IoctlOutcome PreserveFd(Session session, DecodedRequest req, RequestContext context)
+    {
+        Errno preserved = orchestrator.Preserve(session, LuoStructs.ReadToken(req.Struct), LuoStructs.ReadFd(req.Struct), context.Files);
+        if (preserved.IsError)
+            return IoctlOutcome.Done(preserved, req);
+        // A failed write-back is EFAULT, but the file stays preserved (§4.3 step 10).
+        return IoctlOutcome.Done(req.WriteBack(context.Memory) ? Errno.None : Errno.EFAULT, req);
+    }
+
+    private IoctlOutcome RetrieveFd(Session session, DecodedRequest req, RequestContext context)
+    {
+        Errno reserved = context.Reservation.Reserve();
+        if (reserved.IsError)
+            return IoctlOutcome.Done(reserved, req);
+        Errno retrieved = orchestrator.RetrieveFile(session, LuoStructs.ReadToken(req.Struct), out var file);
+        if (retrieved.IsError)
+            return IoctlOutcome.Done(retrieved, req);
+        return new IoctlOutcome(Errno.None, new PendingRetrievedFile(req, file!), req);
+    }
+
+    private IoctlOutcome Finish(Session session, DecodedRequest req, RequestContext context)
+    {
+        if (behaviour.FinishChecksReserved && LuoStructs.ReadReserved(req.Struct) != 0)
+            return IoctlOutcome.Done(Errno.EINVAL, req);
+        orchestrator.Finish(session);
+        return IoctlOutcome.Done(req.WriteBack(context.Memory) ? Errno.None : Errno.EFAULT, req);
+    }
+
+    private static IoctlOutcome GetName(Session session, DecodedRequest req, RequestContext context)
+    {
+        if (LuoStructs.ReadReserved(req.Struct) != 0)
+            return IoctlOutcome.Done(Errno.EINVAL, req);
+        session.Name.CopyTo(req.Struct.AsSpan(LuoStructs.GetNameNameOffset, LuoRequest.SessionNameLength));
+        return IoctlOutcome.Done(req.WriteBack(context.Memory) ? Errno.None : Errno.EFAULT, req);
+    }
+}

@@ -1,0 +1,41 @@
+using LiveUpdateFs.Uapi;
+
+namespace LiveUpdateFs.Core.Files;
+
+/// <summary>
+/// A LUO file handler (spec §4.3 step 5, §8): decides which files it can
+/// preserve and does the handler-specific work. Handlers are asked in
+/// registration order; the first that accepts a file gets it.
+/// </summary>
+public interface IFileHandler
+{
+    /// <summary>The compatible string recorded with each preserved file.</summary>
+    string Compatible { get; }
+
+    bool CanPreserve(in FileFacts facts);
+
+    /// <summary>Handler preserve (§4.3 step 9): handler-specific errors.</summary>
+    Errno Preserve(IHeldFile file);
+
+    /// <summary>Undo of Preserve when the outgoing session is discarded (§5.2).</summary>
+    void Unpreserve(IHeldFile file);
+}
+
+/// <summary>memfd_luo (spec §8.1): shmem files without links, i.e. memfds
+/// (not hugetlb), O_TMPFILE tmpfs files and unlinked tmpfs files.</summary>
+public sealed class MemfdHandler : IFileHandler
+{
+    public string Compatible => "memfd-v2";
+
+    public bool CanPreserve(in FileFacts facts) =>
+        facts.FileSystem == FileSystemKind.Tmpfs && facts.IsRegular && facts.LinkCount == 0;
+
+    // The page pinning and KHO registration of the kernel have no userspace
+    // counterpart: the daemon's reference keeps the pages alive. The frozen
+    // size is enforced through the orchestrator's preserved-file table.
+    public Errno Preserve(IHeldFile file) => Errno.None;
+
+    public void Unpreserve(IHeldFile file)
+    {
+    }
+}

@@ -1,0 +1,87 @@
+using System.Buffers.Binary;
+using System.Text;
+
+namespace LiveUpdateFs.Fuse;
+
+/// <summary>
+/// struct lufs_envelope (src/native/lufs-envelope.h): the preload library's
+/// two-phase completion of fd-returning requests. Layout checked by tests.
+/// </summary>
+public sealed class Envelope
+{
+    public const uint Request = 0xBAEF;
+    public const ulong Magic = 0x4c55464553454e56;
+    public const uint Version = 1;
+    public const int Size = 128;
+    public const int NodeNameLength = 64;
+    public const string ControlNode = ".lufs-control";
+    public const string SessionNodePrefix = ".lufs-session-";
+
+    public const uint PhasePrepare = 1;
+    public const uint PhaseCommit = 2;
+    public const uint PhaseQueryFrozen = 3;
+
+    private const int AnsweredOffset = 8;
+    private const int VersionOffset = 16;
+    private const int PhaseOffset = 20;
+    private const int RequestOffset = 24;
+    private const int ArgOffset = 32;
+    private const int ReserveErrnoOffset = 40;
+    private const int ChannelFdOffset = 44;
+    private const int TicketOffset = 48;
+    private const int InstalledFdOffset = 56;
+    private const int InstallErrnoOffset = 60;
+    private const int NodeNameOffset = 64;
+
+    private readonly byte[] _bytes;
+
+    private Envelope(byte[] bytes) => _bytes = bytes;
+
+    /// <summary>The envelope at <paramref name="address"/>, or null when the
+    /// memory there is not one (then the request is an ordinary unknown nr).</summary>
+    public static Envelope? TryRead(Uapi.ICallerMemory memory, ulong address)
+    {
+        byte[] bytes = new byte[Size];
+        if (memory.Read(address, bytes) != Size)
+            return null;
+        var envelope = new Envelope(bytes);
+        return BinaryPrimitives.ReadUInt64LittleEndian(bytes) == Magic && envelope.U32(VersionOffset) == Version ? envelope : null;
+    }
+
+    public uint Phase => U32(PhaseOffset);
+
+    /// <summary>The caller's request; the kernel's ioctl takes 32 bits of it.</summary>
+    public uint CallerRequest => (uint)BinaryPrimitives.ReadUInt64LittleEndian(_bytes.AsSpan(RequestOffset));
+
+    public ulong CallerArgument => BinaryPrimitives.ReadUInt64LittleEndian(_bytes.AsSpan(ArgOffset));
+
+    public int ReserveErrno => (int)U32(ReserveErrnoOffset);
+
+    public int ChannelFd => (int)U32(ChannelFdOffset);
+
+    public int InstalledFd => (int)U32(InstalledFdOffset);
+
+    public int InstallErrno => (int)U32(InstallErrnoOffset);
+
+    public ulong Ticket
+    {
+        get => BinaryPrimitives.ReadUInt64LittleEndian(_bytes.AsSpan(TicketOffset));
+        set => BinaryPrimitives.WriteUInt64LittleEndian(_bytes.AsSpan(TicketOffset), value);
+    }
+
+    public void SetNodeName(string name)
+    {
+        Span<byte> field = _bytes.AsSpan(NodeNameOffset, NodeNameLength);
+        field.Clear();
+        Encoding.ASCII.GetBytes(name, field);
+    }
+
+    /// <summary>Marks the envelope answered and writes it back.</summary>
+    public bool Answer(Uapi.ICallerMemory memory, ulong address)
+    {
+        BinaryPrimitives.WriteUInt64LittleEndian(_bytes.AsSpan(AnsweredOffset), Magic);
+        return memory.Write(address, _bytes);
+    }
+
+    private uint U32(int offset) => BinaryPrimitives.ReadUInt32LittleEndian(_bytes.AsSpan(offset));
+}

@@ -1,0 +1,71 @@
+using LiveUpdateFs.Uapi;
+
+namespace LiveUpdateFs.Fuse;
+
+/// <summary>The attributes of one node, as FUSE reports them.</summary>
+public readonly record struct NodeAttributes(ulong Inode, uint Mode, ulong LinkCount = 1, long Size = 0, uint Uid = 0, uint Gid = 0);
+
+/// <summary>The thread that made a FUSE request (FUSE reports thread ids).</summary>
+public readonly record struct FuseCaller(int ThreadId, uint Uid, uint Gid);
+
+public enum FuseReplyKind
+{
+    Error,
+    Entry,
+    Attributes,
+    Opened,
+    Ioctl,
+    Directory,
+    Data,
+}
+
+/// <summary>
+/// What a handler answers. The callback layer turns it into exactly one
+/// fuse_reply_* call, so no code path can reply twice or not at all.
+/// </summary>
+public readonly struct FuseReply
+{
+    private FuseReply(FuseReplyKind kind, Errno error = default, NodeAttributes attributes = default,
+        ulong handle = 0, IReadOnlyList<(string Name, NodeAttributes Attributes)>? entries = null, byte[]? data = null)
+    {
+        Kind = kind;
+        Error = error;
+        Attributes = attributes;
+        Handle = handle;
+        Entries = entries;
+        Data = data;
+    }
+
+    public FuseReplyKind Kind { get; }
+    public Errno Error { get; }
+    public NodeAttributes Attributes { get; }
+    public ulong Handle { get; }
+    public IReadOnlyList<(string Name, NodeAttributes Attributes)>? Entries { get; }
+    public byte[]? Data { get; }
+
+    /// <summary>An error reply. FUSE turns ENOSYS into ENOTTY for ioctl and
+    /// hangs the caller for errno >= 512, so both are refused here.</summary>
+    public static FuseReply Fail(Errno error)
+    {
+        if (error.Value is <= 0 or >= 512 || error == Errno.ENOSYS)
+            throw new ArgumentOutOfRangeException(nameof(error), error, "not an errno FUSE can deliver");
+        return new FuseReply(FuseReplyKind.Error, error);
+    }
+
+    /// <summary>Success for requests that carry no data (flush, release).</summary>
+    public static FuseReply Ok => new(FuseReplyKind.Error, Errno.None);
+
+    public static FuseReply Entry(NodeAttributes attributes) => new(FuseReplyKind.Entry, attributes: attributes);
+
+    public static FuseReply Attr(NodeAttributes attributes) => new(FuseReplyKind.Attributes, attributes: attributes);
+
+    /// <summary>An open file: <paramref name="handle"/> comes back with every request on it.</summary>
+    public static FuseReply Opened(ulong handle) => new(FuseReplyKind.Opened, handle: handle);
+
+    public static FuseReply IoctlDone => new(FuseReplyKind.Ioctl);
+
+    public static FuseReply Directory(IReadOnlyList<(string Name, NodeAttributes Attributes)> entries) =>
+        new(FuseReplyKind.Directory, entries: entries);
+
+    public static FuseReply Bytes(byte[] data) => new(FuseReplyKind.Data, data: data);
+}

@@ -1,0 +1,308 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Text;
+using LiveUpdateFs.Fuse.Native;
+using LiveUpdateFs.Interop;
+using LiveUpdateFs.Uapi;
+using Serilog;
+
+namespace LiveUpdateFs.Fuse;
+
+/// <summary>
+/// One FUSE mount served by libfuse's low-level API on a single thread.
+/// One thread on purpose: requests are handled in the order the kernel
+/// queued them, so the asynchronous RELEASE of a closed session fd is always
+/// handled before a request the same program makes after close() returned
+/// (fuse-facts: "Open, flush, release").
+/// </summary>
+public sealed unsafe class FuseServer : IDisposable
+{
+    private const uint FuseIoctlCompat = 1 << 0;
+    private const double NoCaching = 0.0;
+
+    private readonly IFuseFileSystem _fileSystem;
+    private readonly ILogger _log;
+    private readonly WakeupSignal _wake;
+    private GCHandle _self;
+    private nint _session;
+    private bool _mounted;
+
+    private FuseServer(IFuseFileSystem fileSystem, ILogger log)
+    {
+        _fileSystem = fileSystem;
+        _log = log.ForContext<FuseServer>();
+        _wake = new WakeupSignal();
+        _self = GCHandle.Alloc(this);
+    }
+
+    public string Mountpoint { get; private set; } = "";
+
+    /// <summary>Creates the session and mounts it; throws with the fix in the message.</summary>
+    public static FuseServer Mount(string mountpoint, IFuseFileSystem fileSystem, string options, ILogger log)
+    {
+        var server = new FuseServer(fileSystem, log);
+        try
+        {
+            server.CreateAndMount(mountpoint, options);
+            return server;
+        }
+        catch
+        {
+            server.Dispose();
+            throw;
+        }
+    }
+
+    private void CreateAndMount(string mountpoint, string options)
+    {
+        string[] argv = ["liveupdatefs", "-o", options];
+        byte*[] pointers = new byte*[argv.Length];
+        try
+        {
+            for (int i = 0; i < argv.Length; i++)
+                pointers[i] = (byte*)Marshal.StringToCoTaskMemUTF8(argv[i]);
+            fixed (byte** argvPtr = pointers)
+            {
+                var args = new FuseArgs { Argc = argv.Length, Argv = argvPtr, Allocated = 0 };
+                FuseLowlevelOps ops = Callbacks.Table();
+                _session = FuseNative.SessionNew(&args, &ops, (nuint)sizeof(FuseLowlevelOps), GCHandle.ToIntPtr(_self));
+            }
+        }
+        finally
+        {
+            foreach (byte* p in pointers)
+                Marshal.FreeCoTaskMem((nint)p);
+        }
+        if (_session == 0)
+            throw new InvalidOperationException($"libfuse refused the mount options '{options}'; this is a bug in liveupdatefs, please report it with the log above");
+        if (FuseNative.SessionMount(_session, mountpoint) != 0)
+            throw new InvalidOperationException(
+                $"could not mount FUSE at {mountpoint}: check that /dev/fuse exists (in Docker: --device /dev/fuse --cap-add SYS_ADMIN), that you are root, and that nothing else is mounted there (liveupdatefs unmount --mountpoint {mountpoint})");
+        _mounted = true;
+        Mountpoint = mountpoint;
+    }
+
+    /// <summary>Serves requests until <see cref="Stop"/> or until the mount goes away.</summary>
+    public void Run()
+    {
+        int fuseFd = FuseNative.SessionFd(_session);
+        var buffer = new FuseBuf();
+        try
+        {
+            while (FuseNative.SessionExited(_session) == 0)
+            {
+                Errno waited = _wake.WaitForInput(fuseFd, out bool readable);
+                if (waited.IsError)
+                {
+                    _log.Error("poll on /dev/fuse failed with {Errno}; the daemon stops", waited.Name);
+                    return;
+                }
+                if (!readable)
+                    return;
+                int received = FuseNative.SessionReceiveBuf(_session, &buffer);
+                if (received == -Errno.EINTR.Value || received == -Errno.EAGAIN.Value)
+                    continue;
+                if (received <= 0)
+                {
+                    // 0 or ENODEV: the file system was unmounted.
+                    _log.Information("The mount at {Mountpoint} went away; the daemon stops", Mountpoint);
+                    return;
+                }
+                FuseNative.SessionProcessBuf(_session, &buffer);
+            }
+        }
+        finally
+        {
+            NativeMemory.Free(buffer.Mem);
+        }
+    }
+
+    /// <summary>Makes <see cref="Run"/> return; safe from any thread or signal handler.</summary>
+    public void Stop() => _wake.Signal();
+
+    public void Dispose()
+    {
+        if (_session != 0)
+        {
+            if (_mounted)
+                FuseNative.SessionUnmount(_session);
+            // Closing /dev/fuse aborts the connection: open fds get ENOTCONN, nobody hangs.
+            FuseNative.SessionDestroy(_session);
+            _session = 0;
+        }
+        if (_self.IsAllocated)
+            _self.Free();
+        _wake.Dispose();
+    }
+
+    /// <summary>The static entry points libfuse calls. Each one answers exactly
+    /// once, also when the handler throws (EIO, logged).</summary>
+    private static class Callbacks
+    {
+        public static FuseLowlevelOps Table() => new()
+        {
+            Init = &OnInit,
+            Lookup = &OnLookup,
+            Getattr = &OnGetattr,
+            Setattr = &OnSetattr,
+            Open = &OnOpen,
+            Read = &OnRead,
+            Write = &OnWrite,
+            Flush = &OnFlush,
+            Release = &OnRelease,
+            Readdir = &OnReaddir,
+            Ioctl = &OnIoctl,
+        };
+
+        private static FuseServer Server(nint req) => (FuseServer)GCHandle.FromIntPtr(FuseNative.ReqUserdata(req)).Target!;
+
+        private static FuseCaller Caller(nint req)
+        {
+            FuseCtx* ctx = FuseNative.ReqCtx(req);
+            return new FuseCaller(ctx->Pid, ctx->Uid, ctx->Gid);
+        }
+
+        [UnmanagedCallersOnly]
+        private static void OnInit(nint userdata, FuseConnInfo* conn)
+        {
+            // Releases are background requests: with the default limit of 12
+            // a burst of closes would queue behind later requests.
+            conn->MaxBackground = 65535;
+            conn->CongestionThreshold = 65535;
+        }
+
+        [UnmanagedCallersOnly]
+        private static void OnLookup(nint req, ulong parent, byte* name) =>
+            Answer(req, "lookup", fs => fs.Lookup(Caller(req), parent, Utf8(name)));
+
+        [UnmanagedCallersOnly]
+        private static void OnGetattr(nint req, ulong ino, FuseFileInfo* fi) =>
+            Answer(req, "getattr", fs => fs.GetAttributes(Caller(req), ino));
+
+        [UnmanagedCallersOnly]
+        private static void OnSetattr(nint req, ulong ino, StatBuf* attr, int toSet, FuseFileInfo* fi) =>
+            Answer(req, "setattr", fs => fs.SetAttributes(Caller(req), ino));
+
+        [UnmanagedCallersOnly]
+        private static void OnOpen(nint req, ulong ino, FuseFileInfo* fi) =>
+            Answer(req, "open", fs => fs.Open(Caller(req), ino, fi->Flags), fi);
+
+        [UnmanagedCallersOnly]
+        private static void OnRead(nint req, ulong ino, nuint size, long offset, FuseFileInfo* fi) =>
+            Answer(req, "read", fs => fs.Read(Caller(req), ino, fi->Fh, offset, (int)Math.Min(size, int.MaxValue)));
+
+        [UnmanagedCallersOnly]
+        private static void OnWrite(nint req, ulong ino, byte* buf, nuint size, long offset, FuseFileInfo* fi) =>
+            Answer(req, "write", fs => fs.Write(Caller(req), ino, fi->Fh));
+
+        [UnmanagedCallersOnly]
+        private static void OnFlush(nint req, ulong ino, FuseFileInfo* fi) =>
+            Answer(req, "flush", fs => fs.Flush(Caller(req), ino, fi->Fh));
+
+        [UnmanagedCallersOnly]
+        private static void OnRelease(nint req, ulong ino, FuseFileInfo* fi) =>
+            Answer(req, "release", fs => fs.Release(ino, fi->Fh));
+
+        [UnmanagedCallersOnly]
+        private static void OnReaddir(nint req, ulong ino, nuint size, long offset, FuseFileInfo* fi) =>
+            Answer(req, "readdir", fs => fs.ReadDirectory(Caller(req), ino), size: size, offset: offset);
+
+        [UnmanagedCallersOnly]
+        private static void OnIoctl(nint req, ulong ino, uint cmd, nint arg, FuseFileInfo* fi, uint flags, void* inBuf, nuint inSize, nuint outSize) =>
+            Answer(req, "ioctl", fs => fs.Ioctl(Caller(req), ino, fi->Fh, cmd, (ulong)arg, (flags & FuseIoctlCompat) != 0));
+
+        private static string Utf8(byte* text) => Marshal.PtrToStringUTF8((nint)text) ?? "";
+
+        private static void Answer(nint req, string operation, Func<IFuseFileSystem, FuseReply> handle,
+            FuseFileInfo* fi = null, nuint size = 0, long offset = 0)
+        {
+            FuseServer? server = null;
+            FuseReply reply;
+            try
+            {
+                server = Server(req);
+                reply = handle(server._fileSystem);
+            }
+            catch (Exception ex)
+            {
+                server?._log.Error(ex, "FUSE {Operation} failed inside the daemon; the caller gets EIO. Please report this with the log", operation);
+                reply = FuseReply.Fail(Errno.EIO);
+            }
+            Send(req, reply, fi, size, offset);
+        }
+
+        private static void Send(nint req, in FuseReply reply, FuseFileInfo* fi, nuint size, long offset)
+        {
+            switch (reply.Kind)
+            {
+                case FuseReplyKind.Error:
+                    FuseNative.ReplyErr(req, reply.Error.Value);
+                    break;
+                case FuseReplyKind.Entry:
+                    var entry = new FuseEntryParam
+                    {
+                        Ino = reply.Attributes.Inode,
+                        Generation = 1,
+                        Attr = ToStat(reply.Attributes),
+                        AttrTimeout = NoCaching,
+                        EntryTimeout = NoCaching,
+                    };
+                    FuseNative.ReplyEntry(req, &entry);
+                    break;
+                case FuseReplyKind.Attributes:
+                    StatBuf stat = ToStat(reply.Attributes);
+                    FuseNative.ReplyAttr(req, &stat, NoCaching);
+                    break;
+                case FuseReplyKind.Opened:
+                    // direct_io: reads and writes reach the daemon (EINVAL, as
+                    // the kernel's device); nonseekable: lseek is ESPIPE;
+                    // noflush: close() sends nothing, so the daemon can close a
+                    // file of its own mount (a caller's fd it took) without
+                    // waiting for itself, and closes cost no round trip.
+                    fi->Fh = reply.Handle;
+                    fi->Bits |= FuseFileInfo.DirectIo | FuseFileInfo.NonSeekable | FuseFileInfo.NoFlush;
+                    FuseNative.ReplyOpen(req, fi);
+                    break;
+                case FuseReplyKind.Ioctl:
+                    FuseNative.ReplyIoctl(req, 0, null, 0);
+                    break;
+                case FuseReplyKind.Directory:
+                    SendDirectory(req, reply.Entries!, size, offset);
+                    break;
+                case FuseReplyKind.Data:
+                    fixed (byte* data = reply.Data)
+                        FuseNative.ReplyBuf(req, data, (nuint)reply.Data!.Length);
+                    break;
+            }
+        }
+
+        private static void SendDirectory(nint req, IReadOnlyList<(string Name, NodeAttributes Attributes)> entries, nuint size, long offset)
+        {
+            byte[] buffer = new byte[(int)Math.Min(size, 1 << 20)];
+            nuint used = 0;
+            fixed (byte* start = buffer)
+            {
+                for (int i = (int)offset; i < entries.Count; i++)
+                {
+                    StatBuf stat = ToStat(entries[i].Attributes);
+                    nuint needed = FuseNative.AddDirentry(req, start + used, (nuint)buffer.Length - used, entries[i].Name, &stat, i + 1);
+                    if (needed > (nuint)buffer.Length - used)
+                        break;
+                    used += needed;
+                }
+                FuseNative.ReplyBuf(req, start, used);
+            }
+        }
+
+        private static StatBuf ToStat(in NodeAttributes a) => new()
+        {
+            Ino = a.Inode,
+            Mode = a.Mode,
+            Nlink = a.LinkCount,
+            Size = a.Size,
+            Uid = a.Uid,
+            Gid = a.Gid,
+            BlkSize = 4096,
+        };
+    }
+}

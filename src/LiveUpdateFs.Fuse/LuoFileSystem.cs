@@ -1,0 +1,303 @@
+using LiveUpdateFs.Core.Dispatch;
+using LiveUpdateFs.Core.Files;
+using LiveUpdateFs.Core.Sessions;
+using LiveUpdateFs.Interop;
+using LiveUpdateFs.Uapi;
+using Serilog;
+using Serilog.Context;
+
+namespace LiveUpdateFs.Fuse;
+
+/// <summary>
+/// The FUSE face of the orchestrator: the device node, per-session nodes for
+/// session fds, the control node of the preload library, and status.json.
+/// Runs on the single FUSE thread.
+/// </summary>
+public sealed class LuoFileSystem(LuoDispatcher dispatcher, ILogger log) : IFuseFileSystem
+{
+    private readonly ILogger _log = log.ForContext<LuoFileSystem>();
+    private readonly Dictionary<ulong, OpenFile> _openFiles = [];
+    private readonly Dictionary<ulong, Ticket> _tickets = [];
+    private ulong _nextHandle;
+    private ulong _nextTicket;
+
+    private Orchestrator Orchestrator => dispatcher.Orchestrator;
+
+    private abstract record OpenFile;
+
+    private sealed record DeviceFile : OpenFile;
+
+    private sealed record SessionFile(Session Session) : OpenFile;
+
+    private sealed record ControlFile : OpenFile;
+
+    private sealed record StatusFile(byte[] Content) : OpenFile;
+
+    /// <summary>A command that succeeded and waits for the library to install its fd.</summary>
+    private sealed class Ticket(PendingFd pending, int requesterPid)
+    {
+        public PendingFd Pending { get; } = pending;
+        public int RequesterPid { get; } = requesterPid;
+        public bool Opened { get; set; }
+    }
+
+    // ---- nodes ----
+
+    public FuseReply Lookup(FuseCaller caller, ulong parent, string name)
+    {
+        if (parent != LuoNodes.Root)
+            return FuseReply.Fail(Errno.ENOENT);
+        return name switch
+        {
+            LuoNodes.DeviceName => FuseReply.Entry(LuoNodes.DeviceAttributes),
+            LuoNodes.StatusName => FuseReply.Entry(LuoNodes.StatusAttributes),
+            Envelope.ControlNode => FuseReply.Entry(LuoNodes.ControlAttributes),
+            _ when TryParseSessionNode(name, out ulong ticket) && _tickets.TryGetValue(ticket, out Ticket? t) && !t.Opened
+                => FuseReply.Entry(LuoNodes.SessionAttributes(LuoNodes.SessionBase + ticket)),
+            _ => FuseReply.Fail(Errno.ENOENT),
+        };
+    }
+
+    public FuseReply GetAttributes(FuseCaller caller, ulong inode) => inode switch
+    {
+        LuoNodes.Root => FuseReply.Attr(LuoNodes.RootAttributes),
+        LuoNodes.Device => FuseReply.Attr(LuoNodes.DeviceAttributes),
+        LuoNodes.Control => FuseReply.Attr(LuoNodes.ControlAttributes),
+        LuoNodes.Status => FuseReply.Attr(LuoNodes.StatusAttributes),
+        >= LuoNodes.SessionBase => FuseReply.Attr(LuoNodes.SessionAttributes(inode)),
+        _ => FuseReply.Fail(Errno.ENOENT),
+    };
+
+    public FuseReply SetAttributes(FuseCaller caller, ulong inode) => FuseReply.Fail(Errno.EPERM);
+
+    public FuseReply ReadDirectory(FuseCaller caller, ulong inode) => inode != LuoNodes.Root
+        ? FuseReply.Fail(Errno.ENOTDIR)
+        : FuseReply.Directory(
+        [
+            (".", LuoNodes.RootAttributes),
+            ("..", LuoNodes.RootAttributes),
+            (LuoNodes.DeviceName, LuoNodes.DeviceAttributes),
+            (LuoNodes.StatusName, LuoNodes.StatusAttributes),
+        ]);
+
+    // ---- open files ----
+
+    public FuseReply Open(FuseCaller caller, ulong inode, int flags)
+    {
+        switch (inode)
+        {
+            case LuoNodes.Device:
+                // Spec §3: single opener; the flag drops when the last copy is released.
+                if (!Orchestrator.TryOpenDevice())
+                {
+                    _log.Debug("open of the device by pid {Pid} refused: EBUSY, another open file of it is alive", caller.ThreadId);
+                    return FuseReply.Fail(Errno.EBUSY);
+                }
+                return FuseReply.Opened(Add(new DeviceFile()));
+            case LuoNodes.Control:
+                return FuseReply.Opened(Add(new ControlFile()));
+            case LuoNodes.Status:
+                return FuseReply.Opened(Add(new StatusFile(StatusJson.Render(Orchestrator.Snapshot()))));
+            case >= LuoNodes.SessionBase:
+                return OpenSessionNode(caller, inode - LuoNodes.SessionBase);
+            default:
+                return FuseReply.Fail(Errno.EISDIR);
+        }
+    }
+
+    private FuseReply OpenSessionNode(FuseCaller caller, ulong ticketId)
+    {
+        if (!_tickets.TryGetValue(ticketId, out Ticket? ticket) || ticket.Opened || ticket.Pending.Session is not { } session)
+            return FuseReply.Fail(Errno.ENOENT);
+        int pid = CallerProcess.ThreadGroupOf(caller.ThreadId);
+        if (pid != ticket.RequesterPid)
+        {
+            _log.Warning("Process {Pid} tried to open the session node of process {Requester}; refused with EACCES (only the process whose ioctl created a session fd may take it)",
+                pid, ticket.RequesterPid);
+            return FuseReply.Fail(Errno.EACCES);
+        }
+        ticket.Opened = true;
+        return FuseReply.Opened(Add(new SessionFile(session)));
+    }
+
+    public FuseReply Flush(FuseCaller caller, ulong inode, ulong handle) => FuseReply.Ok;
+
+    public FuseReply Release(ulong inode, ulong handle)
+    {
+        if (!_openFiles.Remove(handle, out OpenFile? file))
+            return FuseReply.Ok;
+        switch (file)
+        {
+            case DeviceFile:
+                Orchestrator.ReleaseDevice();
+                break;
+            case SessionFile { Session: var session }:
+                Orchestrator.ReleaseSession(session);
+                break;
+        }
+        return FuseReply.Ok;
+    }
+
+    public FuseReply Read(FuseCaller caller, ulong inode, ulong handle, long offset, int size)
+    {
+        if (!_openFiles.TryGetValue(handle, out OpenFile? file) || file is not StatusFile status)
+            return FuseReply.Fail(Errno.EINVAL); // spec §2.5: no read op on LUO files
+        int start = (int)Math.Min(offset, status.Content.Length);
+        return FuseReply.Bytes(status.Content.AsSpan(start, Math.Min(size, status.Content.Length - start)).ToArray());
+    }
+
+    public FuseReply Write(FuseCaller caller, ulong inode, ulong handle) => FuseReply.Fail(Errno.EINVAL);
+
+    // ---- ioctl ----
+
+    public FuseReply Ioctl(FuseCaller caller, ulong inode, ulong handle, uint request, ulong argument, bool compat)
+    {
+        if (!_openFiles.TryGetValue(handle, out OpenFile? file))
+            return FuseReply.Fail(Errno.EBADF);
+        // Spec §2.4: no compat_ioctl, so a 32-bit caller gets ENOTTY for everything.
+        if (compat)
+            return FuseReply.Fail(Errno.ENOTTY);
+
+        using var process = new CallerProcess(caller.ThreadId);
+        using (LogContext.PushProperty("Pid", caller.ThreadId))
+        {
+            Session? session = (file as SessionFile)?.Session;
+            if (request == Envelope.Request && Envelope.TryRead(process, argument) is { } envelope)
+                return file is ControlFile ? QueryFrozen(process, envelope, argument) : HandleEnvelope(process, session, envelope, argument);
+            if (file is ControlFile or StatusFile)
+                return FuseReply.Fail(Errno.ENOTTY);
+
+            IoctlOutcome outcome = dispatcher.Dispatch(session, request, argument, new RequestContext(process, process, NoFdReservation.Instance));
+            Trace(request, session, outcome.Result);
+            if (outcome.Result == Errno.EOPNOTSUPP && outcome.Request is not null && outcome.Pending is null && IsFdReturning(request))
+                _log.Warning("{Request} from pid {Pid} needs the preload library to return an fd and got EOPNOTSUPP: run the program as `liveupdatefs run -- PROGRAM`, or set LD_PRELOAD to artifacts/lib/libliveupdate-preload.so",
+                    LuoRequest.NameOf(request), caller.ThreadId);
+            return Reply(outcome.Result);
+        }
+    }
+
+    private static bool IsFdReturning(uint request) =>
+        request is LuoRequest.CreateSession or LuoRequest.RetrieveSession or LuoRequest.RetrieveFd;
+
+    private FuseReply HandleEnvelope(CallerProcess process, Session? session, Envelope envelope, ulong address)
+    {
+        Errno result = envelope.Phase switch
+        {
+            Envelope.PhasePrepare => Prepare(process, session, envelope),
+            Envelope.PhaseCommit => Commit(process, envelope),
+            _ => Errno.EINVAL,
+        };
+        if (!envelope.Answer(process, address))
+        {
+            // The library's own stack went away: undo what PREPARE left waiting.
+            if (envelope.Phase == Envelope.PhasePrepare && !result.IsError && _tickets.Remove(envelope.Ticket, out Ticket? orphan))
+                orphan.Pending.Abort();
+            return FuseReply.Fail(Errno.EFAULT);
+        }
+        return Reply(result);
+    }
+
+    private Errno Prepare(CallerProcess process, Session? session, Envelope envelope)
+    {
+        DropAbandonedTickets();
+        var reservation = new LibraryFdReservation(new Errno(envelope.ReserveErrno));
+        IoctlOutcome outcome = dispatcher.Dispatch(session, envelope.CallerRequest, envelope.CallerArgument, new RequestContext(process, process, reservation));
+        Trace(envelope.CallerRequest, session, outcome.Result);
+        if (outcome.Result.IsError || outcome.Pending is not { } pending)
+            return outcome.Result;
+
+        if (pending.File is HeldFile file)
+        {
+            // The library receives without waiting, so the file is sent before the reply.
+            Errno sent = SendToCaller(process, envelope.ChannelFd, file);
+            if (sent.IsError)
+            {
+                pending.Abort();
+                return sent;
+            }
+        }
+        ulong ticket = ++_nextTicket;
+        _tickets.Add(ticket, new Ticket(pending, process.ProcessId));
+        envelope.Ticket = ticket;
+        envelope.SetNodeName(pending.Session is null ? "" : $"{Envelope.SessionNodePrefix}{ticket:x}");
+        return Errno.None;
+    }
+
+    /// <summary>A library that died between PREPARE and COMMIT leaves a ticket
+    /// no one will complete: undo it as the kernel undoes a dropped fd.</summary>
+    private void DropAbandonedTickets()
+    {
+        foreach ((ulong id, Ticket ticket) in _tickets.Where(t => !Directory.Exists($"/proc/{t.Value.RequesterPid}")).ToList())
+        {
+            _log.Warning("Process {Pid} died before taking the fd of its {Request}; the result is undone",
+                ticket.RequesterPid, ticket.Pending.Request.Command.Name);
+            _tickets.Remove(id);
+            ticket.Pending.Abort();
+        }
+    }
+
+    private static Errno SendToCaller(CallerProcess process, int channelFd, HeldFile file)
+    {
+        Errno taken = process.TakeDescriptor(channelFd, out SafeFd? channel);
+        if (taken.IsError)
+            return taken;
+        using (channel)
+            return UnixRights.Send(channel!, file.Fd);
+    }
+
+    private Errno Commit(CallerProcess process, Envelope envelope)
+    {
+        if (!_tickets.TryGetValue(envelope.Ticket, out Ticket? ticket) || ticket.RequesterPid != process.ProcessId)
+            return Errno.EINVAL;
+        _tickets.Remove(envelope.Ticket);
+        if (envelope.InstallErrno != 0)
+        {
+            ticket.Pending.Abort();
+            return envelope.InstallErrno is > 0 and < 512 ? new Errno(envelope.InstallErrno) : Errno.EIO;
+        }
+        if (ticket.Pending.Session is not null && !ticket.Opened)
+        {
+            _log.Error("The preload library of pid {Pid} committed a session fd it never opened; the session is dropped. Use the preload library built with this daemon",
+                process.ProcessId);
+            ticket.Pending.Abort();
+            return Errno.EIO;
+        }
+        return ticket.Pending.Complete(envelope.InstalledFd, process);
+    }
+
+    /// <summary>Spec §8.2 for the library's ftruncate/fallocate wrappers: EPERM while frozen.</summary>
+    private FuseReply QueryFrozen(CallerProcess process, Envelope envelope, ulong address)
+    {
+        Errno result = Errno.EINVAL;
+        if (envelope.Phase == Envelope.PhaseQueryFrozen)
+        {
+            result = process.Take(envelope.ChannelFd, out IHeldFile? file);
+            if (!result.IsError)
+            {
+                using (file)
+                    result = Orchestrator.IsFrozen(file!.Facts.Identity) ? Errno.EPERM : Errno.None;
+            }
+        }
+        return envelope.Answer(process, address) ? Reply(result) : FuseReply.Fail(Errno.EFAULT);
+    }
+
+    private void Trace(uint request, Session? session, Errno result) =>
+        _log.Debug("{Request} on {File} -> {Result}", LuoRequest.NameOf(request),
+            session is null ? "/dev/liveupdate" : $"session {session.Name}", result.Name);
+
+    private static FuseReply Reply(Errno result) => result.IsError ? FuseReply.Fail(result) : FuseReply.IoctlDone;
+
+    private ulong Add(OpenFile file)
+    {
+        ulong handle = ++_nextHandle;
+        _openFiles.Add(handle, file);
+        return handle;
+    }
+
+    private static bool TryParseSessionNode(string name, out ulong ticket)
+    {
+        ticket = 0;
+        return name.StartsWith(Envelope.SessionNodePrefix, StringComparison.Ordinal)
+            && ulong.TryParse(name.AsSpan(Envelope.SessionNodePrefix.Length), System.Globalization.NumberStyles.AllowHexSpecifier, null, out ticket);
+    }
+}

@@ -1,0 +1,43 @@
+using System.Text.Json;
+using LiveUpdateFs.Core.Sessions;
+
+namespace LiveUpdateFs.Fuse;
+
+/// <summary>The content of status.json (written by hand: no reflection, AOT-safe).</summary>
+public static class StatusJson
+{
+    public static byte[] Render(OrchestratorSnapshot snapshot)
+    {
+        using var stream = new MemoryStream();
+        using (var json = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true }))
+        {
+            json.WriteStartObject();
+            json.WriteNumber("daemonPid", Environment.ProcessId);
+            json.WriteBoolean("deviceOpen", snapshot.DeviceOpen);
+            json.WriteStartArray("sessions");
+            foreach (SessionSnapshot session in snapshot.Sessions)
+            {
+                json.WriteStartObject();
+                json.WriteNumber("id", session.Id);
+                json.WriteString("name", session.Name);
+                json.WriteString("kind", session.Kind);
+                json.WriteStartArray("files");
+                foreach (FileSnapshot file in session.Files)
+                {
+                    json.WriteStartObject();
+                    json.WriteString("token", file.Token.ToString());
+                    json.WriteString("handler", file.Handler);
+                    json.WriteNumber("size", file.Size);
+                    json.WriteString("state", file.State);
+                    json.WriteEndObject();
+                }
+                json.WriteEndArray();
+                json.WriteEndObject();
+            }
+            json.WriteEndArray();
+            json.WriteEndObject();
+        }
+        stream.WriteByte((byte)'\n');
+        return stream.ToArray();
+    }
+}

@@ -1,0 +1,71 @@
+using System.CommandLine;
+
+namespace LiveUpdateFs.Host;
+
+/// <summary>The liveupdatefs command line (design.md "Commands").</summary>
+public static class Cli
+{
+    public static RootCommand Build()
+    {
+        var mountpoint = new Option<string>("--mountpoint", "-m")
+        {
+            Description = "Directory the emulator is mounted on; the device node is DIR/liveupdate",
+            DefaultValueFactory = _ => Defaults.Mountpoint,
+        };
+        var store = new Option<string>("--store", "-s")
+        {
+            Description = "Directory of the persistence store (private, one daemon per store)",
+            DefaultValueFactory = _ => Defaults.Store,
+        };
+        var link = new Option<string?>("--link")
+        {
+            Description = $"Create a symlink to the device node there (default {Defaults.Link} when root; 'none' for no link)",
+        };
+        var foreground = new Option<bool>("--foreground", "-f") { Description = "Serve in this process until Ctrl-C or SIGTERM" };
+        var logLevel = new Option<string>("--log-level")
+        {
+            Description = "verbose, debug (every request), information, warning or error",
+            DefaultValueFactory = _ => "information",
+        };
+        var getNameSize16 = new Option<bool>("--getname-size16")
+        {
+            Description = "Behave like the v7.2 merge result before [GN-fix]: GET_NAME accepts 16..71-byte structs (spec §4.6)",
+        };
+        var finishChecksReserved = new Option<bool>("--finish-checks-reserved")
+        {
+            Description = "Apply [FIN-fix]: FINISH with a non-zero reserved field fails with EINVAL (spec §2.3)",
+        };
+        var json = new Option<bool>("--json") { Description = "Print the status as JSON" };
+        var program = new Argument<string[]>("program") { Description = "The program and its arguments", Arity = ArgumentArity.OneOrMore };
+
+        var mount = new Command("mount", "Mount the emulated /dev/liveupdate and serve it (returns once the node is usable)")
+        {
+            mountpoint, store, link, foreground, logLevel, getNameSize16, finishChecksReserved,
+        };
+        mount.SetAction(r => new MountCommand(new MountOptions(
+            Path.GetFullPath(r.GetValue(mountpoint)!),
+            Path.GetFullPath(r.GetValue(store)!),
+            r.GetValue(link),
+            r.GetValue(foreground),
+            r.GetValue(logLevel)!,
+            GetNameFix: !r.GetValue(getNameSize16),
+            FinishChecksReserved: r.GetValue(finishChecksReserved))).Run());
+
+        var unmount = new Command("unmount", "Stop the daemon serving DIR and unmount it") { mountpoint };
+        unmount.SetAction(r => ControlCommands.Unmount(Path.GetFullPath(r.GetValue(mountpoint)!)));
+
+        var status = new Command("status", "Show sessions, files and state") { mountpoint, json };
+        status.SetAction(r => ControlCommands.Status(Path.GetFullPath(r.GetValue(mountpoint)!), r.GetValue(json)));
+
+        var run = new Command("run", "Run a program with the preload library set up (like umockdev-run): liveupdatefs run -- PROGRAM ARGS")
+        {
+            mountpoint, program,
+        };
+        run.SetAction(r => ControlCommands.Run(Path.GetFullPath(r.GetValue(mountpoint)!), r.GetValue(program)!));
+
+        return new RootCommand("LiveUpdateFs: the Linux Live Update Orchestrator (/dev/liveupdate) emulated through FUSE")
+        {
+            mount, unmount, status, run,
+        };
+    }
+}

@@ -1,0 +1,112 @@
+using System.Diagnostics;
+using System.Text.Json;
+using LiveUpdateFs.Interop;
+
+namespace LiveUpdateFs.Host;
+
+/// <summary>`unmount`, `status` and `run`: they talk to a running daemon
+/// through its mount (status.json), never through private state.</summary>
+public static class ControlCommands
+{
+    private static readonly TimeSpan StopTimeout = TimeSpan.FromSeconds(15);
+
+    public static bool TryReadStatus(string mountpoint, out int daemonPid) => TryReadStatus(mountpoint, out daemonPid, out _);
+
+    private static bool TryReadStatus(string mountpoint, out int daemonPid, out JsonDocument? document)
+    {
+        daemonPid = 0;
+        document = null;
+        try
+        {
+            document = JsonDocument.Parse(File.ReadAllBytes(Path.Combine(mountpoint, Defaults.StatusFile)));
+            daemonPid = document.RootElement.GetProperty("daemonPid").GetInt32();
+            return true;
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or JsonException or KeyNotFoundException)
+        {
+            document?.Dispose();
+            document = null;
+            return false;
+        }
+    }
+
+    public static int Unmount(string mountpoint)
+    {
+        if (!TryReadStatus(mountpoint, out int pid))
+        {
+            // No daemon answers: clear whatever mount is left there.
+            var detached = ProcessControl.DetachMount(mountpoint);
+            Console.WriteLine(detached.IsError
+                ? $"liveupdatefs: nothing is mounted at {mountpoint}"
+                : $"liveupdatefs: removed a dead mount at {mountpoint}");
+            return 0;
+        }
+        using Process daemon = Process.GetProcessById(pid);
+        Process.Start("kill", ["-TERM", pid.ToString()])!.WaitForExit();
+        if (!daemon.WaitForExit(StopTimeout))
+        {
+            Console.Error.WriteLine($"liveupdatefs unmount: daemon {pid} did not stop within {StopTimeout.TotalSeconds} s; kill it with: kill -9 {pid}, then run unmount again");
+            return 1;
+        }
+        Console.WriteLine($"liveupdatefs: stopped daemon {pid} and unmounted {mountpoint}");
+        return 0;
+    }
+
+    public static int Status(string mountpoint, bool json)
+    {
+        if (!TryReadStatus(mountpoint, out int pid, out JsonDocument? document))
+        {
+            Console.Error.WriteLine($"liveupdatefs status: no daemon serves {mountpoint}; start one with: liveupdatefs mount --mountpoint {mountpoint}");
+            return 1;
+        }
+        using (document)
+        {
+            if (json)
+            {
+                Console.WriteLine(File.ReadAllText(Path.Combine(mountpoint, Defaults.StatusFile)).TrimEnd());
+                return 0;
+            }
+            JsonElement root = document!.RootElement;
+            Console.WriteLine($"daemon pid {pid}, device {Path.Combine(mountpoint, Defaults.DeviceNode)} {(root.GetProperty("deviceOpen").GetBoolean() ? "open" : "closed")}");
+            Console.WriteLine($"{"SESSION",-40} {"KIND",-10} {"TOKEN",20} {"SIZE",14} STATE");
+            foreach (JsonElement session in root.GetProperty("sessions").EnumerateArray())
+            {
+                string name = session.GetProperty("name").GetString()!;
+                string kind = session.GetProperty("kind").GetString()!;
+                var files = session.GetProperty("files").EnumerateArray().ToList();
+                if (files.Count == 0)
+                    Console.WriteLine($"{name,-40} {kind,-10} {"-",20} {"-",14} (no files)");
+                foreach (JsonElement file in files)
+                    Console.WriteLine($"{name,-40} {kind,-10} {file.GetProperty("token").GetString(),20} {file.GetProperty("size").GetInt64(),14} {file.GetProperty("state").GetString()}");
+            }
+        }
+        return 0;
+    }
+
+    public static int Run(string mountpoint, string[] program)
+    {
+        string library = Defaults.PreloadLibrary;
+        if (!File.Exists(library))
+        {
+            Console.Error.WriteLine($"liveupdatefs run: the preload library {library} is missing; build it with ./scripts/setup");
+            return 2;
+        }
+        var start = new ProcessStartInfo { FileName = program[0], UseShellExecute = false };
+        foreach (string arg in program.Skip(1))
+            start.ArgumentList.Add(arg);
+        string? existing = Environment.GetEnvironmentVariable("LD_PRELOAD");
+        start.Environment["LD_PRELOAD"] = string.IsNullOrEmpty(existing) ? library : $"{library}:{existing}";
+        start.Environment["LIVEUPDATEFS_MOUNTPOINT"] = mountpoint;
+        try
+        {
+            using Process child = Process.Start(start)!;
+            child.WaitForExit();
+            return child.ExitCode;
+        }
+        catch (System.ComponentModel.Win32Exception ex)
+        {
+            Console.Error.WriteLine($"liveupdatefs run: cannot start {program[0]}: {ex.Message}");
+            return 127;
+        }
+    }
+}

@@ -1,0 +1,159 @@
+using LiveUpdateFs.Core.Files;
+using LiveUpdateFs.Uapi;
+
+namespace LiveUpdateFs.Interop;
+
+/// <summary>
+/// The thread that made a FUSE request (FUSE reports the thread id): its
+/// memory through process_vm_readv/writev, its fds through pidfd_getfd.
+/// One instance per request; dispose it when the reply has been sent.
+/// </summary>
+public sealed unsafe class CallerProcess(int threadId) : ICallerMemory, ICallerFiles, IDisposable
+{
+    private const long TmpfsMagic = 0x01021994;
+    private const long HugetlbfsMagic = 0x958458f6;
+
+    private SafeFd? _pidfd;
+
+    public int ThreadId { get; } = threadId;
+
+    public int Read(ulong address, Span<byte> destination)
+    {
+        if (destination.IsEmpty)
+            return 0;
+        fixed (byte* local = destination)
+        {
+            var localVec = new Libc.IoVec { Base = local, Length = (nuint)destination.Length };
+            var remoteVec = new Libc.IoVec { Base = (void*)address, Length = (nuint)destination.Length };
+            nint read = Libc.ProcessVmReadv(ThreadId, &localVec, 1, &remoteVec, 1, 0);
+            return read < 0 ? 0 : (int)read;
+        }
+    }
+
+    public bool Write(ulong address, ReadOnlySpan<byte> source)
+    {
+        if (source.IsEmpty)
+            return true;
+        fixed (byte* local = source)
+        {
+            var localVec = new Libc.IoVec { Base = local, Length = (nuint)source.Length };
+            var remoteVec = new Libc.IoVec { Base = (void*)address, Length = (nuint)source.Length };
+            return Libc.ProcessVmWritev(ThreadId, &localVec, 1, &remoteVec, 1, 0) == source.Length;
+        }
+    }
+
+    /// <summary>pidfd_getfd without any checks: the daemon's own copy of one of
+    /// the caller's fds (the preload library's socket end).</summary>
+    public Errno TakeDescriptor(int fd, out SafeFd? descriptor)
+    {
+        descriptor = null;
+        if (fd < 0)
+            return Errno.EBADF;
+        Errno opened = OpenPidfd();
+        if (opened.IsError)
+            return opened;
+        var taken = new SafeFd(Libc.PidfdGetfd(_pidfd!, fd, 0));
+        if (taken.IsInvalid)
+        {
+            Errno error = Libc.LastErrno;
+            taken.Dispose();
+            // A vanished caller cannot receive an answer anyway; report its fd as bad.
+            return error == Errno.ESRCH ? Errno.EBADF : error;
+        }
+        descriptor = taken;
+        return Errno.None;
+    }
+
+    public Errno Take(int fd, out IHeldFile? file)
+    {
+        file = null;
+        Errno taken = TakeDescriptor(fd, out SafeFd? held);
+        if (taken.IsError)
+            return taken;
+        Errno described = Describe(held!, out FileFacts facts);
+        if (described.IsError)
+        {
+            held!.Dispose();
+            return described;
+        }
+        file = new HeldFile(held!, facts);
+        return Errno.None;
+    }
+
+    /// <summary>fstat + fstatfs; an O_PATH fd is EBADF, as the kernel's fget() says.</summary>
+    public static Errno Describe(SafeFd fd, out FileFacts facts)
+    {
+        facts = default;
+        int flags = Libc.Fcntl(fd, Libc.F_GETFL, 0);
+        if (flags < 0)
+            return Libc.LastErrno;
+        if ((flags & Libc.O_PATH) != 0)
+            return Errno.EBADF;
+        if (MountTable.IsOnFuse(fd.Fd))
+        {
+            // Never a shmem file; and fstat would deadlock on our own mount.
+            facts = new FileFacts(FileSystemKind.Other, IsRegular: false, LinkCount: 1, default, 0);
+            return Errno.None;
+        }
+        if (Libc.Fstat(fd, out Libc.Stat stat) != 0 || Libc.Fstatfs(fd, out Libc.StatFs statfs) != 0)
+            return Libc.LastErrno;
+        FileSystemKind fs = statfs.Type switch
+        {
+            TmpfsMagic => FileSystemKind.Tmpfs,
+            HugetlbfsMagic => FileSystemKind.Hugetlbfs,
+            _ => FileSystemKind.Other,
+        };
+        facts = new FileFacts(fs, (stat.Mode & Libc.S_IFMT) == Libc.S_IFREG, stat.Nlink,
+            new FileIdentity(stat.Dev, stat.Ino), stat.Size);
+        return Errno.None;
+    }
+
+    private Errno OpenPidfd()
+    {
+        if (_pidfd is not null)
+            return Errno.None;
+        // FUSE gives a thread id; PIDFD_THREAD accepts any thread (fuse-facts).
+        var pidfd = new SafeFd(Libc.PidfdOpen(ThreadId, Libc.PIDFD_THREAD));
+        if (pidfd.IsInvalid)
+        {
+            Errno error = Libc.LastErrno;
+            pidfd.Dispose();
+            return error == Errno.ESRCH ? Errno.EBADF : error;
+        }
+        _pidfd = pidfd;
+        return Errno.None;
+    }
+
+    /// <summary>The thread group (process) id of the caller, or 0 when it is gone.</summary>
+    public int ProcessId => ThreadGroupOf(ThreadId);
+
+    public static int ThreadGroupOf(int threadId)
+    {
+        try
+        {
+            foreach (string line in File.ReadLines($"/proc/{threadId}/status"))
+            {
+                if (line.StartsWith("Tgid:", StringComparison.Ordinal))
+                    return int.Parse(line.AsSpan(5).Trim());
+            }
+        }
+        catch (IOException)
+        {
+        }
+        catch (UnauthorizedAccessException)
+        {
+        }
+        return 0;
+    }
+
+    public void Dispose() => _pidfd?.Dispose();
+}
+
+/// <summary>The daemon's own reference to a caller's open file description.</summary>
+public sealed class HeldFile(SafeFd fd, FileFacts facts) : IHeldFile
+{
+    public SafeFd Fd { get; } = fd;
+    public FileFacts Facts { get; } = facts;
+
+    public void Dispose() => Fd.Dispose();
+}

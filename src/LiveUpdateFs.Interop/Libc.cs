@@ -1,0 +1,123 @@
+using System.Runtime.InteropServices;
+
+namespace LiveUpdateFs.Interop;
+
+/// <summary>
+/// Every libc call of the daemon, in one place. Callers turn a -1 into an
+/// <see cref="Uapi.Errno"/> with <see cref="LastErrno"/> at once; nothing
+/// here throws.
+/// </summary>
+internal static unsafe partial class Libc
+{
+    private const string Lib = "libc.so.6";
+
+    public const int O_RDONLY = 0x0;
+    public const int O_ACCMODE = 0x3;
+    public const int O_NONBLOCK = 0x800;
+    public const int O_CLOEXEC = 0x80000;
+    public const int O_PATH = 0x200000;
+    public const int F_GETFL = 3;
+    public const int F_GET_SEALS = 1034;
+    public const int PIDFD_THREAD = 0x80; // O_EXCL
+    public const int EFD_CLOEXEC = 0x80000;
+    public const short POLLIN = 0x1;
+    public const int MNT_DETACH = 2;
+    public const int S_IFMT = 0xF000;
+    public const int S_IFREG = 0x8000;
+
+    public static Uapi.Errno LastErrno => new(Marshal.GetLastPInvokeError());
+
+    [StructLayout(LayoutKind.Sequential)]
+    public struct IoVec
+    {
+        public void* Base;
+        public nuint Length;
+    }
+
+    /// <summary>struct stat on x86_64 (144 bytes).</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    public struct Stat
+    {
+        public ulong Dev;
+        public ulong Ino;
+        public ulong Nlink;
+        public uint Mode;
+        public uint Uid;
+        public uint Gid;
+        private int _pad0;
+        public ulong Rdev;
+        public long Size;
+        public long BlkSize;
+        public long Blocks;
+        public long AtimeSec;
+        public long AtimeNsec;
+        public long MtimeSec;
+        public long MtimeNsec;
+        public long CtimeSec;
+        public long CtimeNsec;
+        private long _reserved0;
+        private long _reserved1;
+        private long _reserved2;
+    }
+
+    /// <summary>struct statfs on x86_64 (120 bytes); only the type is read.</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    public struct StatFs
+    {
+        public long Type;
+        public fixed long Rest[14];
+    }
+
+    [StructLayout(LayoutKind.Sequential)]
+    public struct PollFd
+    {
+        public int Fd;
+        public short Events;
+        public short Revents;
+    }
+
+    [LibraryImport(Lib, EntryPoint = "process_vm_readv", SetLastError = true)]
+    public static partial nint ProcessVmReadv(int pid, IoVec* local, nuint localCount, IoVec* remote, nuint remoteCount, nuint flags);
+
+    [LibraryImport(Lib, EntryPoint = "process_vm_writev", SetLastError = true)]
+    public static partial nint ProcessVmWritev(int pid, IoVec* local, nuint localCount, IoVec* remote, nuint remoteCount, nuint flags);
+
+    [LibraryImport(Lib, EntryPoint = "pidfd_open", SetLastError = true)]
+    public static partial int PidfdOpen(int pid, uint flags);
+
+    [LibraryImport(Lib, EntryPoint = "pidfd_getfd", SetLastError = true)]
+    public static partial int PidfdGetfd(SafeFd pidfd, int targetFd, uint flags);
+
+    [LibraryImport(Lib, EntryPoint = "fstat", SetLastError = true)]
+    public static partial int Fstat(SafeFd fd, out Stat stat);
+
+    [LibraryImport(Lib, EntryPoint = "fstatfs", SetLastError = true)]
+    public static partial int Fstatfs(SafeFd fd, out StatFs stat);
+
+    [LibraryImport(Lib, EntryPoint = "fcntl", SetLastError = true)]
+    public static partial int Fcntl(SafeFd fd, int command, int argument);
+
+    [LibraryImport(Lib, EntryPoint = "close", SetLastError = true)]
+    public static partial int Close(int fd);
+
+    [LibraryImport(Lib, EntryPoint = "eventfd", SetLastError = true)]
+    public static partial int EventFd(uint initial, int flags);
+
+    [LibraryImport(Lib, EntryPoint = "write", SetLastError = true)]
+    public static partial nint Write(SafeFd fd, void* buffer, nuint count);
+
+    [LibraryImport(Lib, EntryPoint = "poll", SetLastError = true)]
+    public static partial int Poll(PollFd* fds, nuint count, int timeoutMs);
+
+    [LibraryImport(Lib, EntryPoint = "umount2", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
+    public static partial int Umount2(string target, int flags);
+
+    [LibraryImport(Lib, EntryPoint = "free")]
+    public static partial void Free(void* pointer);
+
+    [LibraryImport(Lib, EntryPoint = "geteuid")]
+    public static partial uint Geteuid();
+
+    [LibraryImport(Lib, EntryPoint = "setsid", SetLastError = true)]
+    public static partial int Setsid();
+}

@@ -1,0 +1,57 @@
+using System.Runtime.InteropServices;
+using LiveUpdateFs.Uapi;
+
+namespace LiveUpdateFs.Interop;
+
+/// <summary>Sends an open file over a unix socket (SCM_RIGHTS): the receiver
+/// gets the same open file description.</summary>
+public static unsafe partial class UnixRights
+{
+    private const int SolSocket = 1;
+    private const int ScmRights = 1;
+    private const int MsgNoSignal = 0x4000;
+
+    [StructLayout(LayoutKind.Sequential)]
+    private struct MsgHdr
+    {
+        public void* Name;
+        public uint NameLength;
+        public void* Iov;
+        public nuint IovLength;
+        public void* Control;
+        public nuint ControlLength;
+        public int Flags;
+    }
+
+    [StructLayout(LayoutKind.Sequential)]
+    private struct CmsgWithFd
+    {
+        public nuint Length;
+        public int Level;
+        public int Type;
+        public int Fd;
+        private int _pad;
+    }
+
+    [LibraryImport("libc.so.6", EntryPoint = "sendmsg", SetLastError = true)]
+    private static partial nint SendMsg(SafeFd socket, MsgHdr* message, int flags);
+
+    public static Errno Send(SafeFd socket, SafeFd file)
+    {
+        bool added = false;
+        file.DangerousAddRef(ref added);
+        try
+        {
+            byte payload = (byte)'F';
+            var iov = new Libc.IoVec { Base = &payload, Length = 1 };
+            var control = new CmsgWithFd { Length = (nuint)(16 + sizeof(int)), Level = SolSocket, Type = ScmRights, Fd = file.Fd };
+            var message = new MsgHdr { Iov = &iov, IovLength = 1, Control = &control, ControlLength = (nuint)sizeof(CmsgWithFd) };
+            return SendMsg(socket, &message, MsgNoSignal) == 1 ? Errno.None : Libc.LastErrno;
+        }
+        finally
+        {
+            if (added)
+                file.DangerousRelease();
+        }
+    }
+}

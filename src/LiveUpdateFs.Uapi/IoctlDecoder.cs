@@ -1,0 +1,100 @@
+using System.Buffers.Binary;
+
+namespace LiveUpdateFs.Uapi;
+
+/// <summary>A request that passed the generic decoding steps: the command and
+/// the kernel's copy of the caller's struct.</summary>
+public sealed class DecodedRequest(LuoCommand command, ulong argument, uint userSize, byte[] kernelCopy)
+{
+    public LuoCommand Command { get; } = command;
+    public ulong Argument { get; } = argument;
+    public uint UserSize { get; } = userSize;
+
+    /// <summary>The kernel's buffer: <see cref="LuoCommand.KnownSize"/> bytes
+    /// copied in, zero-padded to the command's struct size.</summary>
+    public byte[] Struct { get; } = kernelCopy;
+
+    /// <summary>luo_ucmd_respond: copies min(user size, struct size) bytes back.</summary>
+    public bool WriteBack(ICallerMemory memory) =>
+        memory.Write(Argument, Struct.AsSpan(0, (int)Math.Min(UserSize, (uint)Command.StructSize)));
+}
+
+/// <summary>
+/// The generic part of luo_ioctl / luo_session_ioctl (spec §2.1, §2.2), in the
+/// kernel's order, because the order decides which errno wins.
+/// </summary>
+public static class IoctlDecoder
+{
+    /// <summary>x86_64 USER_PTR_MAX with 4-level paging: access_ok fails past it.</summary>
+    public const ulong UserAddressLimit = 0x0000_7fff_ffff_f000;
+
+    private const int ScanChunk = 64 * 1024;
+
+    public static Errno Decode(LuoCommandTable table, LuoFileKind kind, uint request, ulong argument,
+        ICallerMemory memory, out DecodedRequest? decoded)
+    {
+        decoded = null;
+
+        // 1. Unknown nr: EINVAL before any user memory is touched.
+        LuoCommand? command = table.Find(kind, LuoRequest.Nr(request));
+        if (command is null)
+            return Errno.EINVAL;
+
+        // 2. get_user(user_size).
+        Span<byte> sizeWord = stackalloc byte[4];
+        if (memory.Read(argument, sizeWord) != 4)
+            return Errno.EFAULT;
+        uint userSize = BinaryPrimitives.ReadUInt32LittleEndian(sizeWord);
+
+        // 3. The full request value must match: other type bytes or _IOWR
+        //    encodings are -ENOIOCTLCMD, which the VFS reports as ENOTTY.
+        if (request != command.Request)
+            return Errno.ENOTTY;
+
+        // 4. [v7.2] Session typing comes before the size check.
+        if (!command.IsAllowedOn(kind))
+            return Errno.EINVAL;
+
+        // 5. Too small for the command.
+        if (userSize < (uint)command.MinSize)
+            return Errno.EINVAL;
+
+        // 6. copy_struct_from_user: a larger struct needs an all-zero tail,
+        //    scanned before the known part is copied.
+        if (userSize > (uint)command.KnownSize)
+        {
+            Errno tail = CheckZeroedTail(memory, argument + (ulong)command.KnownSize, userSize - (uint)command.KnownSize);
+            if (tail.IsError)
+                return tail;
+        }
+
+        var kernelCopy = new byte[Math.Max(command.KnownSize, command.StructSize)];
+        if (memory.Read(argument, kernelCopy.AsSpan(0, command.KnownSize)) != command.KnownSize)
+            return Errno.EFAULT;
+
+        decoded = new DecodedRequest(command, argument, userSize, kernelCopy);
+        return Errno.None;
+    }
+
+    /// <summary>check_zeroed_user: E2BIG at the first non-zero byte, EFAULT at
+    /// the first unreadable one or for a range that is not a user range at all.</summary>
+    public static Errno CheckZeroedTail(ICallerMemory memory, ulong start, ulong length)
+    {
+        ulong end = start + length;
+        if (end < start || end > UserAddressLimit)
+            return Errno.EFAULT;
+
+        byte[] chunk = new byte[(int)Math.Min(length, ScanChunk)];
+        for (ulong at = start; at < end;)
+        {
+            int want = (int)Math.Min(end - at, (ulong)chunk.Length);
+            int got = memory.Read(at, chunk.AsSpan(0, want));
+            if (chunk.AsSpan(0, got).ContainsAnyExcept((byte)0))
+                return Errno.E2BIG;
+            if (got < want)
+                return Errno.EFAULT;
+            at += (ulong)got;
+        }
+        return Errno.None;
+    }
+}

@@ -1,0 +1,78 @@
+/*
+ * The private hand-over between libliveupdate-preload.so and the
+ * liveupdatefs daemon. Not part of the LUO uAPI.
+ *
+ * FUSE cannot install a file descriptor in the calling process, so the three
+ * fd-returning LUO requests (CREATE_SESSION, RETRIEVE_SESSION, RETRIEVE_FD)
+ * are completed in two phases by the preload library:
+ *
+ *   PREPARE  ioctl(fd, LUFS_ENVELOPE_REQUEST, &env) with the caller's own
+ *            request and argument inside. The daemon decodes and runs the
+ *            request exactly as the kernel would and, on success, leaves a
+ *            result waiting under env.ticket:
+ *              - a session: the node env.node_name next to the device node,
+ *                which only this process may open (O_RDWR | O_CLOEXEC);
+ *              - a file: sent over env.channel_fd (SCM_RIGHTS).
+ *   COMMIT   the library reports the fd it installed (or the errno that
+ *            stopped it); the daemon writes the caller's struct back with that
+ *            fd and returns the final result. If COMMIT fails, the library
+ *            closes the fd it installed.
+ *
+ * The library initialises answered to 0; the daemon sets it on every envelope
+ * it handles, so an error from PREPARE/COMMIT is the LUO result, not a sign
+ * of a foreign file. The daemon decides every result; the library only moves
+ * descriptors.
+ * The layout is fixed (checked by _Static_assert and by the daemon's tests).
+ */
+#ifndef LUFS_ENVELOPE_H
+#define LUFS_ENVELOPE_H
+
+#include <linux/ioctl.h>
+#include <linux/types.h>
+
+/* nr 0xEF is outside both LUO ranges: a kernel device answers EINVAL. */
+#define LUFS_ENVELOPE_REQUEST	_IO(0xBA, 0xEF)
+#define LUFS_ENVELOPE_MAGIC	0x4c55464553454e56ULL	/* "LUFSENV" */
+#define LUFS_ENVELOPE_VERSION	1
+
+enum lufs_envelope_phase {
+	LUFS_PHASE_PREPARE = 1,
+	LUFS_PHASE_COMMIT = 2,
+	/*
+	 * Is the file behind channel_fd (one of the caller's fds) frozen by a
+	 * preservation (spec 8.2)? Sent on the mount's control node
+	 * LUFS_CONTROL_NODE; answers 0 (not frozen) or EPERM (frozen). The
+	 * library asks before ftruncate/fallocate on an unlinked tmpfs file.
+	 */
+	LUFS_PHASE_QUERY_FROZEN = 3,
+};
+
+/* Multi-open node beside the device node, for requests that need no session. */
+#define LUFS_CONTROL_NODE	".lufs-control"
+
+/* Per-session nodes are named LUFS_SESSION_NODE_PREFIX + hex ticket. */
+#define LUFS_SESSION_NODE_PREFIX	".lufs-session-"
+
+
+struct lufs_envelope {
+	__u64 magic;		/* in: LUFS_ENVELOPE_MAGIC */
+	__u64 answered;		/* out: LUFS_ENVELOPE_MAGIC once a LiveUpdateFs daemon
+				 * has handled the envelope (success or error); a
+				 * library that finds 0 here talks to something else
+				 * and passes the caller's request through unchanged */
+	__u32 version;		/* in: LUFS_ENVELOPE_VERSION */
+	__u32 phase;		/* in: enum lufs_envelope_phase */
+	__u64 request;		/* in: the caller's ioctl request */
+	__u64 arg;		/* in: the caller's ioctl argument */
+	__s32 reserve_errno;	/* in, PREPARE: 0, or why no fd slot could be reserved */
+	__s32 channel_fd;	/* in, PREPARE: socket for SCM_RIGHTS, or -1;
+				 * in, QUERY_FROZEN: the file to ask about */
+	__u64 ticket;		/* out of PREPARE, in to COMMIT */
+	__s32 installed_fd;	/* in, COMMIT: the fd now holding the result, or -1 */
+	__s32 install_errno;	/* in, COMMIT: 0, or why installing failed */
+	char node_name[64];	/* out of PREPARE: session node to open, NUL-terminated */
+};
+
+_Static_assert(sizeof(struct lufs_envelope) == 128, "lufs_envelope layout");
+
+#endif /* LUFS_ENVELOPE_H */
