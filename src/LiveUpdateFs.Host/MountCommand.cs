@@ -99,8 +99,12 @@ public sealed class MountCommand(MountOptions options)
         var start = new ProcessStartInfo
         {
             FileName = HostSys.SelfExecutable,
-            RedirectStandardOutput = false,
-            RedirectStandardError = false,
+            // Fresh pipes, never read: the daemon must not hold on to this
+            // command's own stdout/stderr (the .NET runtime dups them at start),
+            // or whoever reads them would wait for EOF forever.
+            RedirectStandardInput = true,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
             UseShellExecute = false,
         };
         foreach (string arg in HostSys.SelfArguments)

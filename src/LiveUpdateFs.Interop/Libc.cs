@@ -12,6 +12,7 @@ internal static unsafe partial class Libc
     private const string Lib = "libc.so.6";
 
     public const int O_RDONLY = 0x0;
+    public const int O_RDWR = 0x2;
     public const int O_ACCMODE = 0x3;
     public const int O_NONBLOCK = 0x800;
     public const int O_CLOEXEC = 0x80000;
@@ -117,6 +118,12 @@ internal static unsafe partial class Libc
 
     [LibraryImport(Lib, EntryPoint = "geteuid")]
     public static partial uint Geteuid();
+
+    [LibraryImport(Lib, EntryPoint = "open", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
+    public static partial int Open(string path, int flags);
+
+    [LibraryImport(Lib, EntryPoint = "dup2", SetLastError = true)]
+    public static partial int Dup2(int oldFd, int newFd);
 
     [LibraryImport(Lib, EntryPoint = "setsid", SetLastError = true)]
     public static partial int Setsid();

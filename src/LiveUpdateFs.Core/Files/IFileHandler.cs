@@ -30,10 +30,13 @@ public sealed class MemfdHandler : IFileHandler
     public bool CanPreserve(in FileFacts facts) =>
         facts.FileSystem == FileSystemKind.Tmpfs && facts.IsRegular && facts.LinkCount == 0;
 
+    /// <summary>[v7.1+] files with more than UINT_MAX pages are refused (spec §8.2).</summary>
+    public const long MaxSize = (long)uint.MaxValue * 4096;
+
     // The page pinning and KHO registration of the kernel have no userspace
     // counterpart: the daemon's reference keeps the pages alive. The frozen
     // size is enforced through the orchestrator's preserved-file table.
-    public Errno Preserve(IHeldFile file) => Errno.None;
+    public Errno Preserve(IHeldFile file) => file.Facts.Size > MaxSize ? Errno.EFBIG : Errno.None;
 
     public void Unpreserve(IHeldFile file)
     {

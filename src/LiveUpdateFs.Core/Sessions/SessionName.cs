@@ -36,7 +36,7 @@ public sealed class SessionName : IEquatable<SessionName>
     public static SessionName FromString(string name)
     {
         byte[] bytes = Encoding.UTF8.GetBytes(name);
-        if (bytes.Length > MaxLength || bytes.Contains((byte)0))
+        if (bytes.Length is 0 or > MaxLength || bytes.Contains((byte)0))
             throw new ArgumentException($"a session name is 1..{MaxLength} bytes without NUL", nameof(name));
         return new SessionName(bytes);
     }

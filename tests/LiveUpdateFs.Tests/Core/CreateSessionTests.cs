@@ -1,0 +1,75 @@
+using LiveUpdateFs.Core.Sessions;
+using LiveUpdateFs.Uapi;
+
+namespace LiveUpdateFs.Tests.Core;
+
+/// <summary>CREATE_SESSION in the orchestrator (spec §4.1 steps 2-5).</summary>
+[FixtureLifeCycle(LifeCycle.InstancePerTestCase)]
+public class CreateSessionTests
+{
+    private readonly OrchestratorHarness _h = new();
+
+    [Test]
+    [Description("§4.1 step 2: an empty name is EINVAL and creates nothing")]
+    public void EmptyName_IsEinval()
+    {
+        Assert.That(_h.Create("", out Session? session), Is.EqualTo(Errno.EINVAL));
+        Assert.That(session, Is.Null);
+        Assert.That(_h.Luo.Snapshot().Sessions, Is.Empty);
+    }
+
+    [Test]
+    [Description("§4.1 step 2: a name field without NUL is EINVAL")]
+    public void UnterminatedName_IsEinval() =>
+        Assert.That(_h.Create(new string('u', 64), out _), Is.EqualTo(Errno.EINVAL));
+
+    [Test]
+    [Description("§4.1 step 5, §6: a 63-byte name is accepted and kept whole")]
+    public void MaximalName_IsAccepted()
+    {
+        string name = new('m', 63);
+
+        Assert.That(_h.Create(name).Name.ToString(), Is.EqualTo(name));
+    }
+
+    [Test]
+    [Description("§4.1: the new session is outgoing")]
+    public void NewSession_IsOutgoing() =>
+        Assert.That(_h.Create("s").Kind, Is.EqualTo(SessionKind.Outgoing));
+
+    [Test]
+    [Description("§4.1 step 5: a duplicate outgoing name is EEXIST")]
+    public void DuplicateName_IsEexist()
+    {
+        _h.Create("dup");
+
+        Assert.That(_h.Create("dup", out _), Is.EqualTo(Errno.EEXIST));
+    }
+
+    [Test]
+    [Description("§4.1 steps 2 and 5: bytes after the NUL do not make a name different")]
+    public void BytesAfterNul_DoNotCount()
+    {
+        _h.Create("dup");
+
+        Assert.That(_h.Create("dup\0other", out _), Is.EqualTo(Errno.EEXIST));
+    }
+
+    [Test]
+    [Description("§5.2: closing an outgoing session frees its name")]
+    public void NameIsFreeAgain_AfterRelease()
+    {
+        _h.Luo.ReleaseSession(_h.Create("again"));
+
+        Assert.That(_h.Create("again", out _), Is.EqualTo(Errno.None));
+    }
+
+    [Test]
+    [Description("§4.1 step 5: an outgoing session may have the name of an incoming one")]
+    public void NameOfAnIncomingSession_IsAccepted()
+    {
+        _h.AddIncoming("shared");
+
+        Assert.That(_h.Create("shared", out _), Is.EqualTo(Errno.None));
+    }
+}

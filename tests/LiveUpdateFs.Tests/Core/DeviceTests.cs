@@ -1,0 +1,42 @@
+using LiveUpdateFs.Tests.Fakes;
+
+namespace LiveUpdateFs.Tests.Core;
+
+/// <summary>The single-open /dev/liveupdate (spec §3).</summary>
+[FixtureLifeCycle(LifeCycle.InstancePerTestCase)]
+public class DeviceTests
+{
+    private readonly OrchestratorHarness _h = new();
+
+    [Test]
+    [Description("§3: a second open while the first open file is alive is refused (EBUSY)")]
+    public void SecondOpen_IsRefused()
+    {
+        Assert.That(_h.Luo.TryOpenDevice(), Is.True);
+        Assert.That(_h.Luo.TryOpenDevice(), Is.False);
+    }
+
+    [Test]
+    [Description("§3: the release of the open file clears the busy flag")]
+    public void OpenAfterRelease_Succeeds()
+    {
+        _h.Luo.TryOpenDevice();
+        _h.Luo.ReleaseDevice();
+
+        Assert.That(_h.Luo.TryOpenDevice(), Is.True);
+    }
+
+    [Test]
+    [Description("§3: closing the device does not affect sessions or preserved files")]
+    public void ReleaseDevice_KeepsSessions()
+    {
+        _h.Luo.TryOpenDevice();
+        var session = _h.Create("kept");
+        _h.Preserve(session, 1, Facts.Memfd(10));
+
+        _h.Luo.ReleaseDevice();
+
+        Assert.That(_h.Luo.Snapshot().Sessions.Single().Files, Has.Count.EqualTo(1));
+        Assert.That(_h.Luo.IsFrozen(Facts.Memfd(10).Identity), Is.True);
+    }
+}

@@ -1,0 +1,183 @@
+using LiveUpdateFs.Core.Files;
+using LiveUpdateFs.Core.Sessions;
+using LiveUpdateFs.Tests.Fakes;
+using LiveUpdateFs.Uapi;
+
+namespace LiveUpdateFs.Tests.Core;
+
+/// <summary>Sessions handed over by the previous boot: RETRIEVE_SESSION (spec
+/// §4.2), RETRIEVE_FD (§4.4), FINISH (§4.5) and the close of a retrieved
+/// session (§5.2).</summary>
+[FixtureLifeCycle(LifeCycle.InstancePerTestCase)]
+public class IncomingSessionTests
+{
+    private readonly OrchestratorHarness _h = new();
+
+    private static FakeRestorableFile Memfd(ulong inode) => new(Facts.Memfd(inode));
+
+    // ---- RETRIEVE_SESSION ----
+
+    [Test]
+    [Description("§4.2 step 3: an unknown name is ENOENT")]
+    public void RetrieveSession_Unknown_IsEnoent() =>
+        Assert.That(_h.Retrieve("nothing", out _), Is.EqualTo(Errno.ENOENT));
+
+    [Test]
+    [Description("§4.2 step 3: only incoming sessions are looked up; an outgoing name is ENOENT")]
+    public void RetrieveSession_OutgoingName_IsEnoent()
+    {
+        _h.Create("out");
+
+        Assert.That(_h.Retrieve("out", out _), Is.EqualTo(Errno.ENOENT));
+    }
+
+    [Test]
+    [Description("§4.2 step 3: a 64-byte name without NUL matches nothing")]
+    public void RetrieveSession_Unterminated_IsEnoent()
+    {
+        _h.AddIncoming(new string('x', 63));
+
+        Assert.That(_h.Retrieve(new string('x', 64), out _), Is.EqualTo(Errno.ENOENT));
+    }
+
+    [Test]
+    [Description("§4.2 steps 4-5: the first retrieve marks the session retrieved; the second is EINVAL")]
+    public void RetrieveSession_Twice_IsEinval()
+    {
+        _h.AddIncoming("in");
+        Session session = _h.Retrieve("in");
+
+        Assert.That(session.Retrieved, Is.True);
+        Assert.That(_h.Retrieve("in", out _), Is.EqualTo(Errno.EINVAL));
+    }
+
+    [Test]
+    [Description("§4.1 step 5, §4.2 step 3: with an outgoing and an incoming session of one name, retrieve finds the incoming one")]
+    public void RetrieveSession_FindsIncoming_WhenAnOutgoingSharesTheName()
+    {
+        Session incoming = _h.AddIncoming("shared");
+        _h.Create("shared");
+
+        Assert.That(_h.Retrieve("shared"), Is.SameAs(incoming));
+    }
+
+    // ---- RETRIEVE_FD ----
+
+    [Test]
+    [Description("§4.4 step 3: a token the session does not hold is ENOENT")]
+    public void RetrieveFile_UnknownToken_IsEnoent() =>
+        Assert.That(_h.Luo.RetrieveFile(_h.Incoming("in", (1, Memfd(1))), 2, out _), Is.EqualTo(Errno.ENOENT));
+
+    [Test]
+    [Description("§4.4 step 4: a second retrieve returns the same file without restoring again")]
+    public void RetrieveFile_Twice_ReturnsTheSameFile()
+    {
+        FakeRestorableFile source = Memfd(1);
+        Session session = _h.Incoming("in", (1, source));
+
+        Assert.That(_h.Luo.RetrieveFile(session, 1, out IHeldFile? first), Is.EqualTo(Errno.None));
+        Assert.That(_h.Luo.RetrieveFile(session, 1, out IHeldFile? second), Is.EqualTo(Errno.None));
+        Assert.That(second, Is.SameAs(first));
+        Assert.That(first, Is.SameAs(source.Restored.Single()));
+        Assert.That(source.RestoreCalls, Is.EqualTo(1));
+    }
+
+    [Test]
+    [Description("§4.4 step 4: a failed retrieve is permanent: the same errno again, the handler not called again")]
+    public void RetrieveFile_Failure_IsSticky()
+    {
+        FakeRestorableFile source = FakeRestorableFile.Failing(Errno.EIO);
+        Session session = _h.Incoming("in", (1, source));
+
+        Assert.That(_h.Luo.RetrieveFile(session, 1, out IHeldFile? file), Is.EqualTo(Errno.EIO));
+        Assert.That(file, Is.Null);
+        Assert.That(_h.Luo.RetrieveFile(session, 1, out _), Is.EqualTo(Errno.EIO));
+        Assert.That(source.RestoreCalls, Is.EqualTo(1));
+    }
+
+    [Test]
+    [Description("§4.3 step 6, §4.4 step 4: a retrieved file cannot be preserved until its session is finished")]
+    public void RetrievedFile_IsBusy_UntilFinish()
+    {
+        Session incoming = _h.Incoming("in", (1, Memfd(50)));
+        _h.Luo.RetrieveFile(incoming, 1, out _);
+        Session outgoing = _h.Create("out");
+
+        Assert.That(_h.Preserve(outgoing, 1, Facts.Memfd(50)), Is.EqualTo(Errno.EBUSY));
+        Assert.That(_h.Luo.IsFrozen(Facts.Memfd(50).Identity), Is.False, "a retrieved file is not frozen");
+
+        _h.Luo.Finish(incoming);
+
+        Assert.That(_h.Preserve(outgoing, 1, Facts.Memfd(50)), Is.EqualTo(Errno.None));
+    }
+
+    // ---- FINISH ----
+
+    [Test]
+    [Description("§4.5 step 4, §8.6: finish discards unretrieved files, drops LUO's reference to retrieved ones, leaves failed ones")]
+    public void Finish_ReleasesEveryFileByItsState()
+    {
+        FakeRestorableFile waiting = Memfd(1), retrieved = Memfd(2), failed = FakeRestorableFile.Failing(Errno.ENOMEM);
+        Session session = _h.Incoming("in", (1, waiting), (2, retrieved), (3, failed));
+        _h.Luo.RetrieveFile(session, 2, out _);
+        _h.Luo.RetrieveFile(session, 3, out _);
+
+        Assert.That(_h.Luo.Finish(session), Is.EqualTo(Errno.None));
+
+        Assert.That(waiting.DiscardCalls, Is.EqualTo(1));
+        Assert.That(retrieved.DiscardCalls, Is.Zero);
+        Assert.That(retrieved.Restored.Single().Disposed, Is.True);
+        Assert.That(failed.DiscardCalls, Is.Zero);
+    }
+
+    [Test]
+    [Description("§4.5: a second finish succeeds and does nothing")]
+    public void Finish_Twice_IsANoOp()
+    {
+        FakeRestorableFile source = Memfd(1);
+        Session session = _h.Incoming("in", (1, source));
+        _h.Luo.Finish(session);
+
+        Assert.That(_h.Luo.Finish(session), Is.EqualTo(Errno.None));
+        Assert.That(source.DiscardCalls, Is.EqualTo(1));
+    }
+
+    [TestCase(1ul)]
+    [TestCase(2ul)]
+    [Description("§4.5, §6: after finish every token is ENOENT, retrieved or not")]
+    public void RetrieveFile_AfterFinish_IsEnoent(ulong token)
+    {
+        Session session = _h.Incoming("in", (1, Memfd(1)), (2, Memfd(2)));
+        _h.Luo.RetrieveFile(session, 1, out _);
+        _h.Luo.Finish(session);
+
+        Assert.That(_h.Luo.RetrieveFile(session, token, out _), Is.EqualTo(Errno.ENOENT));
+    }
+
+    [Test]
+    [Description("§4.5: a finished session stays retrieved until its fd is closed (RETRIEVE_SESSION is still EINVAL)")]
+    public void FinishedSession_StaysRetrieved()
+    {
+        _h.Luo.Finish(_h.Incoming("in"));
+
+        Assert.That(_h.Retrieve("in", out _), Is.EqualTo(Errno.EINVAL));
+    }
+
+    // ---- close of a retrieved session ----
+
+    [Test]
+    [Description("§5.2: closing a retrieved session runs the finish and removes it (then RETRIEVE_SESSION is ENOENT)")]
+    public void ReleaseRetrieved_FinishesAndRemoves()
+    {
+        FakeRestorableFile waiting = Memfd(1), retrieved = Memfd(2);
+        Session session = _h.Incoming("in", (1, waiting), (2, retrieved));
+        _h.Luo.RetrieveFile(session, 2, out _);
+
+        _h.Luo.ReleaseSession(session);
+
+        Assert.That(waiting.DiscardCalls, Is.EqualTo(1));
+        Assert.That(retrieved.Restored.Single().Disposed, Is.True);
+        Assert.That(_h.Retrieve("in", out _), Is.EqualTo(Errno.ENOENT));
+        Assert.That(_h.Luo.Snapshot().Sessions, Is.Empty);
+    }
+}

@@ -1,0 +1,243 @@
+using LiveUpdateFs.Core.Dispatch;
+using LiveUpdateFs.Core.Files;
+using LiveUpdateFs.Core.Sessions;
+using LiveUpdateFs.Tests.Fakes;
+using LiveUpdateFs.Uapi;
+
+namespace LiveUpdateFs.Tests.Core;
+
+/// <summary>Whole requests through <see cref="LuoDispatcher"/>: decoding (spec §2),
+/// the command (§4) and the write-back, against fake caller memory and files.</summary>
+[FixtureLifeCycle(LifeCycle.InstancePerTestCase)]
+public class LuoDispatcherTests
+{
+    private readonly FakeCallerMemory _memory = new();
+    private readonly OrchestratorHarness _h = new();
+    private ulong _nextArgument = 0x10_0000;
+
+    private static readonly IFdReservation Reserved = new LibraryFdReservation(Errno.None);
+
+    /// <summary>Maps <paramref name="args"/> at a fresh address and dispatches the request there.</summary>
+    private IoctlOutcome Call(Session? session, uint request, byte[] args, IFdReservation? reservation = null,
+        LuoBehaviour? behaviour = null, bool readOnly = false)
+    {
+        ulong argument = _nextArgument;
+        _nextArgument += 0x10_0000;
+        _memory.Map(argument, args, readOnly);
+        var dispatcher = new LuoDispatcher(_h.Luo, behaviour ?? LuoBehaviour.Reference);
+        return dispatcher.Dispatch(session, request, argument, new RequestContext(_memory, _h.Files, reservation ?? Reserved));
+    }
+
+    private byte[] WrittenBack => _memory.Writes.Single().Data;
+
+    // ---- CREATE_SESSION (§4.1) ----
+
+    [Test]
+    [Description("§4.1 step 1: without the preload library no fd can be reserved: EOPNOTSUPP, nothing written or created")]
+    public void Create_WithoutLibrary_IsEopnotsupp()
+    {
+        IoctlOutcome outcome = Call(null, LuoRequest.CreateSession, Structs.Session("s"), NoFdReservation.Instance);
+
+        Assert.That(outcome.Result, Is.EqualTo(Errno.EOPNOTSUPP));
+        Assert.That(outcome.Pending, Is.Null);
+        Assert.That(_memory.Writes, Is.Empty);
+        Assert.That(_h.Luo.Snapshot().Sessions, Is.Empty);
+    }
+
+    [Test]
+    [Description("§4.1 step 1: the fd reservation comes first, so EMFILE wins even over an empty name")]
+    public void Create_Emfile_WinsOverAnEmptyName() =>
+        Assert.That(Call(null, LuoRequest.CreateSession, Structs.Session(""), new LibraryFdReservation(Errno.EMFILE)).Result,
+            Is.EqualTo(Errno.EMFILE));
+
+    [Test]
+    [Description("§4.1: a create waits for its fd: the outcome holds the new outgoing session, nothing is written yet")]
+    public void Create_ReturnsAPendingSessionFd()
+    {
+        IoctlOutcome outcome = Call(null, LuoRequest.CreateSession, Structs.Session("new"));
+
+        Assert.That(outcome.Result, Is.EqualTo(Errno.None));
+        Assert.That(outcome.Pending, Is.TypeOf<PendingSessionFd>());
+        Assert.That(outcome.Pending!.Session!.Name.ToString(), Is.EqualTo("new"));
+        Assert.That(outcome.Pending.Session.Kind, Is.EqualTo(SessionKind.Outgoing));
+        Assert.That(_memory.Writes, Is.Empty);
+    }
+
+    [Test]
+    [Description("§4.1 step 7, §2.1 step 6: completing writes the fd at offset 4 and writes back 72 bytes, even for a larger struct")]
+    public void CreateComplete_WritesTheFdBack()
+    {
+        byte[] args = Structs.Session("new", size: 80);
+        PendingFd pending = Call(null, LuoRequest.CreateSession, args).Pending!;
+
+        Assert.That(pending.Complete(42, _memory), Is.EqualTo(Errno.None));
+        Assert.That(WrittenBack, Has.Length.EqualTo(72));
+        Assert.That(Structs.ReadInt32(args, 4), Is.EqualTo(42));
+        Assert.That(Structs.ReadInt32(args, 0), Is.EqualTo(80), "size is written back unchanged");
+        Assert.That(Structs.ReadName(args), Is.EqualTo("new"));
+    }
+
+    [Test]
+    [Description("§4.1 step 7: a write-back into read-only memory is EFAULT")]
+    public void CreateComplete_ReadOnlyStruct_IsEfault()
+    {
+        PendingFd pending = Call(null, LuoRequest.CreateSession, Structs.Session("ro"), readOnly: true).Pending!;
+
+        Assert.That(pending.Complete(42, _memory), Is.EqualTo(Errno.EFAULT));
+    }
+
+    [Test]
+    [Description("§4.1 step 7: a create whose fd is never installed is undone; the name is free again")]
+    public void CreateAbort_RemovesTheSession()
+    {
+        Call(null, LuoRequest.CreateSession, Structs.Session("gone")).Pending!.Abort();
+
+        Assert.That(_h.Luo.Snapshot().Sessions, Is.Empty);
+        Assert.That(Call(null, LuoRequest.CreateSession, Structs.Session("gone")).Result, Is.EqualTo(Errno.None));
+    }
+
+    // ---- RETRIEVE_SESSION (§4.2) ----
+
+    [Test]
+    [Description("§4.2: retrieve finds the incoming session by the name at offset 8")]
+    public void RetrieveSession_ReturnsTheIncomingSession()
+    {
+        Session incoming = _h.AddIncoming("old");
+
+        Assert.That(Call(null, LuoRequest.RetrieveSession, Structs.Session("old")).Pending!.Session, Is.SameAs(incoming));
+    }
+
+    // ---- PRESERVE_FD (§4.3) ----
+
+    [Test]
+    [Description("§4.3: preserve reads fd and token from the struct and writes back 16 bytes")]
+    public void Preserve_PreservesTheFdUnderItsToken()
+    {
+        Session session = _h.Create("s");
+        int fd = _h.Files.Open(Facts.Memfd(1));
+
+        Assert.That(Call(session, LuoRequest.PreserveFd, Structs.File(fd, 0x1122334455667788)).Result, Is.EqualTo(Errno.None));
+        Assert.That(session.Preserved.Single().Token, Is.EqualTo(0x1122334455667788ul));
+        Assert.That(WrittenBack, Has.Length.EqualTo(16));
+    }
+
+    [Test]
+    [Description("§4.3 step 10: a failed write-back is EFAULT but the file stays preserved (the token is taken)")]
+    public void Preserve_WriteBackFailure_IsEfault_ButKeepsTheFile()
+    {
+        Session session = _h.Create("s");
+        int fd = _h.Files.Open(Facts.Memfd(1));
+
+        Assert.That(Call(session, LuoRequest.PreserveFd, Structs.File(fd, 5), readOnly: true).Result, Is.EqualTo(Errno.EFAULT));
+        Assert.That(_h.Luo.IsFrozen(Facts.Memfd(1).Identity), Is.True);
+        Assert.That(Call(session, LuoRequest.PreserveFd, Structs.File(fd, 5)).Result, Is.EqualTo(Errno.EEXIST));
+    }
+
+    [Test]
+    [Description("§2.2 step 4: the dispatcher types the session fd: PRESERVE on an incoming session is EINVAL")]
+    public void Preserve_OnIncomingSession_IsEinval()
+    {
+        int fd = _h.Files.Open(Facts.Memfd(1));
+
+        Assert.That(Call(_h.Incoming("in"), LuoRequest.PreserveFd, Structs.File(fd, 1)).Result, Is.EqualTo(Errno.EINVAL));
+        Assert.That(_h.Files.Taken, Is.Empty);
+    }
+
+    // ---- RETRIEVE_FD (§4.4) ----
+
+    [Test]
+    [Description("§4.4: retrieve waits for its fd with the restored file; completing writes back 16 bytes")]
+    public void RetrieveFd_ReturnsAPendingFile()
+    {
+        var source = new FakeRestorableFile(Facts.Memfd(1));
+        Session session = _h.Incoming("in", (7, source));
+        byte[] args = Structs.File(-1, 7);
+
+        PendingFd pending = Call(session, LuoRequest.RetrieveFd, args).Pending!;
+
+        Assert.That(pending.File, Is.SameAs(source.Restored.Single()));
+        Assert.That(pending.Complete(9, _memory), Is.EqualTo(Errno.None));
+        Assert.That(Structs.ReadInt32(args, 4), Is.EqualTo(9));
+        Assert.That(WrittenBack, Has.Length.EqualTo(16));
+    }
+
+    // ---- GET_NAME (§4.6) ----
+
+    [Test]
+    [Description("§2.3, §4.6 step 2: GET_NAME with reserved != 0 is EINVAL and writes nothing")]
+    public void GetName_NonZeroReserved_IsEinval()
+    {
+        Assert.That(Call(_h.Create("s"), LuoRequest.GetName, Structs.GetName(reserved: 1)).Result, Is.EqualTo(Errno.EINVAL));
+        Assert.That(_memory.Writes, Is.Empty);
+    }
+
+    [Test]
+    [Description("§4.6 step 3: only the name and its NUL are written; the rest of the caller's name field is echoed back")]
+    public void GetName_WritesNameAndNul_AndEchoesTheRest()
+    {
+        byte[] args = Structs.GetName();
+        args.AsSpan(8).Fill(0xAA);
+
+        Assert.That(Call(_h.Create("abc"), LuoRequest.GetName, args).Result, Is.EqualTo(Errno.None));
+        Assert.That(WrittenBack, Has.Length.EqualTo(72));
+        Assert.That(args[8..12], Is.EqualTo("abc\0"u8.ToArray()));
+        Assert.That(args[12..], Is.All.EqualTo((byte)0xAA));
+    }
+
+    [Test]
+    [Description("§4.6: GET_NAME works on an incoming session too")]
+    public void GetName_OnIncomingSession_ReturnsItsName()
+    {
+        byte[] args = Structs.GetName();
+
+        Assert.That(Call(_h.Incoming("old"), LuoRequest.GetName, args).Result, Is.EqualTo(Errno.None));
+        Assert.That(Structs.ReadName(args), Is.EqualTo("old"));
+    }
+
+    [Test]
+    [Description("§4.6: before [GN-fix], a 16-byte GET_NAME returns the first 8 name bytes, unterminated")]
+    public void GetNameWithoutFix_Size16_ReturnsATruncatedName()
+    {
+        byte[] args = Structs.GetName(size: 16)[..16];
+
+        IoctlOutcome outcome = Call(_h.Create("longer-name"), LuoRequest.GetName, args, behaviour: new LuoBehaviour { GetNameFix = false });
+
+        Assert.That(outcome.Result, Is.EqualTo(Errno.None));
+        Assert.That(WrittenBack, Has.Length.EqualTo(16));
+        Assert.That(args[8..], Is.EqualTo("longer-n"u8.ToArray()));
+    }
+
+    // ---- FINISH (§4.5) ----
+
+    [Test]
+    [Description("§2.3, §4.5 step 2: [v7.2] does not check FINISH's reserved field: the finish is done")]
+    public void Finish_NonZeroReserved_IsAcceptedByDefault()
+    {
+        var source = new FakeRestorableFile(Facts.Memfd(1));
+
+        Assert.That(Call(_h.Incoming("in", (1, source)), LuoRequest.Finish, Structs.Finish(reserved: 3)).Result, Is.EqualTo(Errno.None));
+        Assert.That(source.DiscardCalls, Is.EqualTo(1));
+    }
+
+    [Test]
+    [Description("§2.3, §4.5 step 2: with [FIN-fix], a non-zero reserved field is EINVAL and nothing is finished")]
+    public void FinishWithFix_NonZeroReserved_IsEinval_AndFinishesNothing()
+    {
+        var source = new FakeRestorableFile(Facts.Memfd(1));
+        Session session = _h.Incoming("in", (1, source));
+
+        IoctlOutcome outcome = Call(session, LuoRequest.Finish, Structs.Finish(reserved: 3), behaviour: new LuoBehaviour { FinishChecksReserved = true });
+
+        Assert.That(outcome.Result, Is.EqualTo(Errno.EINVAL));
+        Assert.That(source.DiscardCalls, Is.Zero);
+        Assert.That(_h.Luo.RetrieveFile(session, 1, out _), Is.EqualTo(Errno.None));
+    }
+
+    [Test]
+    [Description("§4.5 step 5, §2.2 step 8: FINISH writes back its 8-byte struct, even from a larger one")]
+    public void Finish_WritesBack8Bytes()
+    {
+        Assert.That(Call(_h.Incoming("in"), LuoRequest.Finish, Structs.Finish(size: 24)).Result, Is.EqualTo(Errno.None));
+        Assert.That(WrittenBack, Has.Length.EqualTo(8));
+    }
+}

@@ -1,0 +1,51 @@
+namespace LiveUpdateFs.Tests.Integration;
+
+/// <summary>The design.md command contract: mount, status, run, unmount.</summary>
+[TestFixture]
+[NonParallelizable]
+[Category("Integration")]
+public sealed class CommandLineTests
+{
+    [Test]
+    public void Mount_serves_the_node_status_shows_sessions_and_unmount_stops_the_daemon()
+    {
+        using MountedEmulator emulator = MountedEmulator.Start();
+        Assert.That(File.Exists(emulator.Device), Is.True, "the device node exists after mount returns");
+
+        ProcessResult second = emulator.Cli(["mount", "--mountpoint", emulator.Mountpoint, "--store", emulator.Store, "--link", "none"]);
+        Assert.That(second.ExitCode, Is.Not.Zero, "a second daemon on the same mountpoint is refused");
+        Assert.That(second.Output, Does.Contain("unmount"), "the refusal says how to stop the first one");
+
+        ProcessResult table = emulator.Cli(["status", "--mountpoint", emulator.Mountpoint]);
+        Assert.That(table.ExitCode, Is.Zero, table.Output);
+        Assert.That(table.Output, Does.Contain("SESSION"));
+
+        ProcessResult stopped = emulator.Cli(["unmount", "--mountpoint", emulator.Mountpoint]);
+        Assert.That(stopped.ExitCode, Is.Zero, stopped.Output);
+        Assert.That(File.Exists(emulator.Device), Is.False, "the node is gone after unmount");
+        ProcessResult after = emulator.Cli(["status", "--mountpoint", emulator.Mountpoint]);
+        Assert.That(after.ExitCode, Is.Not.Zero, "status reports that no daemon serves the mountpoint");
+    }
+
+    [Test]
+    public void Mount_with_link_creates_and_removes_the_symlink()
+    {
+        string dir = Directory.CreateTempSubdirectory("liveupdatefs-link-").FullName;
+        string link = Path.Combine(dir, "liveupdate-link");
+        using MountedEmulator emulator = MountedEmulator.Start(link);
+        Assert.That(new FileInfo(link).LinkTarget, Is.EqualTo(emulator.Device));
+        emulator.Cli(["unmount", "--mountpoint", emulator.Mountpoint]);
+        Assert.That(new FileInfo(link).LinkTarget, Is.Null, "the link is removed on a clean stop");
+        Directory.Delete(dir, recursive: true);
+    }
+
+    [Test]
+    public void Run_sets_up_the_preload_library_for_the_program()
+    {
+        using MountedEmulator emulator = MountedEmulator.Start();
+        ProcessResult env = emulator.Cli(["run", "--mountpoint", emulator.Mountpoint, "--", "/usr/bin/env"]);
+        Assert.That(env.ExitCode, Is.Zero, env.Output);
+        Assert.That(env.Output, Does.Contain($"LD_PRELOAD={Repository.PreloadLibrary}"));
+        Assert.That(env.Output, Does.Contain($"LIVEUPDATEFS_MOUNTPOINT={emulator.Mountpoint}"));
+    }
+}
