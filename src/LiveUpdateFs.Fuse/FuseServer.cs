@@ -180,7 +180,7 @@ public sealed unsafe class FuseServer : IDisposable
             Answer(req, "getattr", fs => fs.GetAttributes(Caller(req), ino));
 
         [UnmanagedCallersOnly]
-        private static void OnSetattr(nint req, ulong ino, StatBuf* attr, int toSet, FuseFileInfo* fi) =>
+        private static void OnSetattr(nint req, ulong ino, KernelStat* attr, int toSet, FuseFileInfo* fi) =>
             Answer(req, "setattr", fs => fs.SetAttributes(Caller(req), ino));
 
         [UnmanagedCallersOnly]
@@ -250,7 +250,7 @@ public sealed unsafe class FuseServer : IDisposable
                     FuseNative.ReplyEntry(req, &entry);
                     break;
                 case FuseReplyKind.Attributes:
-                    StatBuf stat = ToStat(reply.Attributes);
+                    KernelStat stat = ToStat(reply.Attributes);
                     FuseNative.ReplyAttr(req, &stat, NoCaching);
                     break;
                 case FuseReplyKind.Opened:
@@ -284,7 +284,7 @@ public sealed unsafe class FuseServer : IDisposable
             {
                 for (int i = (int)offset; i < entries.Count; i++)
                 {
-                    StatBuf stat = ToStat(entries[i].Attributes);
+                    KernelStat stat = ToStat(entries[i].Attributes);
                     nuint needed = FuseNative.AddDirentry(req, start + used, (nuint)buffer.Length - used, entries[i].Name, &stat, i + 1);
                     if (needed > (nuint)buffer.Length - used)
                         break;
@@ -294,7 +294,7 @@ public sealed unsafe class FuseServer : IDisposable
             }
         }
 
-        private static StatBuf ToStat(in NodeAttributes a) => new()
+        private static KernelStat ToStat(in NodeAttributes a) => new()
         {
             Ino = a.Inode,
             Mode = a.Mode,

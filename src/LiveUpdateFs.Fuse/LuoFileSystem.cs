@@ -163,9 +163,13 @@ public sealed class LuoFileSystem(LuoDispatcher dispatcher, ILogger log) : IFuse
         {
             Session? session = (file as SessionFile)?.Session;
             if (request == Envelope.Request && Envelope.TryRead(process, argument) is { } envelope)
-                return file is ControlFile ? QueryFrozen(process, envelope, argument) : HandleEnvelope(process, session, envelope, argument);
+            {
+                using (LogContext.PushProperty("Request", LuoRequest.NameOf(envelope.CallerRequest)))
+                    return file is ControlFile ? QueryFrozen(process, envelope, argument) : HandleEnvelope(process, session, envelope, argument);
+            }
             if (file is ControlFile or StatusFile)
                 return FuseReply.Fail(Errno.ENOTTY);
+            using IDisposable requestProperty = LogContext.PushProperty("Request", LuoRequest.NameOf(request));
 
             IoctlOutcome outcome = dispatcher.Dispatch(session, request, argument, new RequestContext(process, process, NoFdReservation.Instance));
             Trace(request, session, outcome.Result);

@@ -95,7 +95,7 @@ public sealed unsafe class CallerProcess(int threadId) : ICallerMemory, ICallerF
             facts = new FileFacts(FileSystemKind.Other, IsRegular: false, LinkCount: 1, default, 0);
             return Errno.None;
         }
-        if (Libc.Fstat(fd, out Libc.Stat stat) != 0 || Libc.Fstatfs(fd, out Libc.StatFs statfs) != 0)
+        if (Libc.Fstat(fd, out KernelStat stat) != 0 || Libc.Fstatfs(fd, out Libc.StatFs statfs) != 0)
             return Libc.LastErrno;
         FileSystemKind fs = statfs.Type switch
         {

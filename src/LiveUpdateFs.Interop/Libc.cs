@@ -35,32 +35,6 @@ internal static unsafe partial class Libc
         public nuint Length;
     }
 
-    /// <summary>struct stat on x86_64 (144 bytes).</summary>
-    [StructLayout(LayoutKind.Sequential)]
-    public struct Stat
-    {
-        public ulong Dev;
-        public ulong Ino;
-        public ulong Nlink;
-        public uint Mode;
-        public uint Uid;
-        public uint Gid;
-        private int _pad0;
-        public ulong Rdev;
-        public long Size;
-        public long BlkSize;
-        public long Blocks;
-        public long AtimeSec;
-        public long AtimeNsec;
-        public long MtimeSec;
-        public long MtimeNsec;
-        public long CtimeSec;
-        public long CtimeNsec;
-        private long _reserved0;
-        private long _reserved1;
-        private long _reserved2;
-    }
-
     /// <summary>struct statfs on x86_64 (120 bytes); only the type is read.</summary>
     [StructLayout(LayoutKind.Sequential)]
     public struct StatFs
@@ -90,7 +64,7 @@ internal static unsafe partial class Libc
     public static partial int PidfdGetfd(SafeFd pidfd, int targetFd, uint flags);
 
     [LibraryImport(Lib, EntryPoint = "fstat", SetLastError = true)]
-    public static partial int Fstat(SafeFd fd, out Stat stat);
+    public static partial int Fstat(SafeFd fd, out KernelStat stat);
 
     [LibraryImport(Lib, EntryPoint = "fstatfs", SetLastError = true)]
     public static partial int Fstatfs(SafeFd fd, out StatFs stat);

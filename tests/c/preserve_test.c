@@ -255,6 +255,22 @@ static void test_unpreserve(void)
 	close(m);
 }
 
+static void test_too_large(int s)
+{
+	/* More than UINT_MAX pages (16 TiB of 4 KiB pages): sparse, costs nothing. */
+	off_t huge = ((off_t)UINT32_MAX + 1) * 4096;
+	int m = lu_memfd("huge", 0, 0);
+	if (m < 0 || ftruncate(m, huge) != 0) {
+		check(0, "8.2", "a memfd of 2^32 pages can be made (setup)");
+		close_if(m);
+		return;
+	}
+	check_rc(lu_preserve(s, m, 0xEFB16), EFBIG, "8.2", "memfd of more than UINT_MAX pages -> EFBIG");
+	check(ftruncate(m, 4096) == 0, "8.2", "the refused memfd is not frozen");
+	check_rc(lu_preserve(s, m, 0xEFB16), 0, "8.2", "after shrinking it, the same memfd and token preserve");
+	close(m);
+}
+
 static void test_readonly_struct(int s)
 {
 	size_t pg = lu_page();
@@ -328,6 +344,7 @@ int main(void)
 	test_ebusy(a, b);
 	test_frozen(a);
 	test_unpreserve();
+	test_too_large(a);
 	test_readonly_struct(a);
 	test_many_files();
 	test_own_files(a, b);

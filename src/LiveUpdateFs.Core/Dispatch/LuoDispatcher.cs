@@ -25,8 +25,8 @@ public sealed class LuoDispatcher(Orchestrator orchestrator, LuoBehaviour behavi
 
         return req!.Command.Request switch
         {
-            LuoRequest.CreateSession => CreateSession(req, context),
-            LuoRequest.RetrieveSession => RetrieveSession(req, context),
+            LuoRequest.CreateSession => SessionFd(req, context, orchestrator.CreateSession),
+            LuoRequest.RetrieveSession => SessionFd(req, context, orchestrator.RetrieveSession),
             LuoRequest.PreserveFd => PreserveFd(session!, req, context),
             LuoRequest.RetrieveFd => RetrieveFd(session!, req, context),
             LuoRequest.Finish => Finish(session!, req, context),
@@ -35,25 +35,18 @@ public sealed class LuoDispatcher(Orchestrator orchestrator, LuoBehaviour behavi
         };
     }
 
-    private IoctlOutcome CreateSession(DecodedRequest req, RequestContext context)
-    {
-        Errno reserved = context.Reservation.Reserve();
-        if (reserved.IsError)
-            return IoctlOutcome.Done(reserved, req);
-        Errno created = orchestrator.CreateSession(LuoStructs.NameField(req.Struct), out Session? session);
-        if (created.IsError)
-            return IoctlOutcome.Done(created, req);
-        return new IoctlOutcome(Errno.None, new PendingSessionFd(req, session!, orchestrator), req);
-    }
+    private delegate Errno SessionCommand(ReadOnlySpan<byte> nameField, out Session? session);
 
-    private IoctlOutcome RetrieveSession(DecodedRequest req, RequestContext context)
+    /// <summary>CREATE_SESSION and RETRIEVE_SESSION: reserve the fd (step 1),
+    /// run the command, leave the fd to be installed.</summary>
+    private IoctlOutcome SessionFd(DecodedRequest req, RequestContext context, SessionCommand command)
     {
         Errno reserved = context.Reservation.Reserve();
         if (reserved.IsError)
             return IoctlOutcome.Done(reserved, req);
-        Errno found = orchestrator.RetrieveSession(LuoStructs.NameField(req.Struct), out Session? session);
-        if (found.IsError)
-            return IoctlOutcome.Done(found, req);
+        Errno done = command(LuoStructs.NameField(req.Struct), out Session? session);
+        if (done.IsError)
+            return IoctlOutcome.Done(done, req);
         return new IoctlOutcome(Errno.None, new PendingSessionFd(req, session!, orchestrator), req);
     }
 

@@ -1,4 +1,5 @@
 using System.Runtime.InteropServices;
+using LiveUpdateFs.Interop;
 
 namespace LiveUpdateFs.Fuse.Native;
 
@@ -51,7 +52,7 @@ internal static unsafe partial class FuseNative
     public static partial int ReplyEntry(nint req, FuseEntryParam* entry);
 
     [LibraryImport(Lib, EntryPoint = "fuse_reply_attr")]
-    public static partial int ReplyAttr(nint req, StatBuf* attr, double attrTimeout);
+    public static partial int ReplyAttr(nint req, KernelStat* attr, double attrTimeout);
 
     [LibraryImport(Lib, EntryPoint = "fuse_reply_open")]
     public static partial int ReplyOpen(nint req, FuseFileInfo* fileInfo);
@@ -63,7 +64,7 @@ internal static unsafe partial class FuseNative
     public static partial int ReplyIoctl(nint req, int result, void* buffer, nuint size);
 
     [LibraryImport(Lib, EntryPoint = "fuse_add_direntry", StringMarshalling = StringMarshalling.Utf8)]
-    public static partial nuint AddDirentry(nint req, byte* buffer, nuint bufferSize, string name, StatBuf* stat, long nextOffset);
+    public static partial nuint AddDirentry(nint req, byte* buffer, nuint bufferSize, string name, KernelStat* stat, long nextOffset);
 }
 
 [StructLayout(LayoutKind.Sequential)]
@@ -94,38 +95,12 @@ internal unsafe struct FuseBuf
     public long Pos;
 }
 
-/// <summary>struct stat (x86_64, 144 bytes).</summary>
-[StructLayout(LayoutKind.Sequential)]
-internal struct StatBuf
-{
-    public ulong Dev;
-    public ulong Ino;
-    public ulong Nlink;
-    public uint Mode;
-    public uint Uid;
-    public uint Gid;
-    private int _pad0;
-    public ulong Rdev;
-    public long Size;
-    public long BlkSize;
-    public long Blocks;
-    public long AtimeSec;
-    public long AtimeNsec;
-    public long MtimeSec;
-    public long MtimeNsec;
-    public long CtimeSec;
-    public long CtimeNsec;
-    private long _reserved0;
-    private long _reserved1;
-    private long _reserved2;
-}
-
 [StructLayout(LayoutKind.Sequential)]
 internal struct FuseEntryParam
 {
     public ulong Ino;
     public ulong Generation;
-    public StatBuf Attr;
+    public KernelStat Attr;
     public double AttrTimeout;
     public double EntryTimeout;
 }
@@ -170,7 +145,7 @@ internal unsafe struct FuseLowlevelOps
     public delegate* unmanaged<nint, ulong, byte*, void> Lookup;
     public nint Forget;
     public delegate* unmanaged<nint, ulong, FuseFileInfo*, void> Getattr;
-    public delegate* unmanaged<nint, ulong, StatBuf*, int, FuseFileInfo*, void> Setattr;
+    public delegate* unmanaged<nint, ulong, KernelStat*, int, FuseFileInfo*, void> Setattr;
     public nint Readlink;
     public nint Mknod;
     public nint Mkdir;

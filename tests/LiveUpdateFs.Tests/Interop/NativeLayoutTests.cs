@@ -1,6 +1,7 @@
 using System.Runtime.InteropServices;
 using LiveUpdateFs.Fuse;
 using LiveUpdateFs.Fuse.Native;
+using LiveUpdateFs.Interop;
 using LiveUpdateFs.Tests.Integration;
 
 namespace LiveUpdateFs.Tests.Interop;
@@ -112,9 +113,9 @@ public sealed class NativeLayoutTests
             Assert.That(sizeof(FuseEntryParam), Is.EqualTo(_c["entry.size"]));
             Assert.That(Offset<FuseEntryParam>(nameof(FuseEntryParam.Attr)), Is.EqualTo(_c["entry.attr"]));
             Assert.That(Offset<FuseEntryParam>(nameof(FuseEntryParam.AttrTimeout)), Is.EqualTo(_c["entry.attr_timeout"]));
-            Assert.That(sizeof(StatBuf), Is.EqualTo(_c["stat.size"]));
-            Assert.That(Offset<StatBuf>(nameof(StatBuf.Mode)), Is.EqualTo(_c["stat.st_mode"]));
-            Assert.That(Offset<StatBuf>(nameof(StatBuf.Size)), Is.EqualTo(_c["stat.st_size"]));
+            Assert.That(sizeof(KernelStat), Is.EqualTo(_c["stat.size"]));
+            Assert.That(Offset<KernelStat>(nameof(KernelStat.Mode)), Is.EqualTo(_c["stat.st_mode"]));
+            Assert.That(Offset<KernelStat>(nameof(KernelStat.Size)), Is.EqualTo(_c["stat.st_size"]));
             Assert.That(sizeof(FuseBuf), Is.EqualTo(_c["buf.size"]));
             Assert.That(Offset<FuseBuf>(nameof(FuseBuf.Mem)), Is.EqualTo(_c["buf.mem"]));
             Assert.That(Offset<FuseBuf>(nameof(FuseBuf.Pos)), Is.EqualTo(_c["buf.pos"]));
