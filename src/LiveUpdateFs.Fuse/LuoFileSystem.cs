@@ -5,6 +5,7 @@ using LiveUpdateFs.Interop;
 using LiveUpdateFs.Uapi;
 using Serilog;
 using Serilog.Context;
+using Serilog.Events;
 
 namespace LiveUpdateFs.Fuse;
 
@@ -285,9 +286,13 @@ public sealed class LuoFileSystem(LuoDispatcher dispatcher, ILogger log) : IFuse
         return envelope.Answer(process, address) ? Reply(result) : FuseReply.Fail(Errno.EFAULT);
     }
 
-    private void Trace(uint request, Session? session, Errno result) =>
+    private void Trace(uint request, Session? session, Errno result)
+    {
+        if (!_log.IsEnabled(LogEventLevel.Debug))
+            return;
         _log.Debug("{Request} on {File} -> {Result}", LuoRequest.NameOf(request),
             session is null ? "/dev/liveupdate" : $"session {session.Name}", result.Name);
+    }
 
     private static FuseReply Reply(Errno result) => result.IsError ? FuseReply.Fail(result) : FuseReply.IoctlDone;
 

@@ -8,6 +8,7 @@ namespace LiveUpdateFs.Interop;
 public static class MountTable
 {
     private static readonly object Lock = new();
+    private const string InternalMount = "(internal)";
     private static Dictionary<int, string> _types = [];
 
     /// <summary>The mount id of one of this process's fds (fdinfo "mnt_id"), or -1.</summary>
@@ -36,9 +37,15 @@ public static class MountTable
             return false;
         lock (Lock)
         {
-            if (!_types.ContainsKey(id))
+            if (!_types.TryGetValue(id, out string? type))
+            {
                 _types = ReadTypes();
-            return _types.TryGetValue(id, out string? type) && type.StartsWith("fuse", StringComparison.Ordinal);
+                // Still unknown: an internal kernel mount (memfds, pipes), which
+                // lives as long as the kernel; remember it so it costs one read.
+                type = _types.GetValueOrDefault(id, InternalMount);
+                _types[id] = type;
+            }
+            return type.StartsWith("fuse", StringComparison.Ordinal);
         }
     }
 
