@@ -6,7 +6,6 @@ using LiveUpdateFs.Core.Sessions;
 using LiveUpdateFs.Fuse;
 using LiveUpdateFs.Uapi;
 using Serilog;
-using Serilog.Events;
 
 namespace LiveUpdateFs.Host;
 

@@ -11,14 +11,10 @@ internal static unsafe partial class Libc
 {
     private const string Lib = "libc.so.6";
 
-    public const int O_RDONLY = 0x0;
     public const int O_RDWR = 0x2;
-    public const int O_ACCMODE = 0x3;
-    public const int O_NONBLOCK = 0x800;
     public const int O_CLOEXEC = 0x80000;
     public const int O_PATH = 0x200000;
     public const int F_GETFL = 3;
-    public const int F_GET_SEALS = 1034;
     public const int PIDFD_THREAD = 0x80; // O_EXCL
     public const int EFD_CLOEXEC = 0x80000;
     public const short POLLIN = 0x1;
@@ -86,9 +82,6 @@ internal static unsafe partial class Libc
 
     [LibraryImport(Lib, EntryPoint = "umount2", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
     public static partial int Umount2(string target, int flags);
-
-    [LibraryImport(Lib, EntryPoint = "free")]
-    public static partial void Free(void* pointer);
 
     [LibraryImport(Lib, EntryPoint = "geteuid")]
     public static partial uint Geteuid();

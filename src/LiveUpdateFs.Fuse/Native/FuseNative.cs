@@ -45,9 +45,6 @@ internal static unsafe partial class FuseNative
     [LibraryImport(Lib, EntryPoint = "fuse_reply_err")]
     public static partial int ReplyErr(nint req, int err);
 
-    [LibraryImport(Lib, EntryPoint = "fuse_reply_none")]
-    public static partial void ReplyNone(nint req);
-
     [LibraryImport(Lib, EntryPoint = "fuse_reply_entry")]
     public static partial int ReplyEntry(nint req, FuseEntryParam* entry);
 
