@@ -3,7 +3,7 @@ using System.Runtime.InteropServices;
 namespace LiveUpdateFs.Interop;
 
 /// <summary>
-/// Every libc call of the daemon, in one place. Callers turn a -1 into an
+/// Every libc call of the daemon and the store, in one place. Callers turn a -1 into an
 /// <see cref="Uapi.Errno"/> with <see cref="LastErrno"/> at once; nothing
 /// here throws.
 /// </summary>
@@ -21,6 +21,26 @@ internal static unsafe partial class Libc
     public const int MNT_DETACH = 2;
     public const int S_IFMT = 0xF000;
     public const int S_IFREG = 0x8000;
+
+    public const int O_RDONLY = 0x0;
+    public const int O_CREAT = 0x40;
+    public const int O_EXCL = 0x80;
+    public const int O_TRUNC = 0x200;
+    public const int O_DIRECTORY = 0x10000;
+    public const int O_NOFOLLOW = 0x20000;
+    public const int SEEK_SET = 0;
+    public const int SEEK_CUR = 1;
+    public const int SEEK_DATA = 3;
+    public const int SEEK_HOLE = 4;
+    public const int F_ADD_SEALS = 1033;
+    public const int F_GET_SEALS = 1034;
+    public const uint MFD_CLOEXEC = 0x1;
+    public const uint MFD_ALLOW_SEALING = 0x2;
+    public const int ENXIO = 6;
+    public const int EXDEV = 18;
+    public const int EINVAL = 22;
+    public const int ENOSYS = 38;
+    public const int EOPNOTSUPP = 95;
 
     public static Uapi.Errno LastErrno => new(Marshal.GetLastPInvokeError());
 
@@ -87,11 +107,38 @@ internal static unsafe partial class Libc
     public static partial uint Geteuid();
 
     [LibraryImport(Lib, EntryPoint = "open", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
-    public static partial int Open(string path, int flags);
+    public static partial int Open(string path, int flags, uint mode);
 
     [LibraryImport(Lib, EntryPoint = "dup2", SetLastError = true)]
     public static partial int Dup2(int oldFd, int newFd);
 
     [LibraryImport(Lib, EntryPoint = "setsid", SetLastError = true)]
     public static partial int Setsid();
+
+    [LibraryImport(Lib, EntryPoint = "memfd_create", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
+    public static partial int MemfdCreate(string name, uint flags);
+
+    [LibraryImport(Lib, EntryPoint = "rename", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
+    public static partial int Rename(string oldPath, string newPath);
+
+    [LibraryImport(Lib, EntryPoint = "lseek", SetLastError = true)]
+    public static partial long Lseek(SafeFd fd, long offset, int whence);
+
+    [LibraryImport(Lib, EntryPoint = "ftruncate", SetLastError = true)]
+    public static partial int Ftruncate(SafeFd fd, long length);
+
+    [LibraryImport(Lib, EntryPoint = "fsync", SetLastError = true)]
+    public static partial int Fsync(SafeFd fd);
+
+    [LibraryImport(Lib, EntryPoint = "pread", SetLastError = true)]
+    public static partial nint Pread(SafeFd fd, byte* buffer, nuint count, long offset);
+
+    [LibraryImport(Lib, EntryPoint = "pwrite", SetLastError = true)]
+    public static partial nint Pwrite(SafeFd fd, byte* buffer, nuint count, long offset);
+
+    [LibraryImport(Lib, EntryPoint = "sendfile", SetLastError = true)]
+    public static partial nint Sendfile(SafeFd output, SafeFd input, long* inputOffset, nuint count);
+
+    [LibraryImport(Lib, EntryPoint = "copy_file_range", SetLastError = true)]
+    public static partial nint CopyFileRange(SafeFd input, long* inputOffset, SafeFd output, long* outputOffset, nuint length, uint flags);
 }

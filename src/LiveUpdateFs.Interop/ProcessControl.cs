@@ -13,7 +13,7 @@ public static class ProcessControl
     public static void DetachFromTerminal()
     {
         Libc.Setsid();
-        int devNull = Libc.Open("/dev/null", Libc.O_RDWR | Libc.O_CLOEXEC);
+        int devNull = Libc.Open("/dev/null", Libc.O_RDWR | Libc.O_CLOEXEC, 0);
         if (devNull < 0)
             return;
         for (int fd = 0; fd <= 2; fd++)

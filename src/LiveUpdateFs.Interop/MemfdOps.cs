@@ -1,0 +1,82 @@
+using LiveUpdateFs.Uapi;
+
+namespace LiveUpdateFs.Interop;
+
+/// <summary>A contiguous run of data in a sparse file: everything outside runs is a hole.</summary>
+public readonly record struct DataRun(long Offset, long Length)
+{
+    public long End => Offset + Length;
+}
+
+/// <summary>memfd calls: create, seals, size, position and the data runs
+/// (SEEK_DATA/SEEK_HOLE). Errors come back as <see cref="Errno"/> values.</summary>
+public static class MemfdOps
+{
+    /// <summary>memfd_create("", MFD_CLOEXEC|MFD_ALLOW_SEALING). The name is
+    /// empty on purpose: it shows in /proc/PID/fd and nothing of a session
+    /// should leak there.</summary>
+    public static (Errno Error, SafeFd? Fd) Create()
+    {
+        int fd = Libc.MemfdCreate("", Libc.MFD_CLOEXEC | Libc.MFD_ALLOW_SEALING);
+        return fd < 0 ? (Libc.LastErrno, null) : (Errno.None, new SafeFd(fd));
+    }
+
+    public static (Errno Error, int Seals) GetSeals(SafeFd fd)
+    {
+        int seals = Libc.Fcntl(fd, Libc.F_GET_SEALS, 0);
+        return seals < 0 ? (Libc.LastErrno, 0) : (Errno.None, seals);
+    }
+
+    public static Errno AddSeals(SafeFd fd, int seals) =>
+        Libc.Fcntl(fd, Libc.F_ADD_SEALS, seals) < 0 ? Libc.LastErrno : Errno.None;
+
+    public static (Errno Error, KernelStat Stat) Stat(SafeFd fd) =>
+        Libc.Fstat(fd, out KernelStat stat) < 0 ? (Libc.LastErrno, default) : (Errno.None, stat);
+
+    public static Errno Truncate(SafeFd fd, long length) =>
+        Libc.Ftruncate(fd, length) < 0 ? Libc.LastErrno : Errno.None;
+
+    public static Errno SeekTo(SafeFd fd, long position) =>
+        Libc.Lseek(fd, position, Libc.SEEK_SET) < 0 ? Libc.LastErrno : Errno.None;
+
+    /// <summary>The data runs of <paramref name="fd"/> below <paramref name="size"/>,
+    /// in order. A file system without SEEK_DATA support reports the whole
+    /// file as one run, which is still correct, just not sparse.
+    /// SEEK_DATA/SEEK_HOLE move the file position, and the daemon's fd shares
+    /// it with the owner's (pidfd_getfd): the position is put back afterwards.</summary>
+    public static (Errno Error, List<DataRun> Runs) DataRuns(SafeFd fd, long size)
+    {
+        long saved = Libc.Lseek(fd, 0, Libc.SEEK_CUR);
+        if (saved < 0)
+            return (Libc.LastErrno, []);
+        var result = FindDataRuns(fd, size);
+        if (Libc.Lseek(fd, saved, Libc.SEEK_SET) < 0 && !result.Error.IsError)
+            return (Libc.LastErrno, result.Runs);
+        return result;
+    }
+
+    private static (Errno Error, List<DataRun> Runs) FindDataRuns(SafeFd fd, long size)
+    {
+        var runs = new List<DataRun>();
+        long position = 0;
+        while (position < size)
+        {
+            long data = Libc.Lseek(fd, position, Libc.SEEK_DATA);
+            if (data < 0)
+            {
+                Errno error = Libc.LastErrno;
+                // ENXIO: no data at or after position — the rest is a hole.
+                return error.Value == Libc.ENXIO ? (Errno.None, runs) : (error, runs);
+            }
+            if (data >= size)
+                break;
+            long hole = Libc.Lseek(fd, data, Libc.SEEK_HOLE);
+            if (hole < 0)
+                return (Libc.LastErrno, runs);
+            hole = Math.Min(hole, size);
+            runs.Add(new DataRun(data, hole - data));
+            position = hole;
+        }
+        return (Errno.None, runs);
+    }
+}

@@ -1,0 +1,153 @@
+using LiveUpdateFs.Interop;
+using LiveUpdateFs.Uapi;
+
+namespace LiveUpdateFs.Store;
+
+/// <summary>
+/// Writes one new generation beside the committed one. Nothing it does is
+/// visible to <see cref="StoreDirectory.LoadCommitted"/> until
+/// <see cref="Commit"/> switches the pointer; dropping it (Dispose) without a
+/// commit removes what was written. Not thread-safe: one freeze writes one
+/// generation.
+/// </summary>
+public sealed class GenerationWriter : IDisposable
+{
+    private readonly string _store;
+    private readonly string _directory;
+    private readonly ulong _generation;
+    private readonly List<(byte[] Name, List<StoredFile> Files)> _sessions = [];
+    private readonly SparseContent _content = new();
+    private int _fileCount;
+    private Errno _firstError = Errno.None;
+    private bool _finished;
+
+    internal GenerationWriter(string store, ulong generation)
+    {
+        _store = store;
+        _generation = generation;
+        _directory = Path.Combine(store, StoreLayout.GenerationName(generation));
+    }
+
+    public ulong Generation => _generation;
+
+    /// <summary>Starts a session; the files added next belong to it.</summary>
+    public void AddSession(ReadOnlySpan<byte> name)
+    {
+        EnsureOpen();
+        _sessions.Add((name.ToArray(), []));
+    }
+
+    /// <summary>
+    /// Records a memfd of the current session: size and seals are read from
+    /// <paramref name="memfd"/>, its data copied (sparse-aware) into a content
+    /// file and fsynced. An error here also makes <see cref="Commit"/> fail,
+    /// so a partial image is never committed.
+    /// </summary>
+    public Errno AddFile(ulong token, string compatible, SafeFd memfd, long position)
+    {
+        EnsureOpen();
+        if (_sessions.Count == 0)
+            throw new InvalidOperationException("AddFile before AddSession: a file belongs to a session");
+        return Remember(Save(token, compatible, memfd, position));
+    }
+
+    /// <summary>
+    /// Makes this generation the committed one: manifest written and fsynced,
+    /// the generation directory and the store fsynced, then the pointer
+    /// switched atomically. Older generations are removed only afterwards
+    /// (best effort; the next <see cref="StoreDirectory.BeginGeneration"/>
+    /// removes what is left). On error the previous commit stays in force.
+    /// </summary>
+    public Errno Commit()
+    {
+        EnsureOpen();
+        if (_firstError.IsError)
+            return _firstError;
+        var sessions = _sessions.Select(s => new StoredSession(s.Name, s.Files)).ToList();
+        string manifest = Path.Combine(_directory, StoreLayout.Manifest);
+        Errno error = WriteDurably(manifest, ManifestCodec.Encode(_generation, sessions));
+        if (!error.IsError)
+            error = FileOps.FsyncDirectory(_directory); // content files' and manifest's entries
+        if (!error.IsError)
+            error = FileOps.FsyncDirectory(_store); // the generation directory's entry
+        if (!error.IsError)
+            error = CommitPointer.Write(_store, _generation);
+        if (error.IsError)
+            return Remember(error);
+        _finished = true;
+        StoreDirectory.RemoveGenerationsExcept(_store, _generation);
+        return Errno.None;
+    }
+
+    /// <summary>Removes the uncommitted generation. Idempotent; a no-op after a commit.</summary>
+    public void Abort()
+    {
+        if (_finished)
+            return;
+        _finished = true;
+        try
+        {
+            if (Directory.Exists(_directory))
+                Directory.Delete(_directory, recursive: true);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // Harmless: an uncommitted generation is invisible to LoadCommitted
+            // and the next BeginGeneration removes it. Dispose must not throw.
+        }
+    }
+
+    public void Dispose() => Abort();
+
+    private Errno Save(ulong token, string compatible, SafeFd memfd, long position)
+    {
+        if (position < 0)
+            return Errno.EINVAL;
+        var (error, stat) = MemfdOps.Stat(memfd);
+        if (error.IsError)
+            return error;
+        var (sealError, seals) = MemfdOps.GetSeals(memfd);
+        if (sealError.IsError)
+            return sealError;
+        string contentPath = Path.Combine(_directory, StoreLayout.ContentName(_fileCount++));
+        var (createError, content) = FileOps.CreateExclusive(contentPath);
+        if (createError.IsError)
+            return createError;
+        using (content)
+        {
+            var (saveError, runs, checksum) = _content.Save(memfd, stat.Size, content!);
+            if (saveError.IsError)
+                return saveError;
+            // fsync per file rather than at commit: same durability, no fds held open.
+            if (FileOps.Fsync(content!) is { IsError: true } syncError)
+                return syncError;
+            _sessions[^1].Files.Add(new StoredFile(token, compatible, stat.Size, position, seals, runs, checksum, contentPath));
+            return Errno.None;
+        }
+    }
+
+    private static Errno WriteDurably(string path, byte[] bytes)
+    {
+        var (error, fd) = FileOps.CreateExclusive(path);
+        if (error.IsError)
+            return error;
+        using (fd)
+        {
+            error = FileOps.WriteAll(fd!, bytes, 0);
+            return error.IsError ? error : FileOps.Fsync(fd!);
+        }
+    }
+
+    private Errno Remember(Errno error)
+    {
+        if (error.IsError && !_firstError.IsError)
+            _firstError = error;
+        return error;
+    }
+
+    private void EnsureOpen()
+    {
+        if (_finished)
+            throw new InvalidOperationException($"generation {_generation} was already committed or aborted");
+    }
+}

@@ -1,0 +1,112 @@
+using System.IO.Hashing;
+using LiveUpdateFs.Interop;
+using LiveUpdateFs.Uapi;
+
+namespace LiveUpdateFs.Store;
+
+/// <summary>
+/// Moves a memfd's bytes into a content file and back. Only the data runs
+/// (SEEK_DATA/SEEK_HOLE) are copied, packed back to back, so an 8 GiB memfd
+/// with 1 MiB of data costs 1 MiB; holes stay holes on the way back.
+/// The checksum is taken from the bytes as they landed in the destination
+/// (content file on save, the new memfd on restore): what is checked is what
+/// will be used.
+/// </summary>
+internal sealed class SparseContent
+{
+    private const int BounceSize = 1 << 20;
+    private readonly byte[] _bounce = new byte[BounceSize];
+
+    /// <summary>Copies the data of <paramref name="memfd"/> (first
+    /// <paramref name="size"/> bytes) into the empty <paramref name="content"/> file.</summary>
+    public (Errno Error, List<DataRun> Runs, ulong Checksum) Save(SafeFd memfd, long size, SafeFd content)
+    {
+        var (error, runs) = MemfdOps.DataRuns(memfd, size);
+        if (error.IsError)
+            return (error, runs, 0);
+        var hash = new XxHash3();
+        long packed = 0;
+        foreach (var run in runs)
+        {
+            var (copyError, copied) = FileOps.CopyRange(memfd, run.Offset, content, packed, run.Length, _bounce);
+            if (copyError.IsError)
+                return (copyError, runs, 0);
+            if (copied != run.Length)
+                return (Errno.EIO, runs, 0); // the memfd shrank under us: it was not frozen
+            if (Hash(hash, content, packed, run.Length) is { IsError: true } hashError)
+                return (hashError, runs, 0);
+            packed += run.Length;
+        }
+        return (Errno.None, runs, hash.GetCurrentHashAsUInt64());
+    }
+
+    /// <summary>A new memfd with the recorded bytes, size, position and seals;
+    /// EIO when the content file is missing, short, long or fails its checksum.</summary>
+    public (Errno Error, SafeFd? Memfd) Restore(StoredFile file)
+    {
+        var (error, content) = FileOps.OpenRead(file.ContentPath);
+        if (error.IsError)
+            return (error == Errno.ENOENT ? Errno.EIO : error, null);
+        using (content)
+        {
+            var (statError, stat) = MemfdOps.Stat(content!);
+            if (statError.IsError)
+                return (statError, null);
+            if (stat.Size != file.DataBytes)
+                return (Errno.EIO, null);
+            var (createError, memfd) = MemfdOps.Create();
+            if (createError.IsError)
+                return (createError, null);
+            error = Fill(file, content!, memfd!);
+            if (error.IsError)
+            {
+                memfd!.Dispose(); // never hand out a memfd with unverified bytes
+                return (error, null);
+            }
+            return (Errno.None, memfd);
+        }
+    }
+
+    private Errno Fill(StoredFile file, SafeFd content, SafeFd memfd)
+    {
+        // Size first, then the runs in place: what lies between them is never
+        // written and stays a hole.
+        if (MemfdOps.Truncate(memfd, file.Size) is { IsError: true } truncateError)
+            return truncateError;
+        var hash = new XxHash3();
+        long packed = 0;
+        foreach (var run in file.Runs)
+        {
+            var (copyError, copied) = FileOps.CopyRange(content, packed, memfd, run.Offset, run.Length, _bounce);
+            if (copyError.IsError)
+                return copyError;
+            if (copied != run.Length)
+                return Errno.EIO;
+            if (Hash(hash, memfd, run.Offset, run.Length) is { IsError: true } hashError)
+                return hashError;
+            packed += run.Length;
+        }
+        if (hash.GetCurrentHashAsUInt64() != file.Checksum)
+            return Errno.EIO;
+        if (MemfdOps.SeekTo(memfd, file.Position) is { IsError: true } seekError)
+            return seekError;
+        // Seals last: F_SEAL_WRITE or F_SEAL_GROW would stop the filling above.
+        return file.Seals == 0 ? Errno.None : MemfdOps.AddSeals(memfd, file.Seals);
+    }
+
+    private Errno Hash(XxHash3 hash, SafeFd fd, long offset, long length)
+    {
+        for (long done = 0; done < length;)
+        {
+            var chunk = _bounce.AsSpan(0, (int)Math.Min(length - done, BounceSize));
+            var (error, read) = FileOps.ReadFull(fd, chunk, offset + done);
+            if (error.IsError)
+                return error;
+            if (read != chunk.Length)
+                return Errno.EIO;
+            hash.Append(chunk);
+            done += read;
+        }
+        return Errno.None;
+    }
+}

@@ -1,0 +1,94 @@
+using LiveUpdateFs.Interop;
+using LiveUpdateFs.Uapi;
+
+namespace LiveUpdateFs.Store;
+
+/// <summary>
+/// The persistence store: the stand-in for the memory a kexec carries over.
+/// Holds at most one committed generation (plus, after a crash, leftovers of
+/// an uncommitted one, which are ignored and later removed). One process per
+/// store: the host's STORE/lock guarantees it.
+/// </summary>
+public sealed class StoreDirectory
+{
+    private readonly SparseContent _content = new();
+
+    private StoreDirectory(string path) => Path = path;
+
+    public string Path { get; }
+
+    /// <summary>Opens (creating if needed) the store at <paramref name="path"/>, mode 0700:
+    /// the contents are other processes' memory.</summary>
+    public static StoreDirectory Open(string path)
+    {
+        if (!OperatingSystem.IsLinux())
+            throw new PlatformNotSupportedException("the store is built on Linux memfds");
+        string full = System.IO.Path.GetFullPath(path);
+        Directory.CreateDirectory(full, StoreLayout.DirectoryMode);
+        File.SetUnixFileMode(full, StoreLayout.DirectoryMode);
+        return new StoreDirectory(full);
+    }
+
+    /// <summary>The committed boot image, or <see cref="BootImage.Empty"/> when
+    /// nothing was ever committed. Throws <see cref="StoreCorruptException"/>
+    /// when the pointer or the manifest is damaged.</summary>
+    public BootImage LoadCommitted()
+    {
+        if (CommitPointer.Read(Path) is not ulong generation)
+            return BootImage.Empty;
+        string manifest = System.IO.Path.Combine(Path, StoreLayout.GenerationName(generation), StoreLayout.Manifest);
+        byte[] bytes;
+        try
+        {
+            bytes = File.ReadAllBytes(manifest);
+        }
+        catch (FileNotFoundException)
+        {
+            throw new StoreCorruptException(manifest, "the committed generation has no manifest");
+        }
+        return new BootImage(generation, ManifestCodec.Decode(bytes, manifest, generation));
+    }
+
+    /// <summary>Starts the next generation, after removing leftovers of
+    /// uncommitted ones (a crash mid-write). Throws
+    /// <see cref="StoreCorruptException"/> when the pointer is damaged: which
+    /// generation to keep would be a guess.</summary>
+    public GenerationWriter BeginGeneration()
+    {
+        if (!OperatingSystem.IsLinux())
+            throw new PlatformNotSupportedException("the store is built on Linux memfds");
+        ulong committed = CommitPointer.Read(Path) ?? 0;
+        RemoveGenerationsExcept(Path, committed);
+        File.Delete(System.IO.Path.Combine(Path, StoreLayout.PointerTemp));
+        var writer = new GenerationWriter(Path, committed + 1);
+        Directory.CreateDirectory(System.IO.Path.Combine(Path, StoreLayout.GenerationName(committed + 1)), StoreLayout.DirectoryMode);
+        return writer;
+    }
+
+    /// <summary>A new memfd (empty name, MFD_CLOEXEC|MFD_ALLOW_SEALING) with
+    /// <paramref name="file"/>'s bytes, holes, size, position and seals. EIO
+    /// when its content is missing or fails the checksum; other files of the
+    /// image are unaffected.</summary>
+    public (Errno Error, SafeFd? Memfd) Restore(StoredFile file) => _content.Restore(file);
+
+    /// <summary>Deletes every generation directory but <paramref name="keep"/>.
+    /// Best effort: whatever stays is removed next time.</summary>
+    internal static void RemoveGenerationsExcept(string store, ulong keep)
+    {
+        foreach (string directory in Directory.EnumerateDirectories(store))
+        {
+            if (!StoreLayout.TryParseGeneration(System.IO.Path.GetFileName(directory), out ulong generation) || generation == keep)
+                continue;
+            try
+            {
+                Directory.Delete(directory, recursive: true);
+            }
+            catch (IOException)
+            {
+            }
+            catch (UnauthorizedAccessException)
+            {
+            }
+        }
+    }
+}

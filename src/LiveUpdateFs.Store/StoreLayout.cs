@@ -1,0 +1,38 @@
+using System.Globalization;
+
+namespace LiveUpdateFs.Store;
+
+/// <summary>
+/// The names inside a store directory. Every name is fixed or derived from a
+/// generation number or a file ordinal, never from session data:
+/// <code>
+/// STORE/current              commit pointer: "gen-XXXXXXXXXXXXXXXX\n"
+/// STORE/current.tmp          the next pointer, before its atomic rename
+/// STORE/gen-XXXXXXXXXXXXXXXX/manifest
+/// STORE/gen-XXXXXXXXXXXXXXXX/data-000000 ...   packed data runs, one per memfd
+/// </code>
+/// Other files (the host's "lock") are left alone.
+/// </summary>
+internal static class StoreLayout
+{
+    public const string Pointer = "current";
+    public const string PointerTemp = "current.tmp";
+    public const string Manifest = "manifest";
+    private const string GenerationPrefix = "gen-";
+
+    public const UnixFileMode DirectoryMode = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute;
+
+    public static string GenerationName(ulong generation) => GenerationPrefix + generation.ToString("x16", CultureInfo.InvariantCulture);
+
+    public static bool TryParseGeneration(string name, out ulong generation)
+    {
+        generation = 0;
+        return name.Length == GenerationPrefix.Length + 16
+            && name.StartsWith(GenerationPrefix, StringComparison.Ordinal)
+            && name.AsSpan(GenerationPrefix.Length).IndexOfAnyExcept("0123456789abcdef") < 0
+            && ulong.TryParse(name.AsSpan(GenerationPrefix.Length), NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out generation)
+            && generation != 0;
+    }
+
+    public static string ContentName(int ordinal) => "data-" + ordinal.ToString("D6", CultureInfo.InvariantCulture);
+}

@@ -1,0 +1,383 @@
+using System.Text;
+using LiveUpdateFs.Interop;
+using LiveUpdateFs.Store;
+using LiveUpdateFs.Uapi;
+using static LiveUpdateFs.Tests.Store.MemfdHelpers;
+
+namespace LiveUpdateFs.Tests.Store;
+
+[System.Runtime.Versioning.SupportedOSPlatform("linux")]
+public sealed class StoreTests
+{
+    private string _root = null!;
+    private readonly List<SafeFd> _fds = [];
+
+    [SetUp]
+    public void SetUp()
+    {
+        _root = Path.Combine(Path.GetTempPath(), "lufs-store-" + Guid.NewGuid().ToString("N"));
+    }
+
+    [TearDown]
+    public void TearDown()
+    {
+        foreach (var fd in _fds)
+            fd.Dispose();
+        if (Directory.Exists(_root))
+            Directory.Delete(_root, recursive: true);
+    }
+
+    private SafeFd Keep(SafeFd fd)
+    {
+        _fds.Add(fd);
+        return fd;
+    }
+
+    private SafeFd RestoreOk(StoreDirectory store, StoredFile file)
+    {
+        var (error, memfd) = store.Restore(file);
+        Assert.That(error, Is.EqualTo(Errno.None));
+        return Keep(memfd!);
+    }
+
+    /// <summary>Commits one session "keep" with one small file (token 7): the
+    /// "previous state" of the crash tests.</summary>
+    private static void CommitBaseline(StoreDirectory store)
+    {
+        using var memfd = Create(64, (0, Encoding.ASCII.GetBytes("baseline state")));
+        using var writer = store.BeginGeneration();
+        writer.AddSession("keep"u8);
+        Assert.That(writer.AddFile(7, "memfd-v2", memfd, 3), Is.EqualTo(Errno.None));
+        Assert.That(writer.Commit(), Is.EqualTo(Errno.None));
+    }
+
+    private void AssertBaseline(StoreDirectory store)
+    {
+        var image = store.LoadCommitted();
+        Assert.That(image.Sessions, Has.Count.EqualTo(1));
+        Assert.That(image.Sessions[0].Name.ToArray(), Is.EqualTo("keep"u8.ToArray()));
+        var file = image.Sessions[0].Files.Single();
+        Assert.That((file.Token, file.Size, file.Position), Is.EqualTo((7UL, 64L, 3L)));
+        var memfd = RestoreOk(store, file);
+        Assert.That(Read(memfd, 0, 14), Is.EqualTo(Encoding.ASCII.GetBytes("baseline state")));
+    }
+
+    [Test]
+    public void EmptyStoreLoadsEmptyImage()
+    {
+        var image = StoreDirectory.Open(_root).LoadCommitted();
+        Assert.That(image.Generation, Is.Zero);
+        Assert.That(image.Sessions, Is.Empty);
+    }
+
+    [Test]
+    public void SeveralSessionsRoundTripWithSizesPositionsAndSeals()
+    {
+        var store = StoreDirectory.Open(_root);
+        byte[] small = Pattern(100, 1), page = Pattern(4096, 2);
+        using var empty = Create(0);
+        using var smallFd = Create(100, (0, small));
+        using var sealedFd = Create(8192, (4096, page));
+        Assert.That(MemfdOps.AddSeals(sealedFd, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL), Is.EqualTo(Errno.None));
+        using var beyondEnd = Create(10, (0, Pattern(10, 3)));
+
+        using (var writer = store.BeginGeneration())
+        {
+            writer.AddSession("first"u8);
+            Assert.That(writer.AddFile(1, "memfd-v2", empty, 0), Is.EqualTo(Errno.None));
+            Assert.That(writer.AddFile(2, "memfd-v2", smallFd, 42), Is.EqualTo(Errno.None));
+            writer.AddSession("second"u8);
+            Assert.That(writer.AddFile(ulong.MaxValue, "memfd-v2", sealedFd, 5000), Is.EqualTo(Errno.None));
+            Assert.That(writer.AddFile(4, "memfd-v2", beyondEnd, 1 << 20), Is.EqualTo(Errno.None)); // lseek past EOF is legal
+            writer.AddSession("no files"u8);
+            Assert.That(writer.Commit(), Is.EqualTo(Errno.None));
+        }
+
+        // A fresh StoreDirectory stands in for the restarted daemon.
+        var image = StoreDirectory.Open(_root).LoadCommitted();
+        Assert.That(image.Generation, Is.EqualTo(1UL));
+        Assert.That(image.Sessions.Select(s => Encoding.ASCII.GetString(s.Name.Span)), Is.EqualTo(new[] { "first", "second", "no files" }));
+        Assert.That(image.Sessions.Select(s => s.Files.Count), Is.EqualTo(new[] { 2, 2, 0 }));
+        var files = image.Sessions.SelectMany(s => s.Files).ToList();
+        Assert.That(files.Select(f => f.Token), Is.EqualTo(new[] { 1UL, 2UL, ulong.MaxValue, 4UL }));
+        Assert.That(files.Select(f => f.Compatible), Is.All.EqualTo("memfd-v2"));
+        Assert.That(files.Select(f => f.Size), Is.EqualTo(new[] { 0L, 100L, 8192L, 10L }));
+        Assert.That(files.Select(f => f.Position), Is.EqualTo(new[] { 0L, 42L, 5000L, 1L << 20 }));
+
+        var restoredEmpty = RestoreOk(store, files[0]);
+        Assert.That(Stat(restoredEmpty).Size, Is.Zero);
+        Assert.That(Seals(restoredEmpty), Is.Zero);
+
+        var restoredSmall = RestoreOk(store, files[1]);
+        Assert.That(Read(restoredSmall, 0, 200), Is.EqualTo(small));
+        Assert.That(Position(restoredSmall), Is.EqualTo(42));
+
+        var restoredSealed = RestoreOk(store, files[2]);
+        Assert.That(Read(restoredSealed, 0, 4096), Is.EqualTo(new byte[4096]));
+        Assert.That(Read(restoredSealed, 4096, 4096), Is.EqualTo(page));
+        Assert.That(Position(restoredSealed), Is.EqualTo(5000));
+        Assert.That(Seals(restoredSealed), Is.EqualTo(F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL));
+        Assert.That(FileOps.WriteAll(restoredSealed, [1], 0), Is.EqualTo(Errno.EPERM), "F_SEAL_WRITE is in force");
+
+        Assert.That(Position(RestoreOk(store, files[3])), Is.EqualTo(1L << 20));
+    }
+
+    // Two store file systems: /tmp (ext4 here) and /dev/shm (tmpfs, but
+    // another superblock than the memfds'). Both reach the content through
+    // the cross-file-system copy path.
+    [TestCase("tmp")]
+    [TestCase("shm")]
+    public void SparseMemfdCostsOnlyItsDataAndComesBackSparse(string where)
+    {
+        if (where == "shm")
+        {
+            if (!Directory.Exists("/dev/shm"))
+                Assert.Ignore("no /dev/shm");
+            _root = Path.Combine("/dev/shm", Path.GetFileName(_root));
+        }
+        const long size = 1L << 30;
+        byte[] a = Pattern(4096, 10), b = Pattern(8192, 11), c = Pattern(4096, 12);
+        using var memfd = Create(size, (0, a), (300L << 20, b), (size - 4096, c));
+        var store = StoreDirectory.Open(_root);
+        using (var writer = store.BeginGeneration())
+        {
+            writer.AddSession("sparse"u8);
+            Assert.That(MemfdOps.SeekTo(memfd, 123), Is.EqualTo(Errno.None));
+            Assert.That(writer.AddFile(9, "memfd-v2", memfd, 123), Is.EqualTo(Errno.None));
+            // The daemon's fd shares its position with the owner's: SEEK_DATA must not move it.
+            Assert.That(Position(memfd), Is.EqualTo(123));
+            Assert.That(writer.Commit(), Is.EqualTo(Errno.None));
+        }
+
+        var file = store.LoadCommitted().Sessions[0].Files[0];
+        Assert.That(file.Runs, Is.EqualTo(new[] { new DataRun(0, 4096), new DataRun(300L << 20, 8192), new DataRun(size - 4096, 4096) }));
+        var (openError, content) = FileOps.OpenRead(file.ContentPath);
+        Assert.That(openError, Is.EqualTo(Errno.None));
+        using (content)
+            Assert.That(Stat(content!).Blocks * 512, Is.LessThanOrEqualTo(64 * 1024), "content file holds the 16 KiB of data, not 1 GiB");
+
+        var restored = RestoreOk(store, file);
+        var stat = Stat(restored);
+        Assert.That(stat.Size, Is.EqualTo(size));
+        Assert.That(stat.Blocks * 512, Is.LessThanOrEqualTo(64 * 1024), "holes stay holes in the restored memfd");
+        Assert.That(Read(restored, 0, 4096), Is.EqualTo(a));
+        Assert.That(Read(restored, 300L << 20, 8192), Is.EqualTo(b));
+        Assert.That(Read(restored, size - 4096, 4096), Is.EqualTo(c));
+        Assert.That(Read(restored, 4096, 4096), Is.EqualTo(new byte[4096]));
+        Assert.That(Read(restored, 600L << 20, 4096), Is.EqualTo(new byte[4096]));
+        Assert.That(MemfdOps.DataRuns(restored, size).Runs, Is.EqualTo(file.Runs));
+    }
+
+    [Test]
+    public void ArbitraryNameBytesRoundTripAndNeverBecomePaths()
+    {
+        byte[][] names =
+        [
+            "../../etc/passwd"u8.ToArray(),
+            ".."u8.ToArray(),
+            "a/b"u8.ToArray(),
+            [0x00, 0x0a, 0x01, 0x7f, 0xff, (byte)'/'],
+            Enumerable.Repeat((byte)0xfe, 63).ToArray(),
+            [],
+        ];
+        var store = StoreDirectory.Open(_root);
+        using var memfd = Create(16, (0, Pattern(16, 5)));
+        using (var writer = store.BeginGeneration())
+        {
+            foreach (var name in names)
+            {
+                writer.AddSession(name);
+                Assert.That(writer.AddFile(1, "memfd-v2", memfd, 0), Is.EqualTo(Errno.None));
+            }
+            Assert.That(writer.Commit(), Is.EqualTo(Errno.None));
+        }
+
+        Assert.That(store.LoadCommitted().Sessions.Select(s => s.Name.ToArray()), Is.EqualTo(names));
+        // Only the store's own fixed or numbered names exist, at two levels at most.
+        foreach (string entry in Directory.EnumerateFileSystemEntries(_root, "*", SearchOption.AllDirectories))
+        {
+            string relative = Path.GetRelativePath(_root, entry);
+            Assert.That(relative, Does.Match(@"^(current|gen-[0-9a-f]{16}(/(manifest|data-[0-9]{6}))?)$"));
+        }
+    }
+
+    [Test]
+    public void StoreIsPrivate()
+    {
+        var store = StoreDirectory.Open(_root);
+        CommitBaseline(store);
+        const UnixFileMode dir = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute;
+        const UnixFileMode file = UnixFileMode.UserRead | UnixFileMode.UserWrite;
+        Assert.That(File.GetUnixFileMode(_root), Is.EqualTo(dir));
+        foreach (string sub in Directory.EnumerateDirectories(_root))
+            Assert.That(File.GetUnixFileMode(sub), Is.EqualTo(dir), sub);
+        var files = Directory.EnumerateFiles(_root, "*", SearchOption.AllDirectories).ToList();
+        Assert.That(files, Has.Count.EqualTo(3)); // current, manifest, data-000000
+        foreach (string path in files)
+            Assert.That(File.GetUnixFileMode(path), Is.EqualTo(file), path);
+    }
+
+    [Test]
+    public void ExistingLooseStoreDirectoryIsTightenedTo0700()
+    {
+        Directory.CreateDirectory(_root);
+        File.SetUnixFileMode(_root, (UnixFileMode)0x1ed); // 0755
+        StoreDirectory.Open(_root);
+        Assert.That(File.GetUnixFileMode(_root), Is.EqualTo(UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute));
+    }
+
+    [TestCase("flip")]
+    [TestCase("truncate")]
+    [TestCase("extend")]
+    [TestCase("delete")]
+    public void DamagedContentGivesEioForThatFileOnly(string damage)
+    {
+        var store = StoreDirectory.Open(_root);
+        byte[] good = Pattern(5000, 20);
+        using var victim = Create(1 << 20, (4096, Pattern(3000, 21)));
+        using var other = Create(5000, (0, good));
+        using (var writer = store.BeginGeneration())
+        {
+            writer.AddSession("s"u8);
+            Assert.That(writer.AddFile(1, "memfd-v2", victim, 0), Is.EqualTo(Errno.None));
+            Assert.That(writer.AddFile(2, "memfd-v2", other, 0), Is.EqualTo(Errno.None));
+            Assert.That(writer.Commit(), Is.EqualTo(Errno.None));
+        }
+        var files = store.LoadCommitted().Sessions[0].Files;
+        string path = files[0].ContentPath;
+        switch (damage)
+        {
+            case "flip":
+                byte[] bytes = File.ReadAllBytes(path);
+                bytes[1234] ^= 0x40;
+                File.WriteAllBytes(path, bytes);
+                break;
+            case "truncate":
+                using (var stream = new FileStream(path, FileMode.Open))
+                    stream.SetLength(stream.Length - 1);
+                break;
+            case "extend":
+                File.AppendAllText(path, "x");
+                break;
+            default:
+                File.Delete(path);
+                break;
+        }
+
+        var (error, memfd) = store.Restore(files[0]);
+        Assert.That(error, Is.EqualTo(Errno.EIO));
+        Assert.That(memfd, Is.Null);
+        Assert.That(Read(RestoreOk(store, files[1]), 0, 6000), Is.EqualTo(good));
+    }
+
+    [Test]
+    public void DroppedWriterLeavesThePreviousStateAndNoTrace()
+    {
+        var store = StoreDirectory.Open(_root);
+        CommitBaseline(store);
+        using var memfd = Create(32, (0, Pattern(32, 30)));
+        using (var writer = store.BeginGeneration())
+        {
+            writer.AddSession("new"u8);
+            Assert.That(writer.AddFile(8, "memfd-v2", memfd, 0), Is.EqualTo(Errno.None));
+        } // no Commit: Dispose aborts
+
+        AssertBaseline(store);
+        Assert.That(Directory.EnumerateDirectories(_root).Select(Path.GetFileName), Is.EqualTo(new[] { "gen-0000000000000001" }));
+    }
+
+    [Test]
+    public void CrashBeforeThePointerSwitchLeavesThePreviousStateComplete()
+    {
+        var store = StoreDirectory.Open(_root);
+        CommitBaseline(store);
+        using var memfd = Create(32, (0, Pattern(32, 31)));
+        var writer = store.BeginGeneration(); // never committed nor disposed: the process "died"
+        writer.AddSession("lost"u8);
+        Assert.That(writer.AddFile(8, "memfd-v2", memfd, 0), Is.EqualTo(Errno.None));
+        // Died after writing the next pointer's temp file, before the rename.
+        File.WriteAllText(Path.Combine(_root, "current.tmp"), "gen-0000000000000002\n");
+
+        var restarted = StoreDirectory.Open(_root);
+        AssertBaseline(restarted);
+
+        // The next generation starts clean: leftovers gone, numbering continues.
+        using var next = restarted.BeginGeneration();
+        Assert.That(next.Generation, Is.EqualTo(2UL));
+        Assert.That(Directory.EnumerateFileSystemEntries(Path.Combine(_root, "gen-0000000000000002")), Is.Empty);
+        Assert.That(File.Exists(Path.Combine(_root, "current.tmp")), Is.False);
+    }
+
+    [Test]
+    public void CommitReplacesThePreviousGeneration()
+    {
+        var store = StoreDirectory.Open(_root);
+        CommitBaseline(store);
+        using var memfd = Create(3, (0, "new"u8.ToArray()));
+        using (var writer = store.BeginGeneration())
+        {
+            writer.AddSession("next"u8);
+            Assert.That(writer.AddFile(9, "memfd-v2", memfd, 0), Is.EqualTo(Errno.None));
+            Assert.That(writer.Commit(), Is.EqualTo(Errno.None));
+        }
+
+        var image = store.LoadCommitted();
+        Assert.That(image.Generation, Is.EqualTo(2UL));
+        Assert.That(image.Sessions.Single().Name.ToArray(), Is.EqualTo("next"u8.ToArray()));
+        Assert.That(Read(RestoreOk(store, image.Sessions[0].Files[0]), 0, 10), Is.EqualTo("new"u8.ToArray()));
+        Assert.That(Directory.EnumerateDirectories(_root).Select(Path.GetFileName), Is.EqualTo(new[] { "gen-0000000000000002" }));
+    }
+
+    [Test]
+    public void FailedAddFileBlocksTheCommit()
+    {
+        var store = StoreDirectory.Open(_root);
+        CommitBaseline(store);
+        string regular = Path.Combine(_root, "not-a-memfd");
+        File.WriteAllText(regular, "x");
+        var (_, fd) = FileOps.OpenRead(regular);
+        using (fd)
+        using (var writer = store.BeginGeneration())
+        {
+            writer.AddSession("bad"u8);
+            Assert.That(writer.AddFile(1, "memfd-v2", fd!, 0), Is.EqualTo(Errno.EINVAL), "F_GET_SEALS on a non-shmem file");
+            Assert.That(writer.Commit(), Is.EqualTo(Errno.EINVAL));
+        }
+        File.Delete(regular);
+        AssertBaseline(store);
+    }
+
+    [Test]
+    public void DamagedManifestThrowsNamingTheFile()
+    {
+        var store = StoreDirectory.Open(_root);
+        CommitBaseline(store);
+        string manifest = Path.Combine(_root, "gen-0000000000000001", "manifest");
+        byte[] bytes = File.ReadAllBytes(manifest);
+        bytes[20] ^= 1;
+        File.WriteAllBytes(manifest, bytes);
+
+        var error = Assert.Throws<StoreCorruptException>(() => store.LoadCommitted());
+        Assert.That(error!.Message, Does.Contain(manifest));
+        Assert.That(error.FilePath, Is.EqualTo(manifest));
+
+        File.WriteAllBytes(manifest, bytes[..10]);
+        Assert.That(Assert.Throws<StoreCorruptException>(() => store.LoadCommitted())!.Message, Does.Contain(manifest).And.Contain("truncated"));
+
+        File.Delete(manifest);
+        Assert.That(Assert.Throws<StoreCorruptException>(() => store.LoadCommitted())!.Message, Does.Contain(manifest));
+    }
+
+    [TestCase("garbage")]
+    [TestCase("gen-0000000000000009\n")]
+    [TestCase("")]
+    public void DamagedPointerThrowsNamingTheFile(string pointer)
+    {
+        var store = StoreDirectory.Open(_root);
+        CommitBaseline(store);
+        string path = Path.Combine(_root, "current");
+        File.WriteAllText(path, pointer);
+        Assert.That(Assert.Throws<StoreCorruptException>(() => store.LoadCommitted())!.Message, Does.Contain(path).And.Contain("move the store directory aside"));
+        Assert.Throws<StoreCorruptException>(() => store.BeginGeneration());
+    }
+}
