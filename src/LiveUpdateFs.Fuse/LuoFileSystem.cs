@@ -69,7 +69,9 @@ public sealed class LuoFileSystem(LuoDispatcher dispatcher, ILogger log) : IFuse
         _ => FuseReply.Fail(Errno.ENOENT),
     };
 
-    public FuseReply SetAttributes(FuseCaller caller, ulong inode) => FuseReply.Fail(Errno.EPERM);
+    /// <summary>Accepted and ignored, so that open(O_TRUNC) works as on the
+    /// kernel's character device (it ignores truncation).</summary>
+    public FuseReply SetAttributes(FuseCaller caller, ulong inode) => GetAttributes(caller, inode);
 
     public FuseReply ReadDirectory(FuseCaller caller, ulong inode) => inode != LuoNodes.Root
         ? FuseReply.Fail(Errno.ENOTDIR)

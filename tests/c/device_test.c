@@ -135,6 +135,13 @@ static void test_rdonly(void)
 	close(ro);
 }
 
+static void test_other_open_flags(void)
+{
+	int fd = lu_open_device(O_RDWR | O_TRUNC | O_APPEND | O_NOCTTY);
+	check_rc(fd, 0, "3", "open with O_TRUNC | O_APPEND | O_NOCTTY works (open flags are not checked)");
+	close_if(fd);
+}
+
 int main(void)
 {
 	int dev = lu_open_device(O_RDWR);
@@ -155,6 +162,7 @@ int main(void)
 
 	test_reopen_loop();
 	test_rdonly();
+	test_other_open_flags();
 
 	/* the sessions are independent of the device: it is closed here */
 	check(lu_name_is(session, NAME_MAIN), "3", "session still answers GET_NAME with the device closed");
