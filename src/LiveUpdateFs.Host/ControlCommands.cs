@@ -42,7 +42,7 @@ public static class ControlCommands
             return 0;
         }
         using Process daemon = Process.GetProcessById(pid);
-        Process.Start("kill", ["-TERM", pid.ToString()])!.WaitForExit();
+        ProcessControl.Terminate(pid);
         if (!daemon.WaitForExit(StopTimeout))
         {
             Console.Error.WriteLine($"liveupdatefs unmount: daemon {pid} did not stop within {StopTimeout.TotalSeconds} s; kill it with: kill -9 {pid}, then run unmount again");

@@ -6,10 +6,6 @@ namespace LiveUpdateFs.Host;
 /// <summary>Small host-level facts and chores.</summary>
 public static class HostSys
 {
-    public static bool IsRoot => ProcessControl.IsRoot;
-
-    public static void DetachFromTerminal() => ProcessControl.DetachFromTerminal();
-
     /// <summary>This program, to start again as the daemon.</summary>
     public static string SelfExecutable => Environment.ProcessPath ?? throw new InvalidOperationException("cannot find this program's path");
 

@@ -4,6 +4,7 @@ using LiveUpdateFs.Core.Dispatch;
 using LiveUpdateFs.Core.Files;
 using LiveUpdateFs.Core.Sessions;
 using LiveUpdateFs.Fuse;
+using LiveUpdateFs.Interop;
 using LiveUpdateFs.Uapi;
 using Serilog;
 
@@ -34,7 +35,7 @@ public sealed class MountCommand(MountOptions options)
         problem = null;
         if (!File.Exists("/dev/fuse"))
             problem = "/dev/fuse is missing: load the fuse module (modprobe fuse), or in Docker pass --device /dev/fuse --cap-add SYS_ADMIN";
-        else if (Environment.UserName != "root" && !HostSys.IsRoot)
+        else if (!ProcessControl.IsRoot)
             problem = "the emulator must run as root for now (mounting FUSE with allow_other and reading callers' memory); run it with sudo";
         else if (ControlCommands.TryReadStatus(options.Mountpoint, out _))
             problem = $"a LiveUpdateFs daemon already serves {options.Mountpoint}; stop it with: liveupdatefs unmount --mountpoint {options.Mountpoint}";
@@ -43,7 +44,7 @@ public sealed class MountCommand(MountOptions options)
 
     private string? LinkPath => options.Link switch
     {
-        null => HostSys.IsRoot ? Defaults.Link : null,
+        null => ProcessControl.IsRoot ? Defaults.Link : null,
         "none" or "" => null,
         var path => Path.GetFullPath(path),
     };
@@ -53,7 +54,7 @@ public sealed class MountCommand(MountOptions options)
     private int Serve()
     {
         if (Environment.GetEnvironmentVariable(DaemonizedVariable) == "1")
-            HostSys.DetachFromTerminal();
+            ProcessControl.DetachFromTerminal();
 
         using Serilog.Core.Logger log = Logging.Create(options.LogLevel);
         try

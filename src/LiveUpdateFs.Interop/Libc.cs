@@ -25,7 +25,6 @@ internal static unsafe partial class Libc
     public const int O_RDONLY = 0x0;
     public const int O_CREAT = 0x40;
     public const int O_EXCL = 0x80;
-    public const int O_TRUNC = 0x200;
     public const int O_DIRECTORY = 0x10000;
     public const int O_NOFOLLOW = 0x20000;
     public const int SEEK_SET = 0;
@@ -111,6 +110,9 @@ internal static unsafe partial class Libc
 
     [LibraryImport(Lib, EntryPoint = "dup2", SetLastError = true)]
     public static partial int Dup2(int oldFd, int newFd);
+
+    [LibraryImport(Lib, EntryPoint = "kill", SetLastError = true)]
+    public static partial int Kill(int pid, int signal);
 
     [LibraryImport(Lib, EntryPoint = "setsid", SetLastError = true)]
     public static partial int Setsid();

@@ -21,6 +21,9 @@ public static class ProcessControl
         Libc.Close(devNull);
     }
 
+    /// <summary>kill(pid, SIGTERM): asks a daemon to stop cleanly.</summary>
+    public static Errno Terminate(int pid) => Libc.Kill(pid, 15) == 0 ? Errno.None : Libc.LastErrno;
+
     /// <summary>umount2(MNT_DETACH): removes a mount even when files on it are open.</summary>
     public static Errno DetachMount(string path) => Libc.Umount2(path, Libc.MNT_DETACH) == 0 ? Errno.None : Libc.LastErrno;
 }
