@@ -20,6 +20,7 @@ public sealed class Envelope
     public const uint PhasePrepare = 1;
     public const uint PhaseCommit = 2;
     public const uint PhaseQueryFrozen = 3;
+    public const uint PhaseFreeze = 4;
 
     private const int AnsweredOffset = 8;
     private const int VersionOffset = 16;
@@ -48,6 +49,28 @@ public sealed class Envelope
         return BinaryPrimitives.ReadUInt64LittleEndian(bytes) == Magic && envelope.U32(VersionOffset) == Version ? envelope : null;
     }
 
+    /// <summary>A FREEZE request as `liveupdatefs reboot` sends it.</summary>
+    /// <param name="progressFd">A terminal of the sender for progress lines, or -1.</param>
+    public static Envelope NewFreeze(int progressFd)
+    {
+        byte[] bytes = new byte[Size];
+        BinaryPrimitives.WriteUInt64LittleEndian(bytes, Magic);
+        BinaryPrimitives.WriteUInt32LittleEndian(bytes.AsSpan(VersionOffset), Version);
+        BinaryPrimitives.WriteUInt32LittleEndian(bytes.AsSpan(PhaseOffset), PhaseFreeze);
+        BinaryPrimitives.WriteInt32LittleEndian(bytes.AsSpan(ChannelFdOffset), progressFd);
+        BinaryPrimitives.WriteInt32LittleEndian(bytes.AsSpan(InstalledFdOffset), -1);
+        return new Envelope(bytes);
+    }
+
+    /// <summary>The bytes the daemon reads and answers in place.</summary>
+    public byte[] Buffer => _bytes;
+
+    /// <summary>A LiveUpdateFs daemon handled it (the result is then the daemon's).</summary>
+    public bool Answered => BinaryPrimitives.ReadUInt64LittleEndian(_bytes.AsSpan(AnsweredOffset)) == Magic;
+
+    /// <summary>FREEZE's answer (see <see cref="SetFreezeSummary"/>).</summary>
+    public (int Sessions, int Files, long Bytes) FreezeSummary => (InstalledFd, InstallErrno, (long)Ticket);
+
     public uint Phase => U32(PhaseOffset);
 
     /// <summary>The caller's request; the kernel's ioctl takes 32 bits of it.</summary>
@@ -67,6 +90,14 @@ public sealed class Envelope
     {
         get => BinaryPrimitives.ReadUInt64LittleEndian(_bytes.AsSpan(TicketOffset));
         set => BinaryPrimitives.WriteUInt64LittleEndian(_bytes.AsSpan(TicketOffset), value);
+    }
+
+    /// <summary>FREEZE's answer: sessions in installed_fd, files in install_errno, bytes in ticket.</summary>
+    public void SetFreezeSummary(int sessions, int files, long bytes)
+    {
+        BinaryPrimitives.WriteInt32LittleEndian(_bytes.AsSpan(InstalledFdOffset), sessions);
+        BinaryPrimitives.WriteInt32LittleEndian(_bytes.AsSpan(InstallErrnoOffset), files);
+        Ticket = (ulong)bytes;
     }
 
     public void SetNodeName(string name)

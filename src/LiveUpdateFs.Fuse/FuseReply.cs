@@ -17,6 +17,7 @@ public enum FuseReplyKind
     Ioctl,
     Directory,
     Data,
+    Held,
 }
 
 /// <summary>
@@ -68,4 +69,10 @@ public readonly struct FuseReply
         new(FuseReplyKind.Directory, entries: entries);
 
     public static FuseReply Bytes(byte[] data) => new(FuseReplyKind.Data, data: data);
+
+    /// <summary>No answer now: the caller waits, as a kernel caller blocks on
+    /// the frozen LUO after a reboot serialization (spec §7). The server
+    /// answers held requests with ENOTCONN when it shuts down, so each still
+    /// gets exactly one reply.</summary>
+    public static FuseReply Hold => new(FuseReplyKind.Held);
 }

@@ -23,6 +23,7 @@ public sealed unsafe class FuseServer : IDisposable
     private readonly IFuseFileSystem _fileSystem;
     private readonly ILogger _log;
     private readonly WakeupSignal _wake;
+    private readonly List<nint> _held = [];
     private GCHandle _self;
     private nint _session;
     private bool _mounted;
@@ -122,6 +123,10 @@ public sealed unsafe class FuseServer : IDisposable
 
     public void Dispose()
     {
+        // What the connection's end would answer anyway, but said by us: every request gets one reply.
+        foreach (nint req in _held)
+            FuseNative.ReplyErr(req, Errno.ENOTCONN.Value);
+        _held.Clear();
         if (_session != 0)
         {
             if (_mounted)
@@ -228,13 +233,19 @@ public sealed unsafe class FuseServer : IDisposable
                 server?._log.Error(ex, "FUSE {Operation} failed inside the daemon; the caller gets EIO. Please report this with the log", operation);
                 reply = FuseReply.Fail(Errno.EIO);
             }
-            Send(req, reply, fi, size, offset);
+            Send(server, req, reply, fi, size, offset);
         }
 
-        private static void Send(nint req, in FuseReply reply, FuseFileInfo* fi, nuint size, long offset)
+        private static void Send(FuseServer? server, nint req, in FuseReply reply, FuseFileInfo* fi, nuint size, long offset)
         {
             switch (reply.Kind)
             {
+                case FuseReplyKind.Held when server is not null:
+                    server._held.Add(req);
+                    break;
+                case FuseReplyKind.Held:
+                    FuseNative.ReplyErr(req, Errno.EIO.Value);
+                    break;
                 case FuseReplyKind.Error:
                     FuseNative.ReplyErr(req, reply.Error.Value);
                     break;

@@ -1,5 +1,6 @@
 using LiveUpdateFs.Core.Dispatch;
 using LiveUpdateFs.Core.Files;
+using LiveUpdateFs.Core.Reboot;
 using LiveUpdateFs.Core.Sessions;
 using LiveUpdateFs.Interop;
 using LiveUpdateFs.Uapi;
@@ -11,10 +12,13 @@ namespace LiveUpdateFs.Fuse;
 
 /// <summary>
 /// The FUSE face of the orchestrator: the device node, per-session nodes for
-/// session fds, the control node of the preload library, and status.json.
-/// Runs on the single FUSE thread.
+/// session fds, the control node (the preload library's frozen-size query and
+/// the reboot command's freeze), and status.json. Runs on the single FUSE thread.
 /// </summary>
-public sealed class LuoFileSystem(LuoDispatcher dispatcher, ILogger log) : IFuseFileSystem
+/// <param name="freezer">Runs the reboot serialization; null: reboots are refused (EOPNOTSUPP).</param>
+/// <param name="mountArguments">The `liveupdatefs` arguments that start a daemon like this one (status.json).</param>
+public sealed class LuoFileSystem(LuoDispatcher dispatcher, ILogger log, IRebootFreezer? freezer = null,
+    IReadOnlyList<string>? mountArguments = null) : IFuseFileSystem
 {
     private readonly ILogger _log = log.ForContext<LuoFileSystem>();
     private readonly Dictionary<ulong, OpenFile> _openFiles = [];
@@ -87,20 +91,24 @@ public sealed class LuoFileSystem(LuoDispatcher dispatcher, ILogger log) : IFuse
 
     public FuseReply Open(FuseCaller caller, ulong inode, int flags)
     {
+        // Spec §7: after a successful reboot serialization LUO blocks every caller until the "machine" goes down.
+        if (inode is LuoNodes.Device or >= LuoNodes.SessionBase && Orchestrator.Frozen)
+            return FuseReply.Hold;
         switch (inode)
         {
             case LuoNodes.Device:
                 // Spec §3: single opener; the flag drops when the last copy is released.
-                if (!Orchestrator.TryOpenDevice())
+                Errno opened = Orchestrator.OpenDevice();
+                if (opened.IsError)
                 {
-                    _log.Debug("open of the device by pid {Pid} refused: EBUSY, another open file of it is alive", caller.ThreadId);
-                    return FuseReply.Fail(Errno.EBUSY);
+                    _log.Debug("open of the device by pid {Pid} refused: {Errno}", caller.ThreadId, opened.Name);
+                    return FuseReply.Fail(opened);
                 }
                 return FuseReply.Opened(Add(new DeviceFile()));
             case LuoNodes.Control:
                 return FuseReply.Opened(Add(new ControlFile()));
             case LuoNodes.Status:
-                return FuseReply.Opened(Add(new StatusFile(StatusJson.Render(Orchestrator.Snapshot()))));
+                return FuseReply.Opened(Add(new StatusFile(StatusJson.Render(Orchestrator.Snapshot(), mountArguments ?? []))));
             case >= LuoNodes.SessionBase:
                 return OpenSessionNode(caller, inode - LuoNodes.SessionBase);
             default:
@@ -161,14 +169,17 @@ public sealed class LuoFileSystem(LuoDispatcher dispatcher, ILogger log) : IFuse
         if (compat)
             return FuseReply.Fail(Errno.ENOTTY);
 
+        if (file is DeviceFile or SessionFile && Orchestrator.Frozen)
+            return FuseReply.Hold;
+
         using var process = new CallerProcess(caller.ThreadId);
         using (LogContext.PushProperty("Pid", caller.ThreadId))
         {
             Session? session = (file as SessionFile)?.Session;
             if (request == Envelope.Request && Envelope.TryRead(process, argument) is { } envelope)
             {
-                using (LogContext.PushProperty("Request", LuoRequest.NameOf(envelope.CallerRequest)))
-                    return file is ControlFile ? QueryFrozen(process, envelope, argument) : HandleEnvelope(process, session, envelope, argument);
+                using (LogContext.PushProperty("Request", envelope.Phase == Envelope.PhaseFreeze ? "REBOOT_FREEZE" : LuoRequest.NameOf(envelope.CallerRequest)))
+                    return file is ControlFile ? HandleControl(caller, process, envelope, argument) : HandleEnvelope(process, session, envelope, argument);
             }
             if (file is ControlFile or StatusFile)
                 return FuseReply.Fail(Errno.ENOTTY);
@@ -272,20 +283,49 @@ public sealed class LuoFileSystem(LuoDispatcher dispatcher, ILogger log) : IFuse
         return ticket.Pending.Complete(envelope.InstalledFd, process);
     }
 
-    /// <summary>Spec §8.2 for the library's ftruncate/fallocate wrappers: EPERM while frozen.</summary>
-    private FuseReply QueryFrozen(CallerProcess process, Envelope envelope, ulong address)
+    private FuseReply HandleControl(FuseCaller caller, CallerProcess process, Envelope envelope, ulong address)
     {
-        Errno result = Errno.EINVAL;
-        if (envelope.Phase == Envelope.PhaseQueryFrozen)
+        Errno result = envelope.Phase switch
         {
-            result = process.Take(envelope.ChannelFd, out IHeldFile? file);
-            if (!result.IsError)
-            {
-                using (file)
-                    result = Orchestrator.IsFrozen(file!.Facts.Identity) ? Errno.EPERM : Errno.None;
-            }
-        }
+            Envelope.PhaseQueryFrozen => QueryFrozen(process, envelope),
+            Envelope.PhaseFreeze => FreezeForReboot(caller, process, envelope),
+            _ => Errno.EINVAL,
+        };
         return envelope.Answer(process, address) ? Reply(result) : FuseReply.Fail(Errno.EFAULT);
+    }
+
+    /// <summary>Spec §8.2 for the library's ftruncate/fallocate wrappers: EPERM while frozen.</summary>
+    private Errno QueryFrozen(CallerProcess process, Envelope envelope)
+    {
+        Errno result = process.Take(envelope.ChannelFd, out IHeldFile? file);
+        if (result.IsError)
+            return result;
+        using (file)
+            return Orchestrator.IsFrozen(file!.Facts.Identity) ? Errno.EPERM : Errno.None;
+    }
+
+    /// <summary>
+    /// `liveupdatefs reboot`'s freeze (spec §7 step 1). Runs on the FUSE
+    /// thread, so every other LUO caller waits meanwhile; afterwards they are
+    /// held for good. Root only, as reboot(2) needs CAP_SYS_BOOT.
+    /// </summary>
+    private Errno FreezeForReboot(FuseCaller caller, CallerProcess process, Envelope envelope)
+    {
+        if (caller.Uid != 0)
+            return Errno.EPERM;
+        if (freezer is null)
+            return Errno.EOPNOTSUPP;
+        SafeFd? terminal = null;
+        if (envelope.ChannelFd >= 0 && process.TakeDescriptor(envelope.ChannelFd, out terminal).IsError)
+            terminal = null;
+        using (terminal)
+        using (TextWriter? progress = terminal is null ? null : TerminalWriter.Over(terminal))
+        {
+            _log.Information("Reboot requested by pid {Pid}: freezing the outgoing sessions", process.ProcessId);
+            Errno result = freezer.FreezeForReboot(progress, out HandoverSummary summary);
+            envelope.SetFreezeSummary(summary.Sessions, summary.Files, summary.Bytes);
+            return result;
+        }
     }
 
     private void Trace(uint request, Session? session, Errno result)

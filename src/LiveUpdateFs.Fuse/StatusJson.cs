@@ -6,14 +6,20 @@ namespace LiveUpdateFs.Fuse;
 /// <summary>The content of status.json (written by hand: no reflection, AOT-safe).</summary>
 public static class StatusJson
 {
-    public static byte[] Render(OrchestratorSnapshot snapshot)
+    /// <param name="mountArguments">`liveupdatefs` arguments that start a daemon like this one (used by `reboot`).</param>
+    public static byte[] Render(OrchestratorSnapshot snapshot, IReadOnlyList<string> mountArguments)
     {
         using var stream = new MemoryStream();
         using (var json = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true }))
         {
             json.WriteStartObject();
             json.WriteNumber("daemonPid", Environment.ProcessId);
+            json.WriteStartArray("mountArguments");
+            foreach (string argument in mountArguments)
+                json.WriteStringValue(argument);
+            json.WriteEndArray();
             json.WriteBoolean("deviceOpen", snapshot.DeviceOpen);
+            json.WriteBoolean("frozen", snapshot.Frozen);
             json.WriteStartArray("sessions");
             foreach (SessionSnapshot session in snapshot.Sessions)
             {

@@ -36,6 +36,10 @@ public static class Cli
             Description = "Apply [FIN-fix]: FINISH with a non-zero reserved field fails with EINVAL (spec §2.3)",
         };
         var json = new Option<bool>("--json") { Description = "Print the status as JSON" };
+        var keepProcesses = new Option<bool>("--keep-processes")
+        {
+            Description = "Do not end the processes that hold emulator fds (a real kexec ends every process)",
+        };
         var program = new Argument<string[]>("program") { Description = "The program and its arguments", Arity = ArgumentArity.OneOrMore };
 
         var mount = new Command("mount", "Mount the emulated /dev/liveupdate and serve it (returns once the node is usable)")
@@ -54,6 +58,14 @@ public static class Cli
         var unmount = new Command("unmount", "Stop the daemon serving DIR and unmount it") { mountpoint };
         unmount.SetAction(r => ControlCommands.Unmount(Path.GetFullPath(r.GetValue(mountpoint)!)));
 
+        var reboot = new Command("reboot",
+            "Live update: freeze the outgoing sessions into the store, end the processes holding emulator fds, restart the daemon; "
+            + "returns once the new boot serves RETRIEVE_SESSION")
+        {
+            mountpoint, keepProcesses,
+        };
+        reboot.SetAction(r => new Reboot.RebootCommand(Path.GetFullPath(r.GetValue(mountpoint)!), r.GetValue(keepProcesses)).Run());
+
         var status = new Command("status", "Show sessions, files and state") { mountpoint, json };
         status.SetAction(r => ControlCommands.Status(Path.GetFullPath(r.GetValue(mountpoint)!), r.GetValue(json)));
 
@@ -65,7 +77,7 @@ public static class Cli
 
         return new RootCommand("LiveUpdateFs: the Linux Live Update Orchestrator (/dev/liveupdate) emulated through FUSE")
         {
-            mount, unmount, status, run,
+            mount, unmount, reboot, status, run,
         };
     }
 }

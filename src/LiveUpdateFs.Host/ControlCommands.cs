@@ -12,7 +12,7 @@ public static class ControlCommands
 
     public static bool TryReadStatus(string mountpoint, out int daemonPid) => TryReadStatus(mountpoint, out daemonPid, out _);
 
-    private static bool TryReadStatus(string mountpoint, out int daemonPid, out JsonDocument? document)
+    public static bool TryReadStatus(string mountpoint, out int daemonPid, out JsonDocument? document)
     {
         daemonPid = 0;
         document = null;
@@ -41,9 +41,8 @@ public static class ControlCommands
                 : $"liveupdatefs: removed a dead mount at {mountpoint}");
             return 0;
         }
-        using Process daemon = Process.GetProcessById(pid);
         ProcessControl.Terminate(pid);
-        if (!daemon.WaitForExit(StopTimeout))
+        if (!ProcessControl.WaitForExit(pid, StopTimeout))
         {
             Console.Error.WriteLine($"liveupdatefs unmount: daemon {pid} did not stop within {StopTimeout.TotalSeconds} s; kill it with: kill -9 {pid}, then run unmount again");
             return 1;

@@ -2,8 +2,11 @@ using System.Diagnostics;
 using System.Runtime.InteropServices;
 using LiveUpdateFs.Core.Dispatch;
 using LiveUpdateFs.Core.Files;
+using LiveUpdateFs.Core.Reboot;
 using LiveUpdateFs.Core.Sessions;
 using LiveUpdateFs.Fuse;
+using LiveUpdateFs.Host.Reboot;
+using LiveUpdateFs.Store;
 using LiveUpdateFs.Interop;
 using LiveUpdateFs.Uapi;
 using Serilog;
@@ -11,7 +14,30 @@ using Serilog;
 namespace LiveUpdateFs.Host;
 
 public sealed record MountOptions(string Mountpoint, string Store, string? Link, bool Foreground, string LogLevel,
-    bool GetNameFix, bool FinishChecksReserved);
+    bool GetNameFix, bool FinishChecksReserved)
+{
+    /// <summary>The link to create: the default one when root, none for 'none'.</summary>
+    public string? LinkPath => Link switch
+    {
+        null => ProcessControl.IsRoot ? Defaults.Link : null,
+        "none" or "" => null,
+        var path => Path.GetFullPath(path),
+    };
+
+    /// <summary>The `liveupdatefs` arguments that mount a daemon like this one
+    /// (the background start and `reboot` use them).</summary>
+    public List<string> ToArguments(bool foreground)
+    {
+        List<string> arguments = ["mount", "--mountpoint", Mountpoint, "--store", Store, "--link", LinkPath ?? "none", "--log-level", LogLevel];
+        if (foreground)
+            arguments.Add("--foreground");
+        if (!GetNameFix)
+            arguments.Add("--getname-size16");
+        if (FinishChecksReserved)
+            arguments.Add("--finish-checks-reserved");
+        return arguments;
+    }
+}
 
 /// <summary>`liveupdatefs mount`: checks, then serves in the foreground, or
 /// starts a detached daemon and returns once its node is usable.</summary>
@@ -42,13 +68,6 @@ public sealed class MountCommand(MountOptions options)
         return problem is null;
     }
 
-    private string? LinkPath => options.Link switch
-    {
-        null => ProcessControl.IsRoot ? Defaults.Link : null,
-        "none" or "" => null,
-        var path => Path.GetFullPath(path),
-    };
-
     // ---- foreground: the daemon itself ----
 
     private int Serve()
@@ -61,21 +80,23 @@ public sealed class MountCommand(MountOptions options)
         {
             HostSys.PrepareMountpoint(options.Mountpoint, log);
             using StoreLock storeLock = StoreLock.Acquire(options.Store);
+            IStoreCheckpoints faults = FaultSwitch.FromEnvironment(log);
+            StoreDirectory store = StoreDirectory.Open(options.Store, faults);
 
             var behaviour = new LuoBehaviour { GetNameFix = options.GetNameFix, FinishChecksReserved = options.FinishChecksReserved };
-            var orchestrator = new Orchestrator([new MemfdHandler()], log);
-            var fileSystem = new LuoFileSystem(new LuoDispatcher(orchestrator, behaviour), log);
+            var orchestrator = new Orchestrator([new MemfdHandler()], log, new StoredIncomingSessions(store, faults, log));
+            var freezer = new StoreHandover(orchestrator, store, faults, log);
+            var fileSystem = new LuoFileSystem(new LuoDispatcher(orchestrator, behaviour), log, freezer, options.ToArguments(foreground: false));
             using FuseServer server = FuseServer.Mount(options.Mountpoint, fileSystem,
                 "fsname=liveupdatefs,subtype=liveupdatefs,allow_other,default_permissions", log);
-            using var link = DeviceLink.Create(LinkPath, Path.Combine(options.Mountpoint, Defaults.DeviceNode), log);
+            using var link = DeviceLink.Create(options.LinkPath, Path.Combine(options.Mountpoint, Defaults.DeviceNode), log);
             using PosixSignalRegistration term = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Stop);
             using PosixSignalRegistration interrupt = PosixSignalRegistration.Create(PosixSignal.SIGINT, Stop);
 
             log.Information("LiveUpdateFs serves {Device} (store {Store}, link {Link}, behaviour {@Behaviour}); stop with Ctrl-C or liveupdatefs unmount",
-                Path.Combine(options.Mountpoint, Defaults.DeviceNode), options.Store, LinkPath ?? "none", behaviour);
+                Path.Combine(options.Mountpoint, Defaults.DeviceNode), options.Store, options.LinkPath ?? "none", behaviour);
             server.Run();
-            log.Information("LiveUpdateFs stops; sessions of this boot are discarded (open fds on the mount now get ENOTCONN)");
-            return 0;
+            return orchestrator.Frozen ? Stopped(log) : FreezeAndStop(freezer, log);
 
             void Stop(PosixSignalContext context)
             {
@@ -90,9 +111,31 @@ public sealed class MountCommand(MountOptions options)
         }
     }
 
+    private static int Stopped(ILogger log)
+    {
+        log.Information("LiveUpdateFs stops after the reboot serialization; the next start boots into the handed-over sessions");
+        return 0;
+    }
+
+    /// <summary>SIGTERM, Ctrl-C, unmount: the same freeze as a reboot, so the
+    /// next start boots into the outgoing sessions (docker stop / start).</summary>
+    private static int FreezeAndStop(IRebootFreezer freezer, ILogger log)
+    {
+        Errno frozen = freezer.FreezeForReboot(progress: null, out HandoverSummary summary);
+        if (frozen.IsError)
+        {
+            log.Error("LiveUpdateFs stops WITHOUT handing over this boot's sessions: the freeze failed with {Errno} (see above); the next start boots into the previous committed state",
+                frozen.Name);
+            return 1;
+        }
+        log.Information("LiveUpdateFs stops; {Sessions} sessions with {Files} files are handed over to the next start (open fds on the mount now get ENOTCONN)",
+            summary.Sessions, summary.Files);
+        return 0;
+    }
+
     // ---- background: start a detached daemon and wait for it ----
 
-    private int StartDaemon()
+    public int StartDaemon()
     {
         Directory.CreateDirectory(options.Store);
         string logFile = Path.Combine(options.Store, "liveupdatefs.log");
@@ -107,15 +150,8 @@ public sealed class MountCommand(MountOptions options)
             RedirectStandardError = true,
             UseShellExecute = false,
         };
-        foreach (string arg in HostSys.SelfArguments)
+        foreach (string arg in HostSys.SelfArguments.Concat(options.ToArguments(foreground: true)))
             start.ArgumentList.Add(arg);
-        foreach (string arg in new[] { "mount", "--foreground", "--mountpoint", options.Mountpoint, "--store", options.Store,
-                     "--link", LinkPath ?? "none", "--log-level", options.LogLevel })
-            start.ArgumentList.Add(arg);
-        if (!options.GetNameFix)
-            start.ArgumentList.Add("--getname-size16");
-        if (options.FinishChecksReserved)
-            start.ArgumentList.Add("--finish-checks-reserved");
         start.Environment[DaemonizedVariable] = "1";
         start.Environment["LIVEUPDATEFS_LOG_FILE"] = logFile;
         // The daemon must never load the preload library itself (it would ask itself).
@@ -129,7 +165,7 @@ public sealed class MountCommand(MountOptions options)
             if (ControlCommands.TryReadStatus(options.Mountpoint, out int pid) && pid == daemon.Id)
             {
                 Console.WriteLine($"liveupdatefs: serving {Path.Combine(options.Mountpoint, Defaults.DeviceNode)}" +
-                    (LinkPath is null ? "" : $" (link {LinkPath})") + $", daemon pid {daemon.Id}, log {logFile}");
+                    (options.LinkPath is null ? "" : $" (link {options.LinkPath})") + $", daemon pid {daemon.Id}, log {logFile}");
                 return 0;
             }
             if (daemon.HasExited)

@@ -80,7 +80,7 @@ public sealed unsafe class CallerProcess(int threadId) : ICallerMemory, ICallerF
         return Errno.None;
     }
 
-    /// <summary>fstat + fstatfs; an O_PATH fd is EBADF, as the kernel's fget() says.</summary>
+    /// <summary>fstat + fstatfs (+ seals); an O_PATH fd is EBADF, as the kernel's fget() says.</summary>
     public static Errno Describe(SafeFd fd, out FileFacts facts)
     {
         facts = default;
@@ -103,8 +103,10 @@ public sealed unsafe class CallerProcess(int threadId) : ICallerMemory, ICallerF
             HugetlbfsMagic => FileSystemKind.Hugetlbfs,
             _ => FileSystemKind.Other,
         };
+        // Seals matter only for shmem files; elsewhere F_GET_SEALS is EINVAL.
+        int seals = fs == FileSystemKind.Tmpfs ? Math.Max(0, Libc.Fcntl(fd, Libc.F_GET_SEALS, 0)) : 0;
         facts = new FileFacts(fs, (stat.Mode & Libc.S_IFMT) == Libc.S_IFREG, stat.Nlink,
-            new FileIdentity(stat.Dev, stat.Ino), stat.Size);
+            new FileIdentity(stat.Dev, stat.Ino), stat.Size, seals);
         return Errno.None;
     }
 

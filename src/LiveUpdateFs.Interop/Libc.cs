@@ -143,4 +143,10 @@ internal static unsafe partial class Libc
 
     [LibraryImport(Lib, EntryPoint = "copy_file_range", SetLastError = true)]
     public static partial nint CopyFileRange(SafeFd input, long* inputOffset, SafeFd output, long* outputOffset, nuint length, uint flags);
+
+    [LibraryImport(Lib, EntryPoint = "ioctl", SetLastError = true)]
+    public static partial int Ioctl(SafeFd fd, ulong request, byte* argument);
+
+    [LibraryImport(Lib, EntryPoint = "isatty")]
+    public static partial int Isatty(int fd);
 }

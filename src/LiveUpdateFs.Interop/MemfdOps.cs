@@ -36,6 +36,13 @@ public static class MemfdOps
     public static Errno Truncate(SafeFd fd, long length) =>
         Libc.Ftruncate(fd, length) < 0 ? Libc.LastErrno : Errno.None;
 
+    /// <summary>The file position (lseek SEEK_CUR), shared with every fd of the open file.</summary>
+    public static (Errno Error, long Position) Position(SafeFd fd)
+    {
+        long position = Libc.Lseek(fd, 0, Libc.SEEK_CUR);
+        return position < 0 ? (Libc.LastErrno, 0) : (Errno.None, position);
+    }
+
     public static Errno SeekTo(SafeFd fd, long position) =>
         Libc.Lseek(fd, position, Libc.SEEK_SET) < 0 ? Libc.LastErrno : Errno.None;
 

@@ -3,7 +3,7 @@ using LiveUpdateFs.Uapi;
 namespace LiveUpdateFs.Interop;
 
 /// <summary>Process- and mount-level calls the host needs.</summary>
-public static class ProcessControl
+public static unsafe class ProcessControl
 {
     public static bool IsRoot => Libc.Geteuid() == 0;
 
@@ -23,6 +23,36 @@ public static class ProcessControl
 
     /// <summary>kill(pid, SIGTERM): asks a daemon to stop cleanly.</summary>
     public static Errno Terminate(int pid) => Libc.Kill(pid, 15) == 0 ? Errno.None : Libc.LastErrno;
+
+    /// <summary>kill(pid, SIGKILL): ends a process at once, as a kexec ends every process.</summary>
+    public static Errno Kill(int pid) => Libc.Kill(pid, 9) == 0 ? Errno.None : Libc.LastErrno;
+
+    /// <summary>SIGKILL to this process (the test-only fault switch's crash).</summary>
+    public static void KillSelf() => Libc.Kill(Environment.ProcessId, 9);
+
+    /// <summary>
+    /// Waits until <paramref name="pid"/> has exited (true) or the time is up
+    /// (false). A pidfd turns readable at exit, before anyone reaps the
+    /// zombie; waiting for the pid to vanish would wait for the reaper (an
+    /// orphaned daemon's is init, which may take seconds).
+    /// </summary>
+    public static bool WaitForExit(int pid, TimeSpan timeout)
+    {
+        using var pidfd = new SafeFd(Libc.PidfdOpen(pid, 0));
+        if (pidfd.IsInvalid)
+            return Libc.LastErrno == Errno.ESRCH;
+        var fds = new Libc.PollFd { Fd = pidfd.Fd, Events = Libc.POLLIN };
+        long deadline = Environment.TickCount64 + (long)timeout.TotalMilliseconds;
+        while (true)
+        {
+            int remaining = (int)Math.Max(0, deadline - Environment.TickCount64);
+            int ready = Libc.Poll(&fds, 1, remaining);
+            if (ready > 0)
+                return true;
+            if (ready == 0 || Libc.LastErrno != Errno.EINTR)
+                return false;
+        }
+    }
 
     /// <summary>umount2(MNT_DETACH): removes a mount even when files on it are open.</summary>
     public static Errno DetachMount(string path) => Libc.Umount2(path, Libc.MNT_DETACH) == 0 ? Errno.None : Libc.LastErrno;

@@ -33,13 +33,16 @@ internal static class CommitPointer
         return generation;
     }
 
-    public static Errno Write(string store, ulong generation)
+    public static Errno Write(string store, ulong generation, IStoreCheckpoints checkpoints)
     {
         string temp = Path.Combine(store, StoreLayout.PointerTemp);
         File.Delete(temp); // a crash may have left one; it was never committed
-        var (error, fd) = FileOps.CreateExclusive(temp);
+        Errno error = checkpoints.Reach(StoreStep.PointerWrite);
         if (error.IsError)
             return error;
+        var (createError, fd) = FileOps.CreateExclusive(temp);
+        if (createError.IsError)
+            return createError;
         using (fd)
         {
             error = FileOps.WriteAll(fd!, Encoding.ASCII.GetBytes(StoreLayout.GenerationName(generation) + "\n"), 0);
@@ -47,7 +50,11 @@ internal static class CommitPointer
                 error = FileOps.Fsync(fd!);
         }
         if (!error.IsError)
+            error = checkpoints.Reach(StoreStep.PointerRename);
+        if (!error.IsError)
             error = FileOps.Rename(temp, Path.Combine(store, StoreLayout.Pointer));
+        if (!error.IsError)
+            error = checkpoints.Reach(StoreStep.PointerFsync);
         return error.IsError ? error : FileOps.FsyncDirectory(store);
     }
 }

@@ -17,13 +17,15 @@ public sealed class GenerationWriter : IDisposable
     private readonly ulong _generation;
     private readonly List<(byte[] Name, List<StoredFile> Files)> _sessions = [];
     private readonly SparseContent _content = new();
+    private readonly IStoreCheckpoints _checkpoints;
     private int _fileCount;
     private Errno _firstError = Errno.None;
     private bool _finished;
 
-    internal GenerationWriter(string store, ulong generation)
+    internal GenerationWriter(string store, ulong generation, IStoreCheckpoints checkpoints)
     {
         _store = store;
+        _checkpoints = checkpoints;
         _generation = generation;
         _directory = Path.Combine(store, StoreLayout.GenerationName(generation));
     }
@@ -38,17 +40,21 @@ public sealed class GenerationWriter : IDisposable
     }
 
     /// <summary>
-    /// Records a memfd of the current session: size and seals are read from
-    /// <paramref name="memfd"/>, its data copied (sparse-aware) into a content
-    /// file and fsynced. An error here also makes <see cref="Commit"/> fail,
-    /// so a partial image is never committed.
+    /// Records a memfd of the current session: its data (the first
+    /// <see cref="FileShape.Size"/> bytes) copied sparse-aware into a content
+    /// file and fsynced. <paramref name="shape"/> is what was recorded at
+    /// preserve; null reads size and seals from <paramref name="memfd"/> now.
+    /// <paramref name="progress"/> hears the bytes copied so far. An error
+    /// here also makes <see cref="Commit"/> fail, so a partial image is never
+    /// committed.
     /// </summary>
-    public Errno AddFile(ulong token, string compatible, SafeFd memfd, long position)
+    public Errno AddFile(ulong token, string compatible, SafeFd memfd, long position, FileShape? shape = null,
+        Action<long>? progress = null)
     {
         EnsureOpen();
         if (_sessions.Count == 0)
             throw new InvalidOperationException("AddFile before AddSession: a file belongs to a session");
-        return Remember(Save(token, compatible, memfd, position));
+        return Remember(Save(token, compatible, memfd, position, shape, progress));
     }
 
     /// <summary>
@@ -65,16 +71,16 @@ public sealed class GenerationWriter : IDisposable
             return _firstError;
         var sessions = _sessions.Select(s => new StoredSession(s.Name, s.Files)).ToList();
         string manifest = Path.Combine(_directory, StoreLayout.Manifest);
-        Errno error = WriteDurably(manifest, ManifestCodec.Encode(_generation, sessions));
-        if (!error.IsError)
-            error = FileOps.FsyncDirectory(_directory); // content files' and manifest's entries
-        if (!error.IsError)
-            error = FileOps.FsyncDirectory(_store); // the generation directory's entry
-        if (!error.IsError)
-            error = CommitPointer.Write(_store, _generation);
+        Errno error = Step(StoreStep.ManifestWrite, () => WriteDurably(manifest, ManifestCodec.Encode(_generation, sessions)));
+        // The entries of the content files and the manifest, then the generation directory's own.
+        error = error.IsError ? error : Step(StoreStep.GenerationFsync, () => FileOps.FsyncDirectory(_directory));
+        error = error.IsError ? error : Step(StoreStep.StoreFsync, () => FileOps.FsyncDirectory(_store));
+        error = error.IsError ? error : CommitPointer.Write(_store, _generation, _checkpoints);
         if (error.IsError)
             return Remember(error);
         _finished = true;
+        // Past the commit nothing can fail the reboot any more: the checkpoint's error is ignored.
+        _checkpoints.Reach(StoreStep.Cleanup);
         StoreDirectory.RemoveGenerationsExcept(_store, _generation);
         return Errno.None;
     }
@@ -99,31 +105,45 @@ public sealed class GenerationWriter : IDisposable
 
     public void Dispose() => Abort();
 
-    private Errno Save(ulong token, string compatible, SafeFd memfd, long position)
+    private Errno Save(ulong token, string compatible, SafeFd memfd, long position, FileShape? recorded, Action<long>? progress)
     {
         if (position < 0)
             return Errno.EINVAL;
-        var (error, stat) = MemfdOps.Stat(memfd);
+        var (error, shape) = recorded is { } known ? (Errno.None, known) : ReadShape(memfd);
         if (error.IsError)
             return error;
-        var (sealError, seals) = MemfdOps.GetSeals(memfd);
-        if (sealError.IsError)
-            return sealError;
+        if (_checkpoints.Reach(StoreStep.ContentWrite) is { IsError: true } refused)
+            return refused;
         string contentPath = Path.Combine(_directory, StoreLayout.ContentName(_fileCount++));
         var (createError, content) = FileOps.CreateExclusive(contentPath);
         if (createError.IsError)
             return createError;
         using (content)
         {
-            var (saveError, runs, checksum) = _content.Save(memfd, stat.Size, content!);
+            var (saveError, runs, checksum) = _content.Save(memfd, shape.Size, content!, progress);
             if (saveError.IsError)
                 return saveError;
             // fsync per file rather than at commit: same durability, no fds held open.
-            if (FileOps.Fsync(content!) is { IsError: true } syncError)
+            if (Step(StoreStep.ContentFsync, () => FileOps.Fsync(content!)) is { IsError: true } syncError)
                 return syncError;
-            _sessions[^1].Files.Add(new StoredFile(token, compatible, stat.Size, position, seals, runs, checksum, contentPath));
+            _sessions[^1].Files.Add(new StoredFile(token, compatible, shape.Size, position, shape.Seals, runs, checksum, contentPath));
             return Errno.None;
         }
+    }
+
+    private static (Errno, FileShape) ReadShape(SafeFd memfd)
+    {
+        var (error, stat) = MemfdOps.Stat(memfd);
+        if (error.IsError)
+            return (error, default);
+        var (sealError, seals) = MemfdOps.GetSeals(memfd);
+        return (sealError, new FileShape(stat.Size, seals));
+    }
+
+    private Errno Step(string step, Func<Errno> work)
+    {
+        Errno checkpoint = _checkpoints.Reach(step);
+        return checkpoint.IsError ? checkpoint : work();
     }
 
     private static Errno WriteDurably(string path, byte[] bytes)
@@ -151,3 +171,6 @@ public sealed class GenerationWriter : IDisposable
             throw new InvalidOperationException($"generation {_generation} was already committed or aborted");
     }
 }
+
+/// <summary>A memfd's size and seals as recorded at preserve (spec §8.2).</summary>
+public readonly record struct FileShape(long Size, int Seals);

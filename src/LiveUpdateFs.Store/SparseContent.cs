@@ -15,11 +15,12 @@ namespace LiveUpdateFs.Store;
 internal sealed class SparseContent
 {
     private const int BounceSize = 1 << 20;
+    private const long ProgressPiece = 64L << 20;
     private readonly byte[] _bounce = new byte[BounceSize];
 
     /// <summary>Copies the data of <paramref name="memfd"/> (first
     /// <paramref name="size"/> bytes) into the empty <paramref name="content"/> file.</summary>
-    public (Errno Error, List<DataRun> Runs, ulong Checksum) Save(SafeFd memfd, long size, SafeFd content)
+    public (Errno Error, List<DataRun> Runs, ulong Checksum) Save(SafeFd memfd, long size, SafeFd content, Action<long>? progress = null)
     {
         var (error, runs) = MemfdOps.DataRuns(memfd, size);
         if (error.IsError)
@@ -28,14 +29,21 @@ internal sealed class SparseContent
         long packed = 0;
         foreach (var run in runs)
         {
-            var (copyError, copied) = FileOps.CopyRange(memfd, run.Offset, content, packed, run.Length, _bounce);
-            if (copyError.IsError)
-                return (copyError, runs, 0);
-            if (copied != run.Length)
-                return (Errno.EIO, runs, 0); // the memfd shrank under us: it was not frozen
-            if (Hash(hash, content, packed, run.Length) is { IsError: true } hashError)
-                return (hashError, runs, 0);
-            packed += run.Length;
+            // In pieces, so that a progress display moves during a large run.
+            for (long done = 0; done < run.Length;)
+            {
+                long piece = Math.Min(ProgressPiece, run.Length - done);
+                var (copyError, copied) = FileOps.CopyRange(memfd, run.Offset + done, content, packed, piece, _bounce);
+                if (copyError.IsError)
+                    return (copyError, runs, 0);
+                if (copied != piece)
+                    return (Errno.EIO, runs, 0); // the memfd shrank under us: it was not frozen
+                if (Hash(hash, content, packed, piece) is { IsError: true } hashError)
+                    return (hashError, runs, 0);
+                packed += piece;
+                done += piece;
+                progress?.Invoke(packed);
+            }
         }
         return (Errno.None, runs, hash.GetCurrentHashAsUInt64());
     }

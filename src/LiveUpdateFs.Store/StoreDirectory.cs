@@ -12,21 +12,26 @@ namespace LiveUpdateFs.Store;
 public sealed class StoreDirectory
 {
     private readonly SparseContent _content = new();
+    private readonly IStoreCheckpoints _checkpoints;
 
-    private StoreDirectory(string path) => Path = path;
+    private StoreDirectory(string path, IStoreCheckpoints checkpoints)
+    {
+        Path = path;
+        _checkpoints = checkpoints;
+    }
 
     public string Path { get; }
 
     /// <summary>Opens (creating if needed) the store at <paramref name="path"/>, mode 0700:
     /// the contents are other processes' memory.</summary>
-    public static StoreDirectory Open(string path)
+    public static StoreDirectory Open(string path, IStoreCheckpoints? checkpoints = null)
     {
         if (!OperatingSystem.IsLinux())
             throw new PlatformNotSupportedException("the store is built on Linux memfds");
         string full = System.IO.Path.GetFullPath(path);
         Directory.CreateDirectory(full, StoreLayout.DirectoryMode);
         File.SetUnixFileMode(full, StoreLayout.DirectoryMode);
-        return new StoreDirectory(full);
+        return new StoreDirectory(full, checkpoints ?? NoCheckpoints.Instance);
     }
 
     /// <summary>The committed boot image, or <see cref="BootImage.Empty"/> when
@@ -60,7 +65,7 @@ public sealed class StoreDirectory
         ulong committed = CommitPointer.Read(Path) ?? 0;
         RemoveGenerationsExcept(Path, committed);
         File.Delete(System.IO.Path.Combine(Path, StoreLayout.PointerTemp));
-        var writer = new GenerationWriter(Path, committed + 1);
+        var writer = new GenerationWriter(Path, committed + 1, _checkpoints);
         Directory.CreateDirectory(System.IO.Path.Combine(Path, StoreLayout.GenerationName(committed + 1)), StoreLayout.DirectoryMode);
         return writer;
     }

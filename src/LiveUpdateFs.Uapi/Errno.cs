@@ -31,6 +31,8 @@ public readonly record struct Errno(int Value)
     public static readonly Errno ESPIPE = new(29);
     public static readonly Errno ENOSYS = new(38);
     public static readonly Errno EOPNOTSUPP = new(95);
+    public static readonly Errno ECONNABORTED = new(103);
+    public static readonly Errno ENOTCONN = new(107);
 
     public bool IsError => Value != 0;
 
@@ -63,6 +65,8 @@ public readonly record struct Errno(int Value)
         29 => "ESPIPE",
         38 => "ENOSYS",
         95 => "EOPNOTSUPP",
+        103 => "ECONNABORTED",
+        107 => "ENOTCONN",
         _ => $"errno {Value}",
     };
 

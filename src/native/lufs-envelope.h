@@ -45,6 +45,15 @@ enum lufs_envelope_phase {
 	 * library asks before ftruncate/fallocate on an unlinked tmpfs file.
 	 */
 	LUFS_PHASE_QUERY_FROZEN = 3,
+	/*
+	 * `liveupdatefs reboot`: freeze every outgoing session into the store
+	 * (spec 7 step 1); root only (EPERM). Sent on LUFS_CONTROL_NODE;
+	 * channel_fd is a terminal for progress lines, or -1. Answers 0 or the
+	 * errno that stopped the freeze (then nothing changed). On success the
+	 * daemon holds every later LUO request until it exits, and reports
+	 * installed_fd = sessions, install_errno = files, ticket = bytes frozen.
+	 */
+	LUFS_PHASE_FREEZE = 4,
 };
 
 /* Multi-open node beside the device node, for requests that need no session. */

@@ -13,8 +13,10 @@ public enum FileSystemKind
 public readonly record struct FileIdentity(ulong Device, ulong Inode);
 
 /// <summary>What the daemon learned about a caller's file when it took its
-/// own reference (fstat, fstatfs).</summary>
-public readonly record struct FileFacts(FileSystemKind FileSystem, bool IsRegular, ulong LinkCount, FileIdentity Identity, long Size);
+/// own reference (fstat, fstatfs, F_GET_SEALS). For a preserved file these
+/// are the values recorded at preserve time (spec §8.2: size and seals).</summary>
+public readonly record struct FileFacts(FileSystemKind FileSystem, bool IsRegular, ulong LinkCount, FileIdentity Identity, long Size,
+    int Seals = 0);
 
 /// <summary>The daemon's own reference to an open file description (LUO's
 /// reference in the kernel). Disposing it drops the reference.</summary>

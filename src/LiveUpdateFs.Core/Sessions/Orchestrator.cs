@@ -1,4 +1,5 @@
 using LiveUpdateFs.Core.Files;
+using LiveUpdateFs.Core.Reboot;
 using LiveUpdateFs.Uapi;
 using Serilog;
 
@@ -21,33 +22,66 @@ public sealed class Orchestrator
     private readonly object _lock = new();
     private readonly IReadOnlyList<IFileHandler> _handlers;
     private readonly ILogger _log;
+    private readonly IIncomingSource _incomingSource;
     private readonly List<Session> _outgoing = [];
     private readonly Dictionary<SessionName, Session> _outgoingByName = [];
     private readonly List<Session> _incoming = [];
     private readonly Dictionary<FileIdentity, PreservedEntry> _preservedFiles = [];
     private long _nextSessionId;
     private bool _deviceInUse;
+    private Errno? _deserialized;
+    private bool _frozen;
 
     private readonly record struct PreservedEntry(Session Session, ulong Token, bool Frozen);
 
-    public Orchestrator(IReadOnlyList<IFileHandler> handlers, ILogger log)
+    public Orchestrator(IReadOnlyList<IFileHandler> handlers, ILogger log, IIncomingSource? incoming = null)
     {
         _handlers = handlers;
         _log = log.ForContext<Orchestrator>();
+        _incomingSource = incoming ?? NoIncomingSessions.Instance;
     }
 
     // ---- /dev/liveupdate (spec §3) ----
 
-    /// <summary>The atomic 0→1 of the device's in_use flag: false means EBUSY.</summary>
-    public bool TryOpenDevice()
+    /// <summary>
+    /// Open of the device: the atomic 0→1 of the in_use flag (EBUSY), then,
+    /// on the first open of this boot, the deserialization of the incoming
+    /// sessions. Its result is kept: after a failure every open is EIO.
+    /// </summary>
+    public Errno OpenDevice()
     {
         lock (_lock)
         {
             if (_deviceInUse)
-                return false;
+                return Errno.EBUSY;
+            _deserialized ??= DeserializeLocked();
+            if (_deserialized.Value.IsError)
+                return _deserialized.Value;
             _deviceInUse = true;
-            return true;
+            return Errno.None;
         }
+    }
+
+    private Errno DeserializeLocked()
+    {
+        Errno loaded = _incomingSource.Load(out IReadOnlyList<IncomingSessionImage> sessions);
+        if (loaded.IsError)
+            return Errno.EIO;
+        foreach (IncomingSessionImage image in sessions)
+        {
+            // Spec §3: a file whose compatible no handler knows fails the whole deserialization.
+            if (image.Files.FirstOrDefault(f => !_handlers.Any(h => h.Compatible == f.Compatible)) is { } unknown)
+            {
+                _log.Error("Incoming session {Session} has token {Token} with compatible {Compatible}, which no file handler of this daemon knows; every open of the device fails with EIO. The store was written by another version: move it aside to boot cold",
+                    image.Name.ToString(), unknown.Token, unknown.Compatible);
+                return Errno.EIO;
+            }
+            AddIncomingLocked(image);
+        }
+        if (sessions.Count > 0)
+            _log.Information("First open of the device: {Sessions} incoming sessions with {Files} files handed over by the previous boot",
+                sessions.Count, sessions.Sum(s => s.Files.Count));
+        return Errno.None;
     }
 
     /// <summary>Release of the device's open file: only the flag; sessions stay.</summary>
@@ -218,7 +252,9 @@ public sealed class Orchestrator
         int files;
         lock (_lock)
         {
-            if (session.Gone)
+            // [v7.2] after a successful reboot serialization the release blocks
+            // forever: nothing may change what was handed over.
+            if (session.Gone || _frozen)
                 return;
             session.Gone = true;
             if (session.Kind == SessionKind.Outgoing)
@@ -244,18 +280,80 @@ public sealed class Orchestrator
             session.Name.ToString(), session.Kind, files);
     }
 
-    // ---- the new boot (filled by the store) ----
+    // ---- the reboot (spec §7 step 1) ----
 
-    public Session AddIncoming(SessionName name, IEnumerable<(ulong Token, IRestorableFile Source)> files)
+    /// <summary>True once a reboot serialization succeeded: this boot is over.</summary>
+    public bool Frozen
     {
+        get
+        {
+            lock (_lock)
+                return _frozen;
+        }
+    }
+
+    /// <summary>
+    /// Serializes every outgoing session whose fd is open, in creation order,
+    /// its files in preservation order, into <paramref name="image"/>, and
+    /// commits it. Any failure aborts the image and changes nothing here: the
+    /// boot goes on. Success freezes this orchestrator for good.
+    /// </summary>
+    public Errno Freeze(IHandoverImage image, out HandoverSummary summary)
+    {
+        summary = default;
         lock (_lock)
         {
-            var session = new Session(++_nextSessionId, name, SessionKind.Incoming);
-            foreach ((ulong token, IRestorableFile source) in files)
-                session.Add(new IncomingFile(token, source));
-            _incoming.Add(session);
-            return session;
+            if (_frozen)
+                return Errno.EBUSY;
+            int files = 0;
+            long bytes = 0;
+            foreach (Session session in _outgoing)
+            {
+                image.AddSession(session.Name);
+                foreach (PreservedFile file in session.Preserved)
+                {
+                    Errno added = image.AddFile(file);
+                    if (added.IsError)
+                    {
+                        _log.Error("Reboot aborted: token {Token} of session {Session} could not be frozen ({Errno}); nothing was handed over and this boot goes on",
+                            file.Token, session.Name.ToString(), added.Name);
+                        image.Abort();
+                        return added;
+                    }
+                    files++;
+                    bytes += file.File.Facts.Size;
+                }
+            }
+            Errno committed = image.Commit();
+            if (committed.IsError)
+            {
+                _log.Error("Reboot aborted: the handover image could not be committed ({Errno}); the previous one stays and this boot goes on", committed.Name);
+                image.Abort();
+                return committed;
+            }
+            _frozen = true;
+            summary = new HandoverSummary(_outgoing.Count, files, bytes);
         }
+        _log.Information("Reboot serialization done: {Sessions} sessions, {Files} files, {Bytes} bytes handed over; this boot is frozen",
+            summary.Sessions, summary.Files, summary.Bytes);
+        return Errno.None;
+    }
+
+    // ---- the new boot ----
+
+    public Session AddIncoming(IncomingSessionImage image)
+    {
+        lock (_lock)
+            return AddIncomingLocked(image);
+    }
+
+    private Session AddIncomingLocked(IncomingSessionImage image)
+    {
+        var session = new Session(++_nextSessionId, image.Name, SessionKind.Incoming);
+        foreach (IncomingFileImage file in image.Files)
+            session.Add(new IncomingFile(file.Token, file.Compatible, file.Source));
+        _incoming.Add(session);
+        return session;
     }
 
     // ---- status ----
@@ -268,9 +366,9 @@ public sealed class Orchestrator
                 s.Id, s.Name.ToString(), s.Kind == SessionKind.Outgoing ? "outgoing" : s.Retrieved ? "retrieved" : "incoming",
                 s.Kind == SessionKind.Outgoing
                     ? s.Preserved.Select(f => new FileSnapshot(f.Token, f.Handler.Compatible, f.File.Facts.Size, "preserved")).ToList()
-                    : s.Incoming.Select(f => new FileSnapshot(f.Token, "memfd-v2", f.Retrieved?.Facts.Size ?? -1,
+                    : s.Incoming.Select(f => new FileSnapshot(f.Token, f.Compatible, f.Retrieved?.Facts.Size ?? f.Source.Size,
                         f.FailedWith.IsError ? $"failed ({f.FailedWith.Name})" : f.Retrieved is null ? "waiting" : "retrieved")).ToList());
-            return new OrchestratorSnapshot(_deviceInUse, _outgoing.Select(Of).Concat(_incoming.Select(Of)).ToList());
+            return new OrchestratorSnapshot(_deviceInUse, _frozen, _outgoing.Select(Of).Concat(_incoming.Select(Of)).ToList());
         }
     }
 }
@@ -279,4 +377,4 @@ public sealed record FileSnapshot(ulong Token, string Handler, long Size, string
 
 public sealed record SessionSnapshot(long Id, string Name, string Kind, IReadOnlyList<FileSnapshot> Files);
 
-public sealed record OrchestratorSnapshot(bool DeviceOpen, IReadOnlyList<SessionSnapshot> Sessions);
+public sealed record OrchestratorSnapshot(bool DeviceOpen, bool Frozen, IReadOnlyList<SessionSnapshot> Sessions);

@@ -24,9 +24,10 @@ public sealed class PreservedFile(ulong token, IFileHandler handler, IHeldFile f
 /// retrieved (LUO keeps a reference; later retrieves share it), or failed
 /// (the errno is returned again, forever).
 /// </summary>
-public sealed class IncomingFile(ulong token, IRestorableFile source)
+public sealed class IncomingFile(ulong token, string compatible, IRestorableFile source)
 {
     public ulong Token { get; } = token;
+    public string Compatible { get; } = compatible;
     public IRestorableFile Source { get; } = source;
     public IHeldFile? Retrieved { get; set; }
     public Uapi.Errno FailedWith { get; set; } = Uapi.Errno.None;
@@ -35,6 +36,9 @@ public sealed class IncomingFile(ulong token, IRestorableFile source)
 /// <summary>Preserved contents waiting in the store for the new boot.</summary>
 public interface IRestorableFile
 {
+    /// <summary>The size recorded at preserve.</summary>
+    long Size { get; }
+
     /// <summary>The handler's retrieve: builds the file anew.</summary>
     Uapi.Errno Restore(out IHeldFile? file);
 

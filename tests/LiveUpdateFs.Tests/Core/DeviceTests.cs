@@ -1,4 +1,5 @@
 using LiveUpdateFs.Tests.Fakes;
+using LiveUpdateFs.Uapi;
 
 namespace LiveUpdateFs.Tests.Core;
 
@@ -12,25 +13,25 @@ public class DeviceTests
     [Description("§3: a second open while the first open file is alive is refused (EBUSY)")]
     public void SecondOpen_IsRefused()
     {
-        Assert.That(_h.Luo.TryOpenDevice(), Is.True);
-        Assert.That(_h.Luo.TryOpenDevice(), Is.False);
+        Assert.That(_h.Luo.OpenDevice(), Is.EqualTo(Errno.None));
+        Assert.That(_h.Luo.OpenDevice(), Is.EqualTo(Errno.EBUSY));
     }
 
     [Test]
     [Description("§3: the release of the open file clears the busy flag")]
     public void OpenAfterRelease_Succeeds()
     {
-        _h.Luo.TryOpenDevice();
+        _h.Luo.OpenDevice();
         _h.Luo.ReleaseDevice();
 
-        Assert.That(_h.Luo.TryOpenDevice(), Is.True);
+        Assert.That(_h.Luo.OpenDevice(), Is.EqualTo(Errno.None));
     }
 
     [Test]
     [Description("§3: closing the device does not affect sessions or preserved files")]
     public void ReleaseDevice_KeepsSessions()
     {
-        _h.Luo.TryOpenDevice();
+        _h.Luo.OpenDevice();
         var session = _h.Create("kept");
         _h.Preserve(session, 1, Facts.Memfd(10));
 

@@ -1,4 +1,5 @@
 using LiveUpdateFs.Core.Files;
+using LiveUpdateFs.Core.Reboot;
 using LiveUpdateFs.Core.Sessions;
 using LiveUpdateFs.Tests.Fakes;
 using LiveUpdateFs.Uapi;
@@ -34,7 +35,8 @@ internal sealed class OrchestratorHarness
     public FakeHeldFile LastTaken => Files.Taken[^1];
 
     public Session AddIncoming(string name, params (ulong Token, FakeRestorableFile Source)[] files) =>
-        Luo.AddIncoming(SessionName.FromString(name), files.Select(f => (f.Token, (IRestorableFile)f.Source)));
+        Luo.AddIncoming(new IncomingSessionImage(SessionName.FromString(name),
+            files.Select(f => new IncomingFileImage(f.Token, "memfd-v2", f.Source)).ToList()));
 
     public Errno Retrieve(string name, out Session? session) => Luo.RetrieveSession(Structs.NameField(name), out session);
 

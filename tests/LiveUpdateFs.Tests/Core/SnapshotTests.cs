@@ -15,7 +15,7 @@ public class SnapshotTests
     public void ShowsTheDeviceFlag()
     {
         Assert.That(_h.Luo.Snapshot().DeviceOpen, Is.False);
-        _h.Luo.TryOpenDevice();
+        _h.Luo.OpenDevice();
         Assert.That(_h.Luo.Snapshot().DeviceOpen, Is.True);
     }
 
@@ -44,11 +44,11 @@ public class SnapshotTests
     }
 
     [Test]
-    [Description("§4.4: incoming files show whether they wait, were retrieved, or failed")]
+    [Description("§4.4, §8.3: incoming files show their recorded size and whether they wait, were retrieved, or failed")]
     public void ShowsIncomingFileStates()
     {
         Session session = _h.Incoming("in",
-            (1, new FakeRestorableFile(Facts.Memfd(1))),
+            (1, new FakeRestorableFile(Facts.Memfd(1, size: 100))),
             (2, new FakeRestorableFile(Facts.Memfd(2, size: 4096))),
             (3, FakeRestorableFile.Failing(Errno.EIO)));
         _h.Luo.RetrieveFile(session, 2, out _);
@@ -56,7 +56,7 @@ public class SnapshotTests
 
         Assert.That(_h.Luo.Snapshot().Sessions.Single().Files.Select(f => (f.Token, f.Size, f.State)), Is.EqualTo(new[]
         {
-            (1ul, -1L, "waiting"), (2ul, 4096L, "retrieved"), (3ul, -1L, "failed (EIO)"),
+            (1ul, 100L, "waiting"), (2ul, 4096L, "retrieved"), (3ul, 4096L, "failed (EIO)"),
         }));
     }
 

@@ -10,6 +10,8 @@ public sealed class FakeRestorableFile(FileFacts restoredFacts, Errno failure = 
 {
     public static FakeRestorableFile Failing(Errno failure) => new(Facts.Memfd(0), failure);
 
+    public long Size => restoredFacts.Size;
+
     public int RestoreCalls { get; private set; }
     public int DiscardCalls { get; private set; }
 

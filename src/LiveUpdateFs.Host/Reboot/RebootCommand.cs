@@ -1,0 +1,97 @@
+using System.Diagnostics;
+using System.Text.Json;
+using LiveUpdateFs.Fuse;
+using LiveUpdateFs.Interop;
+using LiveUpdateFs.Uapi;
+
+namespace LiveUpdateFs.Host.Reboot;
+
+/// <summary>
+/// `liveupdatefs reboot`: the stand-in for a kexec with LUO (spec §7). The
+/// running daemon freezes its outgoing sessions into the store (nothing
+/// changes if that fails); then the processes holding emulator fds are ended,
+/// the daemon stops, and a new one starts on the same mountpoint and link,
+/// booting into the handed-over sessions.
+/// </summary>
+public sealed class RebootCommand(string mountpoint, bool keepProcesses)
+{
+    private static readonly TimeSpan StopTimeout = TimeSpan.FromSeconds(15);
+    private static readonly TimeSpan EndTimeout = TimeSpan.FromSeconds(5);
+
+    public int Run()
+    {
+        if (!ProcessControl.IsRoot)
+            return Fail(2, "a reboot ends processes and restarts the daemon, which needs root; run it with sudo");
+        if (!ControlCommands.TryReadStatus(mountpoint, out int daemonPid, out JsonDocument? status))
+            return Fail(1, $"no daemon serves {mountpoint}; start one with: liveupdatefs mount --mountpoint {mountpoint}");
+        string[] mountArguments;
+        using (status)
+            mountArguments = status!.RootElement.GetProperty("mountArguments").EnumerateArray().Select(a => a.GetString()!).ToArray();
+
+        var clock = Stopwatch.StartNew();
+        bool showProgress = ControlNode.IsTerminal(2);
+        Envelope freeze = Envelope.NewFreeze(showProgress ? 2 : -1);
+        Errno result = ControlNode.Ioctl(Path.Combine(mountpoint, Envelope.ControlNode), Envelope.Request, freeze.Buffer);
+        TimeSpan frozenAfter = clock.Elapsed;
+        if (result.IsError)
+            return FreezeFailed(result, freeze.Answered, daemonPid);
+        var (sessions, files, bytes) = freeze.FreezeSummary;
+        Console.WriteLine($"liveupdatefs: froze {sessions} sessions, {files} files, {Size(bytes)} of memfd in {frozenAfter.TotalMilliseconds:F0} ms");
+
+        List<int> ended = EndHolders(daemonPid);
+        if (!StopDaemon(daemonPid, ended))
+            return 1;
+        int started = Cli.Build().Parse(mountArguments).Invoke();
+        if (started != 0)
+            return Fail(1, $"the new daemon did not start (see above); the handed-over state is safe in the store: start it with: liveupdatefs {string.Join(' ', mountArguments)}");
+        Console.WriteLine($"liveupdatefs: live update done in {clock.Elapsed.TotalMilliseconds:F0} ms (blackout from freeze to the new boot serving); "
+            + $"{(keepProcesses ? "processes kept" : $"{ended.Count} processes ended")}; retrieve the sessions with RETRIEVE_SESSION");
+        return 0;
+    }
+
+    private int FreezeFailed(Errno result, bool answered, int daemonPid)
+    {
+        if (answered)
+            return Fail(1, $"the freeze failed with {result.Name}: nothing changed, every session stays as it was and the emulator keeps serving. "
+                + "The daemon's log says which file could not be frozen");
+        if (result == Errno.ENOTCONN || result == Errno.ECONNABORTED || ProcessControl.WaitForExit(daemonPid, TimeSpan.Zero))
+            return Fail(1, $"the daemon (pid {daemonPid}) died during the freeze; the store keeps the last committed state, complete. "
+                + $"Start the emulator again with: liveupdatefs mount --mountpoint {mountpoint}");
+        return Fail(1, $"the emulator at {mountpoint} did not understand the freeze request ({result.Name}); is it an older liveupdatefs? Restart it with this version");
+    }
+
+    /// <summary>What a kexec does to every process: holders of emulator fds get SIGKILL.</summary>
+    private List<int> EndHolders(int daemonPid)
+    {
+        if (keepProcesses)
+            return [];
+        List<int> holders = EmulatorFdHolders.Find(mountpoint, new HashSet<int> { Environment.ProcessId, daemonPid });
+        foreach (int pid in holders)
+            ProcessControl.Kill(pid);
+        if (holders.Count > 0)
+            Console.WriteLine($"liveupdatefs: ended {holders.Count} processes holding emulator fds: {string.Join(' ', holders)}");
+        return holders;
+    }
+
+    private bool StopDaemon(int daemonPid, List<int> ended)
+    {
+        ProcessControl.Terminate(daemonPid);
+        if (!ProcessControl.WaitForExit(daemonPid, StopTimeout))
+        {
+            Fail(1, $"the old daemon (pid {daemonPid}) did not stop within {StopTimeout.TotalSeconds} s; the handed-over state is committed: kill -9 {daemonPid}, then liveupdatefs mount --mountpoint {mountpoint}");
+            return false;
+        }
+        // The ended processes were held in LUO requests; they finish dying now that the connection is gone.
+        foreach (int pid in ended)
+            ProcessControl.WaitForExit(pid, EndTimeout);
+        return true;
+    }
+
+    private static string Size(long bytes) => bytes >= 1 << 20 ? $"{bytes / (double)(1 << 20):F1} MiB" : $"{bytes} bytes";
+
+    private static int Fail(int code, string message)
+    {
+        Console.Error.WriteLine($"liveupdatefs reboot: {message}");
+        return code;
+    }
+}

@@ -1,0 +1,35 @@
+using LiveUpdateFs.Uapi;
+
+namespace LiveUpdateFs.Store;
+
+/// <summary>
+/// Named points between the store's durable steps. The daemon's fault switch
+/// (tests only) uses them to fail a step or to die there; in normal use they
+/// do nothing. A step that gets an error from here fails with it.
+/// </summary>
+public interface IStoreCheckpoints
+{
+    Errno Reach(string step);
+}
+
+public sealed class NoCheckpoints : IStoreCheckpoints
+{
+    public static readonly NoCheckpoints Instance = new();
+
+    public Errno Reach(string step) => Errno.None;
+}
+
+/// <summary>The checkpoint names, in the order a generation is written.</summary>
+public static class StoreStep
+{
+    public const string ContentWrite = "content-write";
+    public const string ContentFsync = "content-fsync";
+    public const string ManifestWrite = "manifest-write";
+    public const string GenerationFsync = "generation-fsync";
+    public const string StoreFsync = "store-fsync";
+    public const string PointerWrite = "pointer-write";
+    public const string PointerRename = "pointer-rename";
+    public const string PointerFsync = "pointer-fsync";
+    public const string Cleanup = "cleanup";
+    public const string Load = "load";
+}
