@@ -1,5 +1,3 @@
-using System.Text.RegularExpressions;
-
 namespace LiveUpdateFs.Tests.Integration;
 
 /// <summary>
@@ -9,7 +7,7 @@ namespace LiveUpdateFs.Tests.Integration;
 [TestFixture]
 [NonParallelizable]
 [Category("Integration")]
-public sealed partial class CConformanceSuite
+public sealed class CConformanceSuite
 {
     private MountedEmulator _emulator = null!;
 
@@ -28,20 +26,7 @@ public sealed partial class CConformanceSuite
     public void Program_passes_every_case(string program)
     {
         Repository.RequireArtifacts();
-        ProcessResult result = _emulator.RunCTest(program);
-        TestContext.Out.WriteLine(result.Output);
-
-        Assert.That(result.TimedOut, Is.False, $"{program} did not finish: a request got no reply?\n{_emulator.LogTail()}");
-        Match summary = Summary().Match(result.Output);
-        Assert.That(summary.Success, Is.True, $"{program} printed no 'N passed, M failed' line (crashed?)\n{_emulator.LogTail()}");
-        int passed = int.Parse(summary.Groups[1].Value);
-        int failed = int.Parse(summary.Groups[2].Value);
-        Assert.Multiple(() =>
-        {
-            Assert.That(failed, Is.Zero, $"{program}: {failed} case(s) failed:\n{string.Join('\n', result.Output.Split('\n').Where(l => l.StartsWith("not ok")))}");
-            Assert.That(passed, Is.Positive, $"{program} ran no case");
-            Assert.That(result.ExitCode, Is.Zero, $"{program} exited with {result.ExitCode}");
-        });
+        Tap.AssertAllPassed(_emulator.RunCTest(program), program, _emulator);
     }
 
     [Test]
@@ -51,7 +36,4 @@ public sealed partial class CConformanceSuite
         Assert.That(status.ExitCode, Is.Zero, status.Output + _emulator.LogTail());
         Assert.That(status.Output, Does.Contain("\"sessions\""));
     }
-
-    [GeneratedRegex(@"^(\d+) passed, (\d+) failed$", RegexOptions.Multiline)]
-    private static partial Regex Summary();
 }

@@ -1,11 +1,18 @@
+using System.Text.Json;
+using System.Text.RegularExpressions;
+
 namespace LiveUpdateFs.Tests.Integration;
 
 /// <summary>A real daemon mounted on a private temporary mountpoint and store.</summary>
-public sealed class MountedEmulator : IDisposable
+public sealed partial class MountedEmulator : IDisposable
 {
-    private MountedEmulator(string directory)
+    private readonly string _link;
+    private readonly List<int> _holders = [];
+
+    private MountedEmulator(string directory, string link)
     {
         Directory = directory;
+        _link = link;
     }
 
     public string Directory { get; }
@@ -13,31 +20,80 @@ public sealed class MountedEmulator : IDisposable
     public string Store => Path.Combine(Directory, "store");
     public string Device => Path.Combine(Mountpoint, "liveupdate");
 
-    public static MountedEmulator Start(string link = "none")
+    /// <param name="environment">Extra environment of the daemon (e.g. the fault switch).</param>
+    public static MountedEmulator Start(string link = "none", IDictionary<string, string?>? environment = null)
     {
-        Repository.RequireArtifacts();
-        var emulator = new MountedEmulator(System.IO.Directory.CreateTempSubdirectory("liveupdatefs-test-").FullName);
-        ProcessResult mounted = emulator.Cli(["mount", "--mountpoint", emulator.Mountpoint, "--store", emulator.Store, "--link", link,
-            "--log-level", "debug"]);
-        if (mounted.ExitCode != 0)
-            Assert.Fail($"liveupdatefs mount failed ({mounted.ExitCode}):\n{mounted.Output}\nlog:\n{emulator.LogTail()}");
+        MountedEmulator emulator = Create(link);
+        emulator.Mount(environment);
         return emulator;
     }
 
-    public ProcessResult Cli(IEnumerable<string> arguments) =>
-        ProcessRunner.Run(Repository.Daemon, arguments, timeout: TimeSpan.FromSeconds(60));
+    /// <summary>The directories only; <see cref="Mount"/> starts the daemon
+    /// (the store can be filled first).</summary>
+    public static MountedEmulator Create(string link = "none")
+    {
+        Repository.RequireArtifacts();
+        return new MountedEmulator(System.IO.Directory.CreateTempSubdirectory("liveupdatefs-test-").FullName, link);
+    }
+
+    /// <summary>Starts a daemon on this mountpoint and store (again, after a stop or a crash).</summary>
+    public void Mount(IDictionary<string, string?>? environment = null)
+    {
+        ProcessResult mounted = Cli(["mount", "--mountpoint", Mountpoint, "--store", Store, "--link", _link, "--log-level", "debug"], environment);
+        if (mounted.ExitCode != 0)
+            Assert.Fail($"liveupdatefs mount failed ({mounted.ExitCode}):\n{mounted.Output}\nlog:\n{LogTail()}");
+    }
+
+    public ProcessResult Cli(IEnumerable<string> arguments, IDictionary<string, string?>? environment = null) =>
+        ProcessRunner.Run(Repository.Daemon, arguments, environment, timeout: TimeSpan.FromSeconds(60));
+
+    /// <summary>`liveupdatefs reboot` on this mountpoint.</summary>
+    public ProcessResult Reboot(IDictionary<string, string?>? environment = null, params string[] options) =>
+        Cli(["reboot", "--mountpoint", Mountpoint, .. options], environment);
 
     /// <summary>Runs a C test program against the device; nolib_* programs run without the preload library.</summary>
-    public ProcessResult RunCTest(string name)
+    public ProcessResult RunCTest(string name, params string[] arguments)
     {
+        bool preload = !name.StartsWith("nolib_", StringComparison.Ordinal);
         var environment = new Dictionary<string, string?>
         {
             ["LIVEUPDATE_DEVICE"] = Device,
-            ["LD_PRELOAD"] = name.StartsWith("nolib_", StringComparison.Ordinal) ? null : Repository.PreloadLibrary,
-            ["LIVEUPDATEFS_MOUNTPOINT"] = name.StartsWith("nolib_", StringComparison.Ordinal) ? null : Mountpoint,
+            ["LD_PRELOAD"] = preload ? Repository.PreloadLibrary : null,
+            ["LIVEUPDATEFS_MOUNTPOINT"] = preload ? Mountpoint : null,
         };
-        return ProcessRunner.Run(Path.Combine(Repository.CTests, name), [], environment, TimeSpan.FromMinutes(5));
+        return ProcessRunner.Run(Path.Combine(Repository.CTests, name), arguments, environment, TimeSpan.FromMinutes(5));
     }
+
+    /// <summary>One stage of tests/c/reboot_stages; it must pass every case.
+    /// Returns the pid of the holder it left (0 if none); Dispose ends leftovers.</summary>
+    public int RunStage(string stage, out ProcessResult result)
+    {
+        result = RunCTest("reboot_stages", stage);
+        Tap.AssertAllPassed(result, $"reboot_stages {stage}", this);
+        Match holder = HolderLine().Match(result.Output);
+        int pid = holder.Success ? int.Parse(holder.Groups[1].Value) : 0;
+        if (pid > 0)
+            _holders.Add(pid);
+        return pid;
+    }
+
+    public int RunStage(string stage) => RunStage(stage, out _);
+
+    /// <summary>The daemon's status.json, or null when no daemon answers.</summary>
+    public JsonDocument? Status()
+    {
+        try
+        {
+            return JsonDocument.Parse(File.ReadAllBytes(Path.Combine(Mountpoint, "status.json")));
+        }
+        catch (IOException)
+        {
+            return null;
+        }
+    }
+
+    public string? CommittedGeneration =>
+        File.Exists(Path.Combine(Store, "current")) ? File.ReadAllText(Path.Combine(Store, "current")).Trim() : null;
 
     public string LogTail(int lines = 40)
     {
@@ -45,8 +101,13 @@ public sealed class MountedEmulator : IDisposable
         return File.Exists(log) ? string.Join('\n', File.ReadLines(log).TakeLast(lines)) : "(no log)";
     }
 
+    public static bool IsAlive(int pid) =>
+        File.Exists($"/proc/{pid}/stat") && File.ReadAllText($"/proc/{pid}/stat").Split(") ").Last()[0] is not ('Z' or 'X');
+
     public void Dispose()
     {
+        foreach (int pid in _holders.Where(IsAlive))
+            LiveUpdateFs.Interop.ProcessControl.Kill(pid);
         Cli(["unmount", "--mountpoint", Mountpoint]);
         try
         {
@@ -56,4 +117,7 @@ public sealed class MountedEmulator : IDisposable
         {
         }
     }
+
+    [GeneratedRegex(@"^# holder pid (\d+)$", RegexOptions.Multiline)]
+    private static partial Regex HolderLine();
 }

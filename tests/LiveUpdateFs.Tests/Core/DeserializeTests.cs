@@ -1,0 +1,79 @@
+using LiveUpdateFs.Core.Files;
+using LiveUpdateFs.Core.Reboot;
+using LiveUpdateFs.Core.Sessions;
+using LiveUpdateFs.Tests.Fakes;
+using LiveUpdateFs.Uapi;
+using Serilog.Core;
+
+namespace LiveUpdateFs.Tests.Core;
+
+/// <summary>Spec §3: the first open of the device rebuilds the incoming sessions.</summary>
+public class DeserializeTests
+{
+    private static IncomingSessionImage Image(string name, string compatible = "memfd-v2") =>
+        new(SessionName.FromString(name), [new IncomingFileImage(1, compatible, new FakeRestorableFile(Facts.Memfd(1)))]);
+
+    private static Orchestrator With(FakeIncomingSource source) => new([new MemfdHandler()], Logger.None, source);
+
+    [Test]
+    [Description("§3: nothing is rebuilt before the first open; the first open loads once")]
+    public void FirstOpen_LoadsOnce()
+    {
+        var source = new FakeIncomingSource(default, Image("a"), Image("b"));
+        Orchestrator luo = With(source);
+        Assert.That(luo.Snapshot().Sessions, Is.Empty);
+
+        Assert.That(luo.OpenDevice(), Is.EqualTo(Errno.None));
+        luo.ReleaseDevice();
+        Assert.That(luo.OpenDevice(), Is.EqualTo(Errno.None));
+
+        Assert.That(source.Loads, Is.EqualTo(1));
+        Assert.That(luo.Snapshot().Sessions.Select(s => (s.Name, s.Kind)), Is.EqualTo(new[] { ("a", "incoming"), ("b", "incoming") }));
+        Assert.That(luo.RetrieveSession(Structs.NameField("b"), out _), Is.EqualTo(Errno.None));
+    }
+
+    [Test]
+    [Description("§3: a failed deserialization is EIO for that open and every later one; the busy flag is dropped")]
+    public void FailedLoad_IsStickyEio()
+    {
+        var source = new FakeIncomingSource(Errno.EIO);
+        Orchestrator luo = With(source);
+
+        Assert.That(luo.OpenDevice(), Is.EqualTo(Errno.EIO));
+        Assert.That(luo.OpenDevice(), Is.EqualTo(Errno.EIO));
+        Assert.That(luo.Snapshot().DeviceOpen, Is.False);
+        Assert.That(source.Loads, Is.EqualTo(1), "the result is cached");
+    }
+
+    [Test]
+    [Description("§3: a file whose compatible no handler knows fails the deserialization (EIO)")]
+    public void UnknownCompatible_IsEio()
+    {
+        Orchestrator luo = With(new FakeIncomingSource(default, Image("a"), Image("b", compatible: "memfd-v1")));
+
+        Assert.That(luo.OpenDevice(), Is.EqualTo(Errno.EIO));
+        Assert.That(luo.OpenDevice(), Is.EqualTo(Errno.EIO));
+    }
+
+    [Test]
+    [Description("§3: the busy check comes first: a second open while the first is alive is EBUSY, not a second load")]
+    public void BusyCheck_BeforeLoad()
+    {
+        var source = new FakeIncomingSource(default, Image("a"));
+        Orchestrator luo = With(source);
+        Assert.That(luo.OpenDevice(), Is.EqualTo(Errno.None));
+
+        Assert.That(luo.OpenDevice(), Is.EqualTo(Errno.EBUSY));
+        Assert.That(source.Loads, Is.EqualTo(1));
+    }
+
+    [Test]
+    [Description("§4.4, §8.3: a waiting incoming file shows its compatible and recorded size")]
+    public void IncomingFiles_ShowTheirRecord()
+    {
+        Orchestrator luo = With(new FakeIncomingSource(default, Image("a")));
+        luo.OpenDevice();
+
+        Assert.That(luo.Snapshot().Sessions.Single().Files.Single(), Is.EqualTo(new FileSnapshot(1, "memfd-v2", 4096, "waiting")));
+    }
+}

@@ -1,0 +1,48 @@
+using LiveUpdateFs.Core.Reboot;
+using LiveUpdateFs.Core.Sessions;
+using LiveUpdateFs.Uapi;
+
+namespace LiveUpdateFs.Tests.Fakes;
+
+/// <summary>Records what a freeze writes; can refuse the k-th file or the commit.</summary>
+public sealed class FakeHandoverImage(int failFile = 0, Errno failWith = default, Errno commitResult = default) : IHandoverImage
+{
+    /// <summary>"session NAME" and "file TOKEN" lines, in the order written.</summary>
+    public List<string> Records { get; } = [];
+    public bool Committed { get; private set; }
+    public bool Aborted { get; private set; }
+    private int _files;
+
+    public void AddSession(SessionName name) => Records.Add($"session {name}");
+
+    public Errno AddFile(PreservedFile file)
+    {
+        if (++_files == failFile)
+            return failWith;
+        Records.Add($"file {file.Token}");
+        return Errno.None;
+    }
+
+    public Errno Commit()
+    {
+        if (commitResult.IsError)
+            return commitResult;
+        Committed = true;
+        return Errno.None;
+    }
+
+    public void Abort() => Aborted = true;
+}
+
+/// <summary>The previous boot's sessions, or a failure to read them; counts the loads.</summary>
+public sealed class FakeIncomingSource(Errno failure = default, params IncomingSessionImage[] sessions) : IIncomingSource
+{
+    public int Loads { get; private set; }
+
+    public Errno Load(out IReadOnlyList<IncomingSessionImage> loaded)
+    {
+        Loads++;
+        loaded = failure.IsError ? [] : sessions;
+        return failure;
+    }
+}
