@@ -20,6 +20,7 @@ public static class StatusJson
             json.WriteEndArray();
             json.WriteBoolean("deviceOpen", snapshot.DeviceOpen);
             json.WriteBoolean("frozen", snapshot.Frozen);
+            json.WriteBoolean("incomingLoaded", snapshot.IncomingLoaded);
             json.WriteStartArray("sessions");
             foreach (SessionSnapshot session in snapshot.Sessions)
             {

@@ -66,7 +66,10 @@ public static class ControlCommands
                 return 0;
             }
             JsonElement root = document!.RootElement;
-            Console.WriteLine($"daemon pid {pid}, device {Path.Combine(mountpoint, Defaults.DeviceNode)} {(root.GetProperty("deviceOpen").GetBoolean() ? "open" : "closed")}");
+            Console.WriteLine($"daemon pid {pid}, device {Path.Combine(mountpoint, Defaults.DeviceNode)} {(root.GetProperty("deviceOpen").GetBoolean() ? "open" : "closed")}"
+                + (root.GetProperty("frozen").GetBoolean() ? ", frozen for a reboot" : ""));
+            if (!root.GetProperty("incomingLoaded").GetBoolean())
+                Console.WriteLine("the device was not opened yet in this boot: sessions handed over by the previous one appear after its first open (spec §3)");
             Console.WriteLine($"{"SESSION",-40} {"KIND",-10} {"TOKEN",20} {"SIZE",14} STATE");
             foreach (JsonElement session in root.GetProperty("sessions").EnumerateArray())
             {

@@ -15,10 +15,20 @@ public static class Logging
             .MinimumLevel.Is(ParseLevel(level))
             .Enrich.FromLogContext();
         string? file = Environment.GetEnvironmentVariable("LIVEUPDATEFS_LOG_FILE");
+        if (file is not null)
+            CreatePrivate(file);
         config = file is null
             ? config.WriteTo.Console(outputTemplate: Template, standardErrorFromLevel: LogEventLevel.Verbose)
             : config.WriteTo.File(file, outputTemplate: Template, flushToDiskInterval: TimeSpan.FromMilliseconds(200));
         return config.CreateLogger();
+    }
+
+    /// <summary>The log names sessions and tokens: 0600 like the rest of the store.</summary>
+    private static void CreatePrivate(string file)
+    {
+        if (!File.Exists(file))
+            File.Create(file, 0, FileOptions.None).Dispose();
+        File.SetUnixFileMode(file, UnixFileMode.UserRead | UnixFileMode.UserWrite);
     }
 
     private static LogEventLevel ParseLevel(string level) => level.ToLowerInvariant() switch

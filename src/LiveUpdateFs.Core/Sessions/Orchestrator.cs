@@ -368,7 +368,7 @@ public sealed class Orchestrator
                     ? s.Preserved.Select(f => new FileSnapshot(f.Token, f.Handler.Compatible, f.File.Facts.Size, "preserved")).ToList()
                     : s.Incoming.Select(f => new FileSnapshot(f.Token, f.Compatible, f.Retrieved?.Facts.Size ?? f.Source.Size,
                         f.FailedWith.IsError ? $"failed ({f.FailedWith.Name})" : f.Retrieved is null ? "waiting" : "retrieved")).ToList());
-            return new OrchestratorSnapshot(_deviceInUse, _frozen, _outgoing.Select(Of).Concat(_incoming.Select(Of)).ToList());
+            return new OrchestratorSnapshot(_deviceInUse, _frozen, IncomingLoaded: _deserialized is not null, _outgoing.Select(Of).Concat(_incoming.Select(Of)).ToList());
         }
     }
 }
@@ -377,4 +377,5 @@ public sealed record FileSnapshot(ulong Token, string Handler, long Size, string
 
 public sealed record SessionSnapshot(long Id, string Name, string Kind, IReadOnlyList<FileSnapshot> Files);
 
-public sealed record OrchestratorSnapshot(bool DeviceOpen, bool Frozen, IReadOnlyList<SessionSnapshot> Sessions);
+/// <param name="IncomingLoaded">The first open of the device ran (spec §3): incoming sessions are listed only from then on.</param>
+public sealed record OrchestratorSnapshot(bool DeviceOpen, bool Frozen, bool IncomingLoaded, IReadOnlyList<SessionSnapshot> Sessions);

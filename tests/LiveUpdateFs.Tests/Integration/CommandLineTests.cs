@@ -40,6 +40,26 @@ public sealed class CommandLineTests
     }
 
     [Test]
+    public void Reboot_without_a_daemon_fails_and_says_how_to_start_one()
+    {
+        string dir = Directory.CreateTempSubdirectory("liveupdatefs-none-").FullName;
+        ProcessResult reboot = ProcessRunner.Run(Repository.Daemon, ["reboot", "--mountpoint", dir]);
+        Directory.Delete(dir);
+
+        Assert.That(reboot.ExitCode, Is.EqualTo(1), reboot.Output);
+        Assert.That(reboot.Output, Does.Contain("no daemon serves").And.Contain("liveupdatefs mount"));
+    }
+
+    [Test]
+    public void Reboot_help_names_its_options()
+    {
+        ProcessResult help = ProcessRunner.Run(Repository.Daemon, ["reboot", "--help"]);
+
+        Assert.That(help.ExitCode, Is.Zero, help.Output);
+        Assert.That(help.Output, Does.Contain("--mountpoint").And.Contain("--keep-processes"));
+    }
+
+    [Test]
     public void Run_sets_up_the_preload_library_for_the_program()
     {
         using MountedEmulator emulator = MountedEmulator.Start();

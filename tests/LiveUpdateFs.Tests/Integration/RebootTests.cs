@@ -164,6 +164,24 @@ public sealed partial class RebootTests
         Assert.That(CrashCheck(emulator), Is.EqualTo("old"));
     }
 
+    [Test]
+    [Description("§3: an unreadable store fails the first open with EIO and every later one; the log names the file")]
+    public void Unreadable_store_fails_every_open_with_EIO()
+    {
+        using MountedEmulator emulator = MountedEmulator.Start();
+        emulator.RunStage("crash-old");
+        Assert.That(emulator.Reboot().ExitCode, Is.Zero, emulator.LogTail());
+        string manifest = Path.Combine(emulator.Store, emulator.CommittedGeneration!, "manifest");
+        File.WriteAllText(manifest, "not a manifest");
+
+        for (int attempt = 0; attempt < 2; attempt++)
+        {
+            ProcessResult check = emulator.RunCTest("reboot_stages", "crash-check");
+            Assert.That(check.Output, Does.Contain("open the device (errno 5 (EIO)"), $"open {attempt + 1}: {check.Output}");
+        }
+        Assert.That(emulator.LogTail(), Does.Contain(manifest).And.Contain("move the store directory aside"));
+    }
+
     /// <summary>Runs crash-check (which must pass) and returns the state it found: "old" or "new".</summary>
     private static string CrashCheck(MountedEmulator emulator)
     {

@@ -1,0 +1,146 @@
+/*
+ * reboot_memfd - one memfd across `liveupdatefs reboot`, for scripts/bench-reboot.
+ *
+ *   reboot_memfd prepare SIZE [DATA]   session "bench", token 1: a memfd of SIZE
+ *                                      bytes of which the first DATA bytes are
+ *                                      written (default: all); forks a holder
+ *                                      and prints "holder PID".
+ *   reboot_memfd retrieve SIZE [DATA]  prints "session_ns T" (CLOCK_REALTIME when
+ *                                      RETRIEVE_SESSION returned), "restore_ms M"
+ *                                      (RETRIEVE_FD), checks size and data, finishes.
+ * Exit 0 on success. Data byte i is (i * 7 + i / 4096) & 0xff.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <linux/liveupdate.h>
+
+#define CHUNK (1 << 20)
+
+static const char *device(void)
+{
+	const char *d = getenv("LIVEUPDATE_DEVICE");
+	return d && d[0] ? d : "/dev/liveupdate";
+}
+
+static int64_t now_ns(clockid_t clock)
+{
+	struct timespec t;
+	clock_gettime(clock, &t);
+	return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
+}
+
+static void fill(unsigned char *buf, int64_t offset, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		int64_t at = offset + (int64_t)i;
+		buf[i] = (unsigned char)(at * 7 + at / 4096);
+	}
+}
+
+static int die(const char *what)
+{
+	fprintf(stderr, "reboot_memfd: %s: %s\n", what, strerror(errno));
+	return 1;
+}
+
+static int prepare(int64_t size, int64_t data)
+{
+	int dev = open(device(), O_RDWR);
+	if (dev < 0)
+		return die("open device");
+	struct liveupdate_ioctl_create_session create = { .size = sizeof create };
+	strcpy((char *)create.name, "bench");
+	if (ioctl(dev, LIVEUPDATE_IOCTL_CREATE_SESSION, &create) < 0)
+		return die("CREATE_SESSION");
+	int mfd = memfd_create("bench", 0);
+	if (mfd < 0 || ftruncate(mfd, size) < 0)
+		return die("memfd");
+	unsigned char *buf = malloc(CHUNK);
+	for (int64_t at = 0; at < data; at += CHUNK) {
+		size_t n = (size_t)(data - at < CHUNK ? data - at : CHUNK);
+		fill(buf, at, n);
+		if (pwrite(mfd, buf, n, at) != (ssize_t)n)
+			return die("pwrite");
+	}
+	struct liveupdate_session_preserve_fd preserve = { .size = sizeof preserve, .fd = mfd, .token = 1 };
+	if (ioctl(create.fd, LIVEUPDATE_SESSION_PRESERVE_FD, &preserve) < 0)
+		return die("PRESERVE_FD");
+	close(mfd);
+	close(dev);
+	fflush(stdout);
+	pid_t pid = fork();
+	if (pid < 0)
+		return die("fork");
+	if (pid == 0) {
+		int null = open("/dev/null", O_RDWR);
+		dup2(null, 0);
+		dup2(null, 1);
+		dup2(null, 2);
+		setsid();
+		for (;;)
+			pause();
+	}
+	printf("holder %d\n", (int)pid);
+	return 0;
+}
+
+static int retrieve(int64_t size, int64_t data)
+{
+	int dev = open(device(), O_RDWR);
+	if (dev < 0)
+		return die("open device");
+	struct liveupdate_ioctl_retrieve_session session = { .size = sizeof session };
+	strcpy((char *)session.name, "bench");
+	if (ioctl(dev, LIVEUPDATE_IOCTL_RETRIEVE_SESSION, &session) < 0)
+		return die("RETRIEVE_SESSION");
+	printf("session_ns %lld\n", (long long)now_ns(CLOCK_REALTIME));
+	int64_t start = now_ns(CLOCK_MONOTONIC);
+	struct liveupdate_session_retrieve_fd file = { .size = sizeof file, .token = 1 };
+	if (ioctl(session.fd, LIVEUPDATE_SESSION_RETRIEVE_FD, &file) < 0)
+		return die("RETRIEVE_FD");
+	printf("restore_ms %.1f\n", (double)(now_ns(CLOCK_MONOTONIC) - start) / 1e6);
+	struct stat st;
+	if (fstat(file.fd, &st) < 0 || st.st_size != size) {
+		fprintf(stderr, "reboot_memfd: size %lld, expected %lld\n", (long long)st.st_size, (long long)size);
+		return 1;
+	}
+	unsigned char *got = malloc(CHUNK), *want = malloc(CHUNK);
+	for (int64_t at = 0; at < data; at += CHUNK) {
+		size_t n = (size_t)(data - at < CHUNK ? data - at : CHUNK);
+		fill(want, at, n);
+		if (pread(file.fd, got, n, at) != (ssize_t)n || memcmp(got, want, n) != 0) {
+			fprintf(stderr, "reboot_memfd: data differs in the MiB at %lld\n", (long long)at);
+			return 1;
+		}
+	}
+	struct liveupdate_session_finish finish = { .size = sizeof finish };
+	if (ioctl(session.fd, LIVEUPDATE_SESSION_FINISH, &finish) < 0)
+		return die("FINISH");
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 3 || argc > 4) {
+		fprintf(stderr, "usage: reboot_memfd prepare|retrieve SIZE [DATA]\n");
+		return 2;
+	}
+	int64_t size = strtoll(argv[2], NULL, 0);
+	int64_t data = argc == 4 ? strtoll(argv[3], NULL, 0) : size;
+	if (strcmp(argv[1], "prepare") == 0)
+		return prepare(size, data);
+	if (strcmp(argv[1], "retrieve") == 0)
+		return retrieve(size, data);
+	fprintf(stderr, "usage: reboot_memfd prepare|retrieve SIZE [DATA]\n");
+	return 2;
+}
