@@ -40,6 +40,19 @@ public sealed class CommandLineTests
     }
 
     [Test]
+    public void A_second_daemon_on_the_same_store_is_refused_with_a_clear_message()
+    {
+        using MountedEmulator emulator = MountedEmulator.Start();
+        string other = Path.Combine(emulator.Directory, "other-mnt");
+
+        ProcessResult second = emulator.Cli(["mount", "--mountpoint", other, "--store", emulator.Store, "--link", "none"]);
+
+        Assert.That(second.ExitCode, Is.Not.Zero, second.Output);
+        Assert.That(second.Output, Does.Contain("is locked by another liveupdatefs daemon"));
+        Assert.That(emulator.Status(), Is.Not.Null, "the first daemon still serves");
+    }
+
+    [Test]
     public void Reboot_without_a_daemon_fails_and_says_how_to_start_one()
     {
         string dir = Directory.CreateTempSubdirectory("liveupdatefs-none-").FullName;

@@ -68,9 +68,7 @@ public sealed partial class RebootTests
     [Description("§8.4, §4.4: a damaged stored page gives EIO for that file, again on retry; the other file is intact")]
     public void Corrupted_content_gives_EIO_for_that_file_only()
     {
-        using MountedEmulator emulator = MountedEmulator.Start();
-        emulator.RunStage("corrupt1");
-        Assert.That(emulator.Reboot().ExitCode, Is.Zero, emulator.LogTail());
+        using MountedEmulator emulator = StartAndReboot("corrupt1");
 
         // Token 1 was preserved first: its content is the generation's first data file.
         string data = Path.Combine(emulator.Store, emulator.CommittedGeneration!, "data-000000");
@@ -116,12 +114,8 @@ public sealed partial class RebootTests
     {
         // OLD: a committed generation with the crash-old sessions.
         string template = Directory.CreateTempSubdirectory("liveupdatefs-old-").FullName;
-        using (MountedEmulator old = MountedEmulator.Start())
-        {
-            old.RunStage("crash-old");
-            Assert.That(old.Reboot().ExitCode, Is.Zero, old.LogTail());
+        using (MountedEmulator old = StartAndReboot("crash-old"))
             CopyStore(old.Store, template);
-        }
 
         var states = new List<(int Point, string State)>();
         // Checkpoint 1 is the first load (crash-new opens the device): Sigkill_at_the_first_load covers it.
@@ -153,9 +147,7 @@ public sealed partial class RebootTests
     [Description("§3: SIGKILL while the first open loads the incoming sessions: the open fails, the restart loads them whole")]
     public void Sigkill_at_the_first_load_keeps_the_committed_state()
     {
-        using MountedEmulator emulator = MountedEmulator.Start();
-        emulator.RunStage("crash-old");
-        Assert.That(emulator.Reboot(Fault("kill@load")).ExitCode, Is.Zero, emulator.LogTail());
+        using MountedEmulator emulator = StartAndReboot("crash-old", Fault("kill@load"));
 
         ProcessResult killed = emulator.RunCTest("reboot_stages", "crash-check");
         Assert.That(killed.Output, Does.Contain("not ok 1 - [§3] open the device"), "the daemon died in the open");
@@ -168,9 +160,7 @@ public sealed partial class RebootTests
     [Description("§3: an unreadable store fails the first open with EIO and every later one; the log names the file")]
     public void Unreadable_store_fails_every_open_with_EIO()
     {
-        using MountedEmulator emulator = MountedEmulator.Start();
-        emulator.RunStage("crash-old");
-        Assert.That(emulator.Reboot().ExitCode, Is.Zero, emulator.LogTail());
+        using MountedEmulator emulator = StartAndReboot("crash-old");
         string manifest = Path.Combine(emulator.Store, emulator.CommittedGeneration!, "manifest");
         File.WriteAllText(manifest, "not a manifest");
 
@@ -180,6 +170,17 @@ public sealed partial class RebootTests
             Assert.That(check.Output, Does.Contain("open the device (errno 5 (EIO)"), $"open {attempt + 1}: {check.Output}");
         }
         Assert.That(emulator.LogTail(), Does.Contain(manifest).And.Contain("move the store directory aside"));
+    }
+
+    /// <summary>A new emulator after <paramref name="stage"/> and a successful reboot
+    /// (whose new daemon gets <paramref name="rebootEnvironment"/>).</summary>
+    private static MountedEmulator StartAndReboot(string stage, Dictionary<string, string?>? rebootEnvironment = null)
+    {
+        MountedEmulator emulator = MountedEmulator.Start();
+        emulator.RunStage(stage);
+        ProcessResult reboot = emulator.Reboot(rebootEnvironment);
+        Assert.That(reboot.ExitCode, Is.Zero, reboot.Output + emulator.LogTail());
+        return emulator;
     }
 
     /// <summary>Runs crash-check (which must pass) and returns the state it found: "old" or "new".</summary>
