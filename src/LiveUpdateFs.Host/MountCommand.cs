@@ -154,9 +154,8 @@ public sealed class MountCommand(MountOptions options)
             start.ArgumentList.Add(arg);
         start.Environment[DaemonizedVariable] = "1";
         start.Environment["LIVEUPDATEFS_LOG_FILE"] = logFile;
-        // The daemon must never load the preload library itself (it would ask itself).
-        start.Environment.Remove("LD_PRELOAD");
-        start.Environment.Remove("LIVEUPDATEFS_MOUNTPOINT");
+        // The preload library may be loaded here (LD_PRELOAD, /etc/ld.so.preload):
+        // it makes itself inert in a process named liveupdatefs.
 
         using Process daemon = Process.Start(start) ?? throw new InvalidOperationException("could not start the daemon process");
         var clock = Stopwatch.StartNew();

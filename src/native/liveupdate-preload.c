@@ -19,6 +19,10 @@
  *
  * Only calls made through glibc's dynamic symbols are seen: static binaries
  * and raw syscall(SYS_ioctl, ...) bypass the library.
+ *
+ * The library is inert (every call goes straight to glibc) in the daemon
+ * itself, which would otherwise ask itself and wait forever (a container may
+ * list the library in /etc/ld.so.preload), and where LIVEUPDATEFS_PRELOAD=off.
  */
 #include <dlfcn.h>
 #include <errno.h>
@@ -57,6 +61,9 @@ static int (*real_posix_fallocate64)(int, off64_t, off64_t);
 
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 
+/* Set once by init(): this process must not be served by the library. */
+static bool inert;
+
 /* Guards the writes of mount_dir and the control node cache below. */
 static pthread_mutex_t state_lock = PTHREAD_MUTEX_INITIALIZER;
 
@@ -86,9 +93,23 @@ static void reset_lock_in_child(void)
 	pthread_mutex_init(&state_lock, NULL);
 }
 
+/* The daemon's executable is named liveupdatefs (design.md's contract). */
+static bool is_daemon(void)
+{
+	char exe[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	const char *base;
+
+	if (n <= 0)
+		return false;
+	exe[n] = '\0';
+	base = strrchr(exe, '/');
+	return strcmp(base ? base + 1 : exe, "liveupdatefs") == 0;
+}
+
 static void init(void)
 {
-	const char *dir;
+	const char *dir, *switch_;
 
 	real_ioctl = dlsym(RTLD_NEXT, "ioctl");
 	real_ftruncate = dlsym(RTLD_NEXT, "ftruncate");
@@ -97,6 +118,11 @@ static void init(void)
 	real_fallocate64 = dlsym(RTLD_NEXT, "fallocate64");
 	real_posix_fallocate = dlsym(RTLD_NEXT, "posix_fallocate");
 	real_posix_fallocate64 = dlsym(RTLD_NEXT, "posix_fallocate64");
+
+	switch_ = getenv("LIVEUPDATEFS_PRELOAD");
+	inert = (switch_ && strcmp(switch_, "off") == 0) || is_daemon();
+	if (inert)
+		return;
 
 	dir = getenv("LIVEUPDATEFS_MOUNTPOINT");
 	if (dir && *dir && strlen(dir) < sizeof(mount_dir)) {
@@ -363,6 +389,8 @@ static int luo_ioctl(int fd, unsigned long request, void *arg)
 	int saved_errno = errno;
 	bool fuse;
 
+	if (inert)
+		return real_ioctl(fd, request, arg);
 	if (!returns_fd &&
 	    atomic_load_explicit(&mount_dir_known, memory_order_acquire))
 		return real_ioctl(fd, request, arg);

@@ -30,6 +30,15 @@ public sealed class CConformanceSuite
     }
 
     [Test]
+    [Description("design.md: LIVEUPDATEFS_PRELOAD=off makes a loaded library inert (for /etc/ld.so.preload set-ups): the program sees no library")]
+    public void Library_switched_off_behaves_as_no_library()
+    {
+        Repository.RequireArtifacts();
+        ProcessResult result = _emulator.RunCTest("nolib_test", preload: true, [], new Dictionary<string, string?> { ["LIVEUPDATEFS_PRELOAD"] = "off" });
+        Tap.AssertAllPassed(result, "nolib_test with the library loaded and switched off", _emulator);
+    }
+
+    [Test]
     public void Daemon_is_still_serving_after_the_suite()
     {
         ProcessResult status = _emulator.Cli(["status", "--mountpoint", _emulator.Mountpoint, "--json"]);

@@ -52,15 +52,19 @@ public sealed partial class MountedEmulator : IDisposable
         Cli(["reboot", "--mountpoint", Mountpoint, .. options], environment);
 
     /// <summary>Runs a C test program against the device; nolib_* programs run without the preload library.</summary>
-    public ProcessResult RunCTest(string name, params string[] arguments)
+    public ProcessResult RunCTest(string name, params string[] arguments) =>
+        RunCTest(name, preload: !name.StartsWith("nolib_", StringComparison.Ordinal), arguments);
+
+    public ProcessResult RunCTest(string name, bool preload, string[] arguments, IDictionary<string, string?>? extra = null)
     {
-        bool preload = !name.StartsWith("nolib_", StringComparison.Ordinal);
         var environment = new Dictionary<string, string?>
         {
             ["LIVEUPDATE_DEVICE"] = Device,
             ["LD_PRELOAD"] = preload ? Repository.PreloadLibrary : null,
             ["LIVEUPDATEFS_MOUNTPOINT"] = preload ? Mountpoint : null,
         };
+        foreach ((string key, string? value) in extra ?? new Dictionary<string, string?>())
+            environment[key] = value;
         return ProcessRunner.Run(Path.Combine(Repository.CTests, name), arguments, environment, TimeSpan.FromMinutes(5));
     }
 

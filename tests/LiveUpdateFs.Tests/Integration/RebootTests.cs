@@ -65,6 +65,21 @@ public sealed partial class RebootTests
     }
 
     [Test]
+    [Description("design.md: a daemon that loads the preload library (as under /etc/ld.so.preload) is not served by it: freeze and restore do not wait for themselves")]
+    public void Daemon_with_the_library_preloaded_is_not_served_by_it()
+    {
+        var preloaded = new Dictionary<string, string?> { ["LD_PRELOAD"] = Repository.PreloadLibrary };
+        using MountedEmulator emulator = MountedEmulator.Start(environment: preloaded);
+        preloaded["LIVEUPDATEFS_MOUNTPOINT"] = emulator.Mountpoint;
+        emulator.RunStage("crash-old");
+
+        ProcessResult reboot = emulator.Reboot(preloaded);
+
+        Assert.That(reboot.ExitCode, Is.Zero, reboot.Output + emulator.LogTail());
+        Assert.That(CrashCheck(emulator), Is.EqualTo("old"), "RETRIEVE_FD restores (ftruncate) inside the daemon");
+    }
+
+    [Test]
     [Description("§8.4, §4.4: a damaged stored page gives EIO for that file, again on retry; the other file is intact")]
     public void Corrupted_content_gives_EIO_for_that_file_only()
     {
