@@ -186,7 +186,7 @@ public sealed class LuoFileSystem(LuoDispatcher dispatcher, ILogger log, IReboot
             using IDisposable requestProperty = LogContext.PushProperty("Request", LuoRequest.NameOf(request));
 
             IoctlOutcome outcome = dispatcher.Dispatch(session, request, argument, new RequestContext(process, process, NoFdReservation.Instance));
-            Trace(request, session, outcome.Result);
+            Trace(request, session, outcome);
             if (outcome.Result == Errno.EOPNOTSUPP && outcome.Request is not null && outcome.Pending is null && IsFdReturning(request))
                 _log.Warning("{Request} from pid {Pid} needs the preload library to return an fd and got EOPNOTSUPP: run the program as `liveupdatefs run -- PROGRAM`, or set LD_PRELOAD to artifacts/lib/libliveupdate-preload.so",
                     LuoRequest.NameOf(request), caller.ThreadId);
@@ -220,7 +220,7 @@ public sealed class LuoFileSystem(LuoDispatcher dispatcher, ILogger log, IReboot
         DropAbandonedTickets();
         var reservation = new LibraryFdReservation(new Errno(envelope.ReserveErrno));
         IoctlOutcome outcome = dispatcher.Dispatch(session, envelope.CallerRequest, envelope.CallerArgument, new RequestContext(process, process, reservation));
-        Trace(envelope.CallerRequest, session, outcome.Result);
+        Trace(envelope.CallerRequest, session, outcome);
         if (outcome.Result.IsError || outcome.Pending is not { } pending)
             return outcome.Result;
 
@@ -328,12 +328,15 @@ public sealed class LuoFileSystem(LuoDispatcher dispatcher, ILogger log, IReboot
         }
     }
 
-    private void Trace(uint request, Session? session, Errno result)
+    /// <summary>The debug trace: every request with its decoded struct (as
+    /// written back, where it was) and its result.</summary>
+    private void Trace(uint request, Session? session, IoctlOutcome outcome)
     {
         if (!_log.IsEnabled(LogEventLevel.Debug))
             return;
-        _log.Debug("{Request} on {File} -> {Result}", LuoRequest.NameOf(request),
-            session is null ? "/dev/liveupdate" : $"session {session.Name}", result.Name);
+        _log.Debug("{Request:l} on {File:l} {Struct:l} -> {Result:l}", LuoRequest.NameOf(request),
+            session is null ? "/dev/liveupdate" : $"session {session.Name}",
+            outcome.Request is { } decoded ? LuoStructs.Describe(decoded) : "(not decoded)", outcome.Result.Name);
     }
 
     private static FuseReply Reply(Errno result) => result.IsError ? FuseReply.Fail(result) : FuseReply.IoctlDone;

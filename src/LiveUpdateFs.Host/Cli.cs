@@ -27,6 +27,17 @@ public static class Cli
             Description = "verbose, debug (every request), information, warning or error",
             DefaultValueFactory = _ => "information",
         };
+        logLevel.AcceptOnlyFromAmong("verbose", "debug", "information", "warning", "error");
+        var logFormat = new Option<string>("--log-format")
+        {
+            Description = "text (one readable line per event) or json (one JSON object per line)",
+            DefaultValueFactory = _ => "text",
+        };
+        logFormat.AcceptOnlyFromAmong(LogSettings.Formats);
+        var logFile = new Option<string?>("--log-file")
+        {
+            Description = $"Write the log there (default: STORE/{Defaults.LogFileName} for a background daemon, stderr in the foreground)",
+        };
         var getNameSize16 = new Option<bool>("--getname-size16")
         {
             Description = "Behave like the v7.2 merge result before [GN-fix]: GET_NAME accepts 16..71-byte structs (spec §4.6)",
@@ -44,14 +55,14 @@ public static class Cli
 
         var mount = new Command("mount", "Mount the emulated /dev/liveupdate and serve it (returns once the node is usable)")
         {
-            mountpoint, store, link, foreground, logLevel, getNameSize16, finishChecksReserved,
+            mountpoint, store, link, foreground, logLevel, logFormat, logFile, getNameSize16, finishChecksReserved,
         };
         mount.SetAction(r => new MountCommand(new MountOptions(
             Path.GetFullPath(r.GetValue(mountpoint)!),
             Path.GetFullPath(r.GetValue(store)!),
             r.GetValue(link),
             r.GetValue(foreground),
-            r.GetValue(logLevel)!,
+            new LogSettings(r.GetValue(logLevel)!, r.GetValue(logFormat)!, r.GetValue(logFile) is { } file ? Path.GetFullPath(file) : null),
             GetNameFix: !r.GetValue(getNameSize16),
             FinishChecksReserved: r.GetValue(finishChecksReserved))).Run());
 

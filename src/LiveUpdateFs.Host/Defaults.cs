@@ -8,6 +8,7 @@ public static class Defaults
     public const string Link = "/dev/liveupdate";
     public const string DeviceNode = "liveupdate";
     public const string StatusFile = "status.json";
+    public const string LogFileName = "liveupdatefs.log";
     public const string PreloadLibraryName = "libliveupdate-preload.so";
 
     /// <summary>artifacts/lib beside artifacts/bin.</summary>

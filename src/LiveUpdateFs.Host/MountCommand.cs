@@ -13,9 +13,13 @@ using Serilog;
 
 namespace LiveUpdateFs.Host;
 
-public sealed record MountOptions(string Mountpoint, string Store, string? Link, bool Foreground, string LogLevel,
+public sealed record MountOptions(string Mountpoint, string Store, string? Link, bool Foreground, LogSettings Log,
     bool GetNameFix, bool FinishChecksReserved)
 {
+    /// <summary>Where the log goes: the given file; for a background daemon
+    /// STORE/liveupdatefs.log; in the foreground stderr (null).</summary>
+    public string? LogFile => Log.File ?? (Foreground ? null : Path.Combine(Store, Defaults.LogFileName));
+
     /// <summary>The link to create: the default one when root, none for 'none'.</summary>
     public string? LinkPath => Link switch
     {
@@ -28,7 +32,10 @@ public sealed record MountOptions(string Mountpoint, string Store, string? Link,
     /// (the background start and `reboot` use them).</summary>
     public List<string> ToArguments(bool foreground)
     {
-        List<string> arguments = ["mount", "--mountpoint", Mountpoint, "--store", Store, "--link", LinkPath ?? "none", "--log-level", LogLevel];
+        List<string> arguments = ["mount", "--mountpoint", Mountpoint, "--store", Store, "--link", LinkPath ?? "none",
+            "--log-level", Log.Level, "--log-format", Log.Format];
+        if (LogFile is { } file)
+            arguments.AddRange(["--log-file", file]);
         if (foreground)
             arguments.Add("--foreground");
         if (!GetNameFix)
@@ -75,7 +82,7 @@ public sealed class MountCommand(MountOptions options)
         if (Environment.GetEnvironmentVariable(DaemonizedVariable) == "1")
             ProcessControl.DetachFromTerminal();
 
-        using Serilog.Core.Logger log = Logging.Create(options.LogLevel);
+        using Serilog.Core.Logger log = Logging.Create(options.Log);
         try
         {
             HostSys.PrepareMountpoint(options.Mountpoint, log);
@@ -138,7 +145,7 @@ public sealed class MountCommand(MountOptions options)
     public int StartDaemon()
     {
         Directory.CreateDirectory(options.Store);
-        string logFile = Path.Combine(options.Store, "liveupdatefs.log");
+        string logFile = options.LogFile!;
         var start = new ProcessStartInfo
         {
             FileName = HostSys.SelfExecutable,
@@ -153,7 +160,6 @@ public sealed class MountCommand(MountOptions options)
         foreach (string arg in HostSys.SelfArguments.Concat(options.ToArguments(foreground: true)))
             start.ArgumentList.Add(arg);
         start.Environment[DaemonizedVariable] = "1";
-        start.Environment["LIVEUPDATEFS_LOG_FILE"] = logFile;
         // The preload library may be loaded here (LD_PRELOAD, /etc/ld.so.preload):
         // it makes itself inert in a process named liveupdatefs.
 

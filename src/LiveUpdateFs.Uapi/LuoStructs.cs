@@ -1,4 +1,6 @@
 using System.Buffers.Binary;
+using System.Globalization;
+using System.Text;
 
 namespace LiveUpdateFs.Uapi;
 
@@ -27,4 +29,40 @@ public static class LuoStructs
 
     /// <summary>The 64-byte name field of create/retrieve_session.</summary>
     public static ReadOnlySpan<byte> NameField(ReadOnlySpan<byte> s) => s.Slice(SessionNameOffset, LuoRequest.SessionNameLength);
+
+    /// <summary>For logs: printable ASCII as is, every other byte (and the backslash) as \xNN.</summary>
+    public static string Escape(ReadOnlySpan<byte> bytes)
+    {
+        var text = new StringBuilder(bytes.Length);
+        foreach (byte b in bytes)
+        {
+            if (b is >= 0x20 and < 0x7f && b != (byte)'\\')
+                text.Append((char)b);
+            else
+                text.Append(CultureInfo.InvariantCulture, $"\\x{b:x2}");
+        }
+        return text.ToString();
+    }
+
+    /// <summary>The decoded struct of a request, field by field, for the debug
+    /// trace (like umockdev's ioctl log): e.g. <c>{size=24, fd=-1, token=0x7}</c>.</summary>
+    public static string Describe(DecodedRequest request)
+    {
+        ReadOnlySpan<byte> s = request.Struct;
+        string size = $"size={request.UserSize}";
+        return request.Command.Request switch
+        {
+            LuoRequest.CreateSession or LuoRequest.RetrieveSession => $"{{{size}, fd={ReadFd(s)}, name={Name(NameField(s))}}}",
+            LuoRequest.PreserveFd or LuoRequest.RetrieveFd => $"{{{size}, fd={ReadFd(s)}, token=0x{ReadToken(s):x}}}",
+            LuoRequest.Finish => $"{{{size}, reserved={ReadReserved(s)}}}",
+            LuoRequest.GetName => $"{{{size}, reserved={ReadReserved(s)}, name={Name(s.Slice(GetNameNameOffset, Math.Min(LuoRequest.SessionNameLength, s.Length - GetNameNameOffset)))}}}",
+            _ => $"{{{size}}}",
+        };
+    }
+
+    private static string Name(ReadOnlySpan<byte> field)
+    {
+        int nul = field.IndexOf((byte)0);
+        return nul < 0 ? $"\"{Escape(field)}\" (no NUL)" : $"\"{Escape(field[..nul])}\"";
+    }
 }

@@ -61,16 +61,5 @@ public sealed class SessionName : IEquatable<SessionName>
     }
 
     /// <summary>For logs and status: printable ASCII as is, every other byte as \xNN.</summary>
-    public override string ToString()
-    {
-        var text = new StringBuilder(_bytes.Length);
-        foreach (byte b in _bytes)
-        {
-            if (b is >= 0x20 and < 0x7f && b != (byte)'\\')
-                text.Append((char)b);
-            else
-                text.Append($"\\x{b:x2}");
-        }
-        return text.ToString();
-    }
+    public override string ToString() => LuoStructs.Escape(_bytes);
 }

@@ -53,6 +53,34 @@ public sealed class CommandLineTests
     }
 
     [Test]
+    public void Json_log_file_has_one_object_per_event_with_the_callers_pid_and_the_decoded_struct()
+    {
+        using MountedEmulator emulator = MountedEmulator.Create();
+        string log = Path.Combine(emulator.Directory, "daemon.json");
+        ProcessResult mounted = emulator.Cli(["mount", "--mountpoint", emulator.Mountpoint, "--store", emulator.Store, "--link", "none",
+            "--log-level", "debug", "--log-format", "json", "--log-file", log]);
+        Assert.That(mounted.ExitCode, Is.Zero, mounted.Output);
+        emulator.RunStage("crash-old");
+        emulator.Cli(["unmount", "--mountpoint", emulator.Mountpoint]);
+
+        var events = File.ReadAllLines(log).Select(line => System.Text.Json.JsonDocument.Parse(line).RootElement).ToList();
+        var preserve = events.First(e => e.TryGetProperty("Request", out var r) && r.GetString() == "PRESERVE_FD" && e.GetProperty("@m").GetString()!.Contains("token=0x1"));
+        Assert.That(preserve.GetProperty("Pid").GetInt32(), Is.Positive);
+        Assert.That(preserve.GetProperty("@m").GetString(), Does.Contain("on session old-a {size=16, fd="));
+        if (OperatingSystem.IsLinux())
+            Assert.That(File.GetUnixFileMode(log), Is.EqualTo(UnixFileMode.UserRead | UnixFileMode.UserWrite));
+    }
+
+    [Test]
+    public void Unknown_log_format_is_refused_with_the_choices()
+    {
+        ProcessResult result = ProcessRunner.Run(Repository.Daemon, ["mount", "--log-format", "xml"]);
+
+        Assert.That(result.ExitCode, Is.Not.Zero);
+        Assert.That(result.Output, Does.Contain("text").And.Contain("json"));
+    }
+
+    [Test]
     public void Reboot_without_a_daemon_fails_and_says_how_to_start_one()
     {
         string dir = Directory.CreateTempSubdirectory("liveupdatefs-none-").FullName;
