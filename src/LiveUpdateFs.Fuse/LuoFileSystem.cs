@@ -17,8 +17,9 @@ namespace LiveUpdateFs.Fuse;
 /// </summary>
 /// <param name="freezer">Runs the reboot serialization; null: reboots are refused (EOPNOTSUPP).</param>
 /// <param name="mountArguments">The `liveupdatefs` arguments that start a daemon like this one (status.json).</param>
+/// <param name="supervised">A supervisor restarts the daemon after a reboot's freeze (status.json).</param>
 public sealed class LuoFileSystem(LuoDispatcher dispatcher, ILogger log, IRebootFreezer? freezer = null,
-    IReadOnlyList<string>? mountArguments = null) : IFuseFileSystem
+    IReadOnlyList<string>? mountArguments = null, bool supervised = false) : IFuseFileSystem
 {
     private readonly ILogger _log = log.ForContext<LuoFileSystem>();
     private readonly Dictionary<ulong, OpenFile> _openFiles = [];
@@ -108,7 +109,7 @@ public sealed class LuoFileSystem(LuoDispatcher dispatcher, ILogger log, IReboot
             case LuoNodes.Control:
                 return FuseReply.Opened(Add(new ControlFile()));
             case LuoNodes.Status:
-                return FuseReply.Opened(Add(new StatusFile(StatusJson.Render(Orchestrator.Snapshot(), mountArguments ?? []))));
+                return FuseReply.Opened(Add(new StatusFile(StatusJson.Render(Orchestrator.Snapshot(), mountArguments ?? [], supervised))));
             case >= LuoNodes.SessionBase:
                 return OpenSessionNode(caller, inode - LuoNodes.SessionBase);
             default:

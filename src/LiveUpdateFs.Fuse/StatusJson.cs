@@ -7,7 +7,8 @@ namespace LiveUpdateFs.Fuse;
 public static class StatusJson
 {
     /// <param name="mountArguments">`liveupdatefs` arguments that start a daemon like this one (used by `reboot`).</param>
-    public static byte[] Render(OrchestratorSnapshot snapshot, IReadOnlyList<string> mountArguments)
+    /// <param name="supervised">A supervisor (systemd) restarts the daemon after a reboot's freeze.</param>
+    public static byte[] Render(OrchestratorSnapshot snapshot, IReadOnlyList<string> mountArguments, bool supervised)
     {
         using var stream = new MemoryStream();
         using (var json = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true }))
@@ -18,6 +19,7 @@ public static class StatusJson
             foreach (string argument in mountArguments)
                 json.WriteStringValue(argument);
             json.WriteEndArray();
+            json.WriteBoolean("supervised", supervised);
             json.WriteBoolean("deviceOpen", snapshot.DeviceOpen);
             json.WriteBoolean("frozen", snapshot.Frozen);
             json.WriteBoolean("incomingLoaded", snapshot.IncomingLoaded);

@@ -1,10 +1,15 @@
 using System.CommandLine;
+using LiveUpdateFs.Interop;
 
 namespace LiveUpdateFs.Host;
 
 /// <summary>The liveupdatefs command line (design.md "Commands").</summary>
 public static class Cli
 {
+    /// <summary>A mountpoint as the kernel names it (symlinks resolved): the
+    /// reboot finds fd holders by the paths /proc shows.</summary>
+    private static string MountpointPath(string path) => FileOps.RealPath(path) ?? Path.GetFullPath(path);
+
     public static RootCommand Build()
     {
         var mountpoint = new Option<string>("--mountpoint", "-m")
@@ -58,7 +63,7 @@ public static class Cli
             mountpoint, store, link, foreground, logLevel, logFormat, logFile, getNameSize16, finishChecksReserved,
         };
         mount.SetAction(r => new MountCommand(new MountOptions(
-            Path.GetFullPath(r.GetValue(mountpoint)!),
+            MountpointPath(r.GetValue(mountpoint)!),
             Path.GetFullPath(r.GetValue(store)!),
             r.GetValue(link),
             r.GetValue(foreground),
@@ -67,7 +72,7 @@ public static class Cli
             FinishChecksReserved: r.GetValue(finishChecksReserved))).Run());
 
         var unmount = new Command("unmount", "Stop the daemon serving DIR and unmount it") { mountpoint };
-        unmount.SetAction(r => ControlCommands.Unmount(Path.GetFullPath(r.GetValue(mountpoint)!)));
+        unmount.SetAction(r => ControlCommands.Unmount(MountpointPath(r.GetValue(mountpoint)!)));
 
         var reboot = new Command("reboot",
             "Live update: freeze the outgoing sessions into the store, end the processes holding emulator fds, restart the daemon; "
@@ -75,16 +80,16 @@ public static class Cli
         {
             mountpoint, keepProcesses,
         };
-        reboot.SetAction(r => new Reboot.RebootCommand(Path.GetFullPath(r.GetValue(mountpoint)!), r.GetValue(keepProcesses)).Run());
+        reboot.SetAction(r => new Reboot.RebootCommand(MountpointPath(r.GetValue(mountpoint)!), r.GetValue(keepProcesses)).Run());
 
         var status = new Command("status", "Show sessions, files and state") { mountpoint, json };
-        status.SetAction(r => ControlCommands.Status(Path.GetFullPath(r.GetValue(mountpoint)!), r.GetValue(json)));
+        status.SetAction(r => ControlCommands.Status(MountpointPath(r.GetValue(mountpoint)!), r.GetValue(json)));
 
         var run = new Command("run", "Run a program with the preload library set up (like umockdev-run): liveupdatefs run -- PROGRAM ARGS")
         {
             mountpoint, program,
         };
-        run.SetAction(r => ControlCommands.Run(Path.GetFullPath(r.GetValue(mountpoint)!), r.GetValue(program)!));
+        run.SetAction(r => ControlCommands.Run(MountpointPath(r.GetValue(mountpoint)!), r.GetValue(program)!));
 
         return new RootCommand("LiveUpdateFs: the Linux Live Update Orchestrator (/dev/liveupdate) emulated through FUSE")
         {

@@ -70,16 +70,19 @@ public static class ControlCommands
                 + (root.GetProperty("frozen").GetBoolean() ? ", frozen for a reboot" : ""));
             if (!root.GetProperty("incomingLoaded").GetBoolean())
                 Console.WriteLine("the device was not opened yet in this boot: sessions handed over by the previous one appear after its first open (spec §3)");
-            Console.WriteLine($"{"SESSION",-40} {"KIND",-10} {"TOKEN",20} {"SIZE",14} STATE");
-            foreach (JsonElement session in root.GetProperty("sessions").EnumerateArray())
+            var sessions = root.GetProperty("sessions").EnumerateArray().ToList();
+            // Wide enough for the longest name (up to 63 bytes, escaped).
+            int width = Math.Max("SESSION".Length, sessions.Select(s => s.GetProperty("name").GetString()!.Length).DefaultIfEmpty(0).Max());
+            Console.WriteLine($"{"SESSION".PadRight(width)} {"KIND",-10} {"TOKEN",20} {"SIZE",14} STATE");
+            foreach (JsonElement session in sessions)
             {
                 string name = session.GetProperty("name").GetString()!;
                 string kind = session.GetProperty("kind").GetString()!;
                 var files = session.GetProperty("files").EnumerateArray().ToList();
                 if (files.Count == 0)
-                    Console.WriteLine($"{name,-40} {kind,-10} {"-",20} {"-",14} (no files)");
+                    Console.WriteLine($"{name.PadRight(width)} {kind,-10} {"-",20} {"-",14} (no files)");
                 foreach (JsonElement file in files)
-                    Console.WriteLine($"{name,-40} {kind,-10} {file.GetProperty("token").GetString(),20} {file.GetProperty("size").GetInt64(),14} {file.GetProperty("state").GetString()}");
+                    Console.WriteLine($"{name.PadRight(width)} {kind,-10} {file.GetProperty("token").GetString(),20} {file.GetProperty("size").GetInt64(),14} {file.GetProperty("state").GetString()}");
             }
         }
         return 0;

@@ -46,6 +46,7 @@ public static class Logging
     /// <summary>The log names sessions and tokens: 0600 like the rest of the store.</summary>
     private static void CreatePrivate(string file)
     {
+        Directory.CreateDirectory(Path.GetDirectoryName(file)!);
         if (!System.IO.File.Exists(file))
             System.IO.File.Create(file, 0, FileOptions.None).Dispose();
         System.IO.File.SetUnixFileMode(file, UnixFileMode.UserRead | UnixFileMode.UserWrite);

@@ -82,7 +82,22 @@ public sealed class MountCommand(MountOptions options)
         if (Environment.GetEnvironmentVariable(DaemonizedVariable) == "1")
             ProcessControl.DetachFromTerminal();
 
-        using Serilog.Core.Logger log = Logging.Create(options.Log);
+        Serilog.Core.Logger log;
+        try
+        {
+            log = Logging.Create(options.Log);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            Console.Error.WriteLine($"liveupdatefs mount: cannot write the log file {options.Log.File}: {ex.Message}; give a writable --log-file");
+            return 1;
+        }
+        using (log)
+            return Serve(log);
+    }
+
+    private int Serve(Serilog.Core.Logger log)
+    {
         try
         {
             HostSys.PrepareMountpoint(options.Mountpoint, log);
@@ -93,7 +108,8 @@ public sealed class MountCommand(MountOptions options)
             var behaviour = new LuoBehaviour { GetNameFix = options.GetNameFix, FinishChecksReserved = options.FinishChecksReserved };
             var orchestrator = new Orchestrator([new MemfdHandler()], log, new StoredIncomingSessions(store, faults, log));
             var freezer = new StoreHandover(orchestrator, store, faults, log);
-            var fileSystem = new LuoFileSystem(new LuoDispatcher(orchestrator, behaviour), log, freezer, options.ToArguments(foreground: false));
+            var fileSystem = new LuoFileSystem(new LuoDispatcher(orchestrator, behaviour), log, freezer, options.ToArguments(foreground: false),
+                ServiceManager.Supervised);
             using FuseServer server = FuseServer.Mount(options.Mountpoint, fileSystem,
                 "fsname=liveupdatefs,subtype=liveupdatefs,allow_other,default_permissions", log);
             using var link = DeviceLink.Create(options.LinkPath, Path.Combine(options.Mountpoint, Defaults.DeviceNode), log);
@@ -102,7 +118,9 @@ public sealed class MountCommand(MountOptions options)
 
             log.Information("LiveUpdateFs serves {Device} (store {Store}, link {Link}, behaviour {@Behaviour}); stop with Ctrl-C or liveupdatefs unmount",
                 Path.Combine(options.Mountpoint, Defaults.DeviceNode), options.Store, options.LinkPath ?? "none", behaviour);
+            ServiceManager.Notify($"READY=1\nMAINPID={Environment.ProcessId}\nSTATUS=serving {Path.Combine(options.Mountpoint, Defaults.DeviceNode)}");
             server.Run();
+            ServiceManager.Notify("STOPPING=1");
             return orchestrator.Frozen ? Stopped(log) : FreezeAndStop(freezer, log);
 
             void Stop(PosixSignalContext context)
@@ -120,6 +138,12 @@ public sealed class MountCommand(MountOptions options)
 
     private static int Stopped(ILogger log)
     {
+        if (ServiceManager.Supervised)
+        {
+            log.Information("LiveUpdateFs stops after the reboot serialization with status {Status}: the supervisor starts the next boot",
+                ServiceManager.RestartForLiveUpdate);
+            return ServiceManager.RestartForLiveUpdate;
+        }
         log.Information("LiveUpdateFs stops after the reboot serialization; the next start boots into the handed-over sessions");
         return 0;
     }

@@ -20,6 +20,22 @@ public static unsafe class FileOps
     public static (Errno Error, SafeFd? Fd) OpenDirectory(string path) =>
         Wrap(Libc.Open(path, Libc.O_RDONLY | Libc.O_DIRECTORY | Libc.O_CLOEXEC, 0));
 
+    /// <summary>realpath(3): absolute, with every symlink resolved; null when it fails.</summary>
+    public static string? RealPath(string path)
+    {
+        nint resolved = Libc.Realpath(path, 0);
+        if (resolved == 0)
+            return null;
+        try
+        {
+            return System.Runtime.InteropServices.Marshal.PtrToStringUTF8(resolved);
+        }
+        finally
+        {
+            Libc.Free(resolved);
+        }
+    }
+
     public static Errno Fsync(SafeFd fd) => Libc.Fsync(fd) < 0 ? Libc.LastErrno : Errno.None;
 
     /// <summary>fsync of a directory by path: makes its entries (creates,

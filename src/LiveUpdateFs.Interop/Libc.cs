@@ -149,4 +149,10 @@ internal static unsafe partial class Libc
 
     [LibraryImport(Lib, EntryPoint = "isatty")]
     public static partial int Isatty(int fd);
+
+    [LibraryImport(Lib, EntryPoint = "realpath", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
+    public static partial nint Realpath(string path, nint resolved);
+
+    [LibraryImport(Lib, EntryPoint = "free")]
+    public static partial void Free(nint pointer);
 }

@@ -17,6 +17,7 @@ public sealed class RebootCommand(string mountpoint, bool keepProcesses)
 {
     private static readonly TimeSpan StopTimeout = TimeSpan.FromSeconds(15);
     private static readonly TimeSpan EndTimeout = TimeSpan.FromSeconds(5);
+    private static readonly TimeSpan RestartTimeout = TimeSpan.FromSeconds(30);
 
     public int Run()
     {
@@ -25,8 +26,12 @@ public sealed class RebootCommand(string mountpoint, bool keepProcesses)
         if (!ControlCommands.TryReadStatus(mountpoint, out int daemonPid, out JsonDocument? status))
             return Fail(1, $"no daemon serves {mountpoint}; start one with: liveupdatefs mount --mountpoint {mountpoint}");
         string[] mountArguments;
+        bool supervised;
         using (status)
+        {
             mountArguments = status!.RootElement.GetProperty("mountArguments").EnumerateArray().Select(a => a.GetString()!).ToArray();
+            supervised = status.RootElement.GetProperty("supervised").GetBoolean();
+        }
 
         var clock = Stopwatch.StartNew();
         bool showProgress = ControlNode.IsTerminal(2);
@@ -41,8 +46,7 @@ public sealed class RebootCommand(string mountpoint, bool keepProcesses)
         List<int> ended = EndHolders(daemonPid);
         if (!StopDaemon(daemonPid, ended))
             return 1;
-        int started = Cli.Build().Parse(mountArguments).Invoke();
-        if (started != 0)
+        if (!(supervised ? AwaitSupervisorRestart(daemonPid) : Cli.Build().Parse(mountArguments).Invoke() == 0))
             return Fail(1, $"the new daemon did not start (see above); the handed-over state is safe in the store: start it with: liveupdatefs {string.Join(' ', mountArguments)}");
         Console.WriteLine($"liveupdatefs: live update done in {clock.Elapsed.TotalMilliseconds:F0} ms (blackout from freeze to the new boot serving); "
             + $"{(keepProcesses ? "processes kept" : $"{ended.Count} processes ended")}; retrieve the sessions with RETRIEVE_SESSION");
@@ -85,6 +89,25 @@ public sealed class RebootCommand(string mountpoint, bool keepProcesses)
         foreach (int pid in ended)
             ProcessControl.WaitForExit(pid, EndTimeout);
         return true;
+    }
+
+    /// <summary>Under systemd the old daemon exits with
+    /// <see cref="ServiceManager.RestartForLiveUpdate"/> and the unit starts the next one.</summary>
+    private bool AwaitSupervisorRestart(int oldPid)
+    {
+        var clock = Stopwatch.StartNew();
+        while (clock.Elapsed < RestartTimeout)
+        {
+            if (ControlCommands.TryReadStatus(mountpoint, out int pid) && pid != oldPid)
+            {
+                Console.WriteLine($"liveupdatefs: the supervisor started the new daemon, pid {pid}");
+                return true;
+            }
+            Thread.Sleep(10);
+        }
+        Console.Error.WriteLine($"liveupdatefs reboot: the supervisor did not start a new daemon within {RestartTimeout.TotalSeconds} s; "
+            + $"the unit needs RestartForceExitStatus={ServiceManager.RestartForLiveUpdate} (see contrib/systemd/liveupdatefs.service)");
+        return false;
     }
 
     private static string Size(long bytes) => bytes >= 1 << 20 ? $"{bytes / (double)(1 << 20):F1} MiB" : $"{bytes} bytes";

@@ -187,6 +187,50 @@ public sealed partial class RebootTests
         Assert.That(emulator.LogTail(), Does.Contain(manifest).And.Contain("move the store directory aside"));
     }
 
+    [Test]
+    [Description("§7 under systemd (Type=notify): READY=1 once serving; a reboot's frozen daemon exits 75 and the supervisor's next start is awaited")]
+    public void Under_a_supervisor_the_reboot_waits_for_its_restart()
+    {
+        using MountedEmulator emulator = MountedEmulator.Create();
+        string socketPath = Path.Combine(emulator.Directory, "notify");
+        using var notify = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.Unix, System.Net.Sockets.SocketType.Dgram, System.Net.Sockets.ProtocolType.Unspecified);
+        notify.Bind(new System.Net.Sockets.UnixDomainSocketEndPoint(socketPath));
+        notify.ReceiveTimeout = 20_000;
+        string[] foreground = ["mount", "--foreground", "--mountpoint", emulator.Mountpoint, "--store", emulator.Store, "--link", "none",
+            "--log-file", Path.Combine(emulator.Store, "liveupdatefs.log")];
+
+        using System.Diagnostics.Process first = StartSupervised(foreground, socketPath);
+        Assert.That(Receive(notify), Does.Contain("READY=1").And.Contain($"MAINPID={first.Id}"));
+        emulator.RunStage("crash-old");
+
+        Task<ProcessResult> reboot = Task.Run(() => emulator.Reboot());
+        Assert.That(first.WaitForExit(30_000), Is.True, "the frozen daemon exits");
+        Assert.That(first.ExitCode, Is.EqualTo(75), "status 75 asks the supervisor for the next boot");
+        Assert.That(Receive(notify), Does.Contain("STOPPING=1"));
+
+        using System.Diagnostics.Process second = StartSupervised(foreground, socketPath); // what systemd does
+        Assert.That(Receive(notify), Does.Contain("READY=1"));
+        ProcessResult result = reboot.Result;
+        Assert.That(result.ExitCode, Is.Zero, result.Output + emulator.LogTail());
+        Assert.That(result.Output, Does.Contain($"the supervisor started the new daemon, pid {second.Id}"));
+        Assert.That(CrashCheck(emulator), Is.EqualTo("old"));
+    }
+
+    private static System.Diagnostics.Process StartSupervised(string[] arguments, string notifySocket)
+    {
+        var start = new System.Diagnostics.ProcessStartInfo(Repository.Daemon) { UseShellExecute = false, RedirectStandardError = true, RedirectStandardOutput = true };
+        foreach (string argument in arguments)
+            start.ArgumentList.Add(argument);
+        start.Environment["NOTIFY_SOCKET"] = notifySocket;
+        return System.Diagnostics.Process.Start(start)!;
+    }
+
+    private static string Receive(System.Net.Sockets.Socket socket)
+    {
+        byte[] buffer = new byte[4096];
+        return System.Text.Encoding.UTF8.GetString(buffer, 0, socket.Receive(buffer));
+    }
+
     /// <summary>A new emulator after <paramref name="stage"/> and a successful reboot
     /// (whose new daemon gets <paramref name="rebootEnvironment"/>).</summary>
     private static MountedEmulator StartAndReboot(string stage, Dictionary<string, string?>? rebootEnvironment = null)
