@@ -116,8 +116,9 @@ public sealed class MountCommand(MountOptions options)
             using PosixSignalRegistration term = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Stop);
             using PosixSignalRegistration interrupt = PosixSignalRegistration.Create(PosixSignal.SIGINT, Stop);
 
-            log.Information("LiveUpdateFs serves {Device} (store {Store}, link {Link}, behaviour {@Behaviour}); stop with Ctrl-C or liveupdatefs unmount",
-                Path.Combine(options.Mountpoint, Defaults.DeviceNode), options.Store, options.LinkPath ?? "none", behaviour);
+            log.Information("LiveUpdateFs serves {Device} (store {Store}, link {Link}, GET_NAME fix {GetNameFix}, FINISH checks reserved {FinishChecksReserved}); stop with Ctrl-C or liveupdatefs unmount",
+                Path.Combine(options.Mountpoint, Defaults.DeviceNode), options.Store, options.LinkPath ?? "none",
+                behaviour.GetNameFix, behaviour.FinishChecksReserved);
             ServiceManager.Notify($"READY=1\nMAINPID={Environment.ProcessId}\nSTATUS=serving {Path.Combine(options.Mountpoint, Defaults.DeviceNode)}");
             server.Run();
             ServiceManager.Notify("STOPPING=1");
