@@ -308,11 +308,12 @@ public sealed class LuoFileSystem(LuoDispatcher dispatcher, ILogger log, IReboot
     /// <summary>
     /// `liveupdatefs reboot`'s freeze (spec §7 step 1). Runs on the FUSE
     /// thread, so every other LUO caller waits meanwhile; afterwards they are
-    /// held for good. Root only, as reboot(2) needs CAP_SYS_BOOT.
+    /// held for good. Root or the daemon's own user only (reboot(2) needs
+    /// CAP_SYS_BOOT; EPERM otherwise).
     /// </summary>
     private Errno FreezeForReboot(FuseCaller caller, CallerProcess process, Envelope envelope)
     {
-        if (caller.Uid != 0)
+        if (caller.Uid != 0 && caller.Uid != ProcessControl.EffectiveUid)
             return Errno.EPERM;
         if (freezer is null)
             return Errno.EOPNOTSUPP;

@@ -1,3 +1,5 @@
+using LiveUpdateFs.Interop;
+
 namespace LiveUpdateFs.Fuse;
 
 /// <summary>The fixed nodes of the mount and the inode range of per-session nodes.</summary>
@@ -17,14 +19,22 @@ public static class LuoNodes
     private const uint Directory = 0x4000;
     private const uint Regular = 0x8000;
 
-    public static NodeAttributes RootAttributes => new(Root, Directory | 0x1ED /* 0755 */, LinkCount: 2);
+    /// <summary>The nodes belong to the daemon's user: root, or the user who
+    /// mounted without root (then only that user's programs may open them).</summary>
+    private static readonly uint OwnerUid = ProcessControl.EffectiveUid;
+    private static readonly uint OwnerGid = ProcessControl.EffectiveGid;
+
+    public static NodeAttributes RootAttributes => Owned(Root, Directory | 0x1ED /* 0755 */, linkCount: 2);
 
     /// <summary>Mode 0600 root, as the kernel's misc device without .mode.</summary>
-    public static NodeAttributes DeviceAttributes => new(Device, Regular | 0x180);
+    public static NodeAttributes DeviceAttributes => Owned(Device, Regular | 0x180);
 
-    public static NodeAttributes ControlAttributes => new(Control, Regular | 0x180);
+    public static NodeAttributes ControlAttributes => Owned(Control, Regular | 0x180);
 
-    public static NodeAttributes StatusAttributes => new(Status, Regular | 0x100 /* 0400 */);
+    public static NodeAttributes StatusAttributes => Owned(Status, Regular | 0x100 /* 0400 */);
 
-    public static NodeAttributes SessionAttributes(ulong inode) => new(inode, Regular | 0x180);
+    public static NodeAttributes SessionAttributes(ulong inode) => Owned(inode, Regular | 0x180);
+
+    private static NodeAttributes Owned(ulong inode, uint mode, ulong linkCount = 1) =>
+        new(inode, mode, linkCount, Uid: OwnerUid, Gid: OwnerGid);
 }

@@ -35,7 +35,7 @@ public static class ControlCommands
         if (!TryReadStatus(mountpoint, out int pid))
         {
             // No daemon answers: clear whatever mount is left there.
-            var detached = ProcessControl.DetachMount(mountpoint);
+            var detached = HostSys.DetachMount(mountpoint);
             Console.WriteLine(detached.IsError
                 ? $"liveupdatefs: nothing is mounted at {mountpoint}"
                 : $"liveupdatefs: removed a dead mount at {mountpoint}");

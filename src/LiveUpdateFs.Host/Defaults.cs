@@ -1,10 +1,21 @@
+using LiveUpdateFs.Interop;
+
 namespace LiveUpdateFs.Host;
 
 /// <summary>Where things live when the user names nothing (design.md "Defaults").</summary>
 public static class Defaults
 {
-    public const string Mountpoint = "/run/liveupdatefs";
-    public const string Store = "/var/lib/liveupdatefs";
+    /// <summary>/run/liveupdatefs; without root $XDG_RUNTIME_DIR/liveupdatefs (or /tmp/liveupdatefs-UID).</summary>
+    public static string Mountpoint => ProcessControl.IsRoot ? "/run/liveupdatefs"
+        : Path.Combine(Environment.GetEnvironmentVariable("XDG_RUNTIME_DIR") is { Length: > 0 } run ? run : $"/tmp/liveupdatefs-{ProcessControl.EffectiveUid}",
+            "liveupdatefs");
+
+    /// <summary>/var/lib/liveupdatefs; without root $XDG_STATE_HOME/liveupdatefs (or ~/.local/state/liveupdatefs).</summary>
+    public static string Store => ProcessControl.IsRoot ? "/var/lib/liveupdatefs"
+        : Path.Combine(Environment.GetEnvironmentVariable("XDG_STATE_HOME") is { Length: > 0 } state ? state
+            : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".local", "state"), "liveupdatefs");
+
+    /// <summary>Only root may create it (and only root may open a root daemon's node).</summary>
     public const string Link = "/dev/liveupdate";
     public const string DeviceNode = "liveupdate";
     public const string StatusFile = "status.json";

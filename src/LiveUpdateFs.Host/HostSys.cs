@@ -1,4 +1,5 @@
 using LiveUpdateFs.Interop;
+using LiveUpdateFs.Uapi;
 using Serilog;
 
 namespace LiveUpdateFs.Host;
@@ -27,9 +28,25 @@ public static class HostSys
         catch (IOException ex)
         {
             log.Warning("The mountpoint {Mountpoint} holds a dead mount ({Error}); detaching it", mountpoint, ex.Message);
-            ProcessControl.DetachMount(mountpoint);
+            DetachMount(mountpoint);
             Directory.CreateDirectory(mountpoint);
         }
+    }
+
+    /// <summary>Removes a (dead) mount even with files open on it: umount2
+    /// MNT_DETACH as root, `fusermount3 -u -z` for the user who mounted it.</summary>
+    public static Errno DetachMount(string mountpoint)
+    {
+        Errno detached = ProcessControl.DetachMount(mountpoint);
+        if (detached != Errno.EPERM || !File.Exists("/usr/bin/fusermount3"))
+            return detached;
+        using var fusermount = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo("/usr/bin/fusermount3", ["-u", "-z", mountpoint])
+        {
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        })!;
+        fusermount.WaitForExit();
+        return fusermount.ExitCode == 0 ? Errno.None : Errno.EPERM;
     }
 
     public static IEnumerable<string> Tail(string file, int lines)

@@ -51,6 +51,13 @@ public sealed record MountOptions(string Mountpoint, string Store, string? Link,
 public sealed class MountCommand(MountOptions options)
 {
     private const string DaemonizedVariable = "LIVEUPDATEFS_DAEMONIZED";
+    private const string FuserMount = "/usr/bin/fusermount3";
+
+    /// <summary>As root every user's programs may reach the node (allow_other;
+    /// its mode decides); without root only the mounting user's (fusermount3
+    /// allows allow_other only with user_allow_other in /etc/fuse.conf).</summary>
+    private static string MountOptionsFor(bool root) =>
+        "fsname=liveupdatefs,subtype=liveupdatefs,default_permissions" + (root ? ",allow_other" : "");
     private static readonly TimeSpan StartTimeout = TimeSpan.FromSeconds(20);
 
     public int Run()
@@ -68,8 +75,8 @@ public sealed class MountCommand(MountOptions options)
         problem = null;
         if (!File.Exists("/dev/fuse"))
             problem = "/dev/fuse is missing: load the fuse module (modprobe fuse), or in Docker pass --device /dev/fuse --cap-add SYS_ADMIN";
-        else if (!ProcessControl.IsRoot)
-            problem = "the emulator must run as root for now (mounting FUSE with allow_other and reading callers' memory); run it with sudo";
+        else if (!ProcessControl.IsRoot && !File.Exists(FuserMount))
+            problem = $"without root the mount goes through {FuserMount}, which is missing: install the fuse3 package, or run as root";
         else if (ControlCommands.TryReadStatus(options.Mountpoint, out _))
             problem = $"a LiveUpdateFs daemon already serves {options.Mountpoint}; stop it with: liveupdatefs unmount --mountpoint {options.Mountpoint}";
         return problem is null;
@@ -111,7 +118,7 @@ public sealed class MountCommand(MountOptions options)
             var fileSystem = new LuoFileSystem(new LuoDispatcher(orchestrator, behaviour), log, freezer, options.ToArguments(foreground: false),
                 ServiceManager.Supervised);
             using FuseServer server = FuseServer.Mount(options.Mountpoint, fileSystem,
-                "fsname=liveupdatefs,subtype=liveupdatefs,allow_other,default_permissions", log);
+                MountOptionsFor(ProcessControl.IsRoot), log);
             using var link = DeviceLink.Create(options.LinkPath, Path.Combine(options.Mountpoint, Defaults.DeviceNode), log);
             using PosixSignalRegistration term = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Stop);
             using PosixSignalRegistration interrupt = PosixSignalRegistration.Create(PosixSignal.SIGINT, Stop);

@@ -105,6 +105,9 @@ internal static unsafe partial class Libc
     [LibraryImport(Lib, EntryPoint = "geteuid")]
     public static partial uint Geteuid();
 
+    [LibraryImport(Lib, EntryPoint = "getegid")]
+    public static partial uint Getegid();
+
     [LibraryImport(Lib, EntryPoint = "open", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
     public static partial int Open(string path, int flags, uint mode);
 

@@ -7,6 +7,10 @@ public static unsafe class ProcessControl
 {
     public static bool IsRoot => Libc.Geteuid() == 0;
 
+    public static uint EffectiveUid => Libc.Geteuid();
+
+    public static uint EffectiveGid => Libc.Getegid();
+
     /// <summary>setsid() and stdin/stdout/stderr on /dev/null: a daemon leaves
     /// the terminal's session (Ctrl-C in the shell does not reach it) and lets
     /// go of the pipes of whoever started it (they would never see EOF).</summary>

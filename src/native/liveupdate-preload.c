@@ -37,6 +37,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
@@ -379,6 +380,44 @@ static int complete_fd_request(int fd, unsigned long request, void *arg)
 	return 0;
 }
 
+/*
+ * The daemon reads and writes this process's memory and takes its fds
+ * (process_vm_readv/writev, pidfd_getfd). Where Yama's ptrace_scope is 1 a
+ * daemon of the same user (the mount without root) may only do that if this
+ * process names it as its ptracer. Its pid is in the mount's status.json.
+ * Once per process; keeps errno.
+ */
+static atomic_bool ptracer_named;
+
+static void name_daemon_as_ptracer(void)
+{
+	char path[PATH_MAX], text[8192];
+	const char *key = "\"daemonPid\": ";
+	char *at;
+	ssize_t n;
+	long pid;
+	int fd, saved = errno;
+
+	if (atomic_exchange(&ptracer_named, true))
+		return;
+	if (snprintf(path, sizeof(path), "%s/status.json", mount_dir) >= (int)sizeof(path))
+		goto out;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		goto out;
+	n = read(fd, text, sizeof(text) - 1);
+	close(fd);
+	if (n <= 0)
+		goto out;
+	text[n] = '\0';
+	at = strstr(text, key);
+	pid = at ? strtol(at + strlen(key), NULL, 10) : 0;
+	if (pid > 0)
+		prctl(PR_SET_PTRACER, (unsigned long)pid, 0, 0, 0);
+out:
+	errno = saved;
+}
+
 /* Requests of type 0xBA: LUO requests, and the only ones we may act on. */
 static int luo_ioctl(int fd, unsigned long request, void *arg)
 {
@@ -392,8 +431,10 @@ static int luo_ioctl(int fd, unsigned long request, void *arg)
 	if (inert)
 		return real_ioctl(fd, request, arg);
 	if (!returns_fd &&
-	    atomic_load_explicit(&mount_dir_known, memory_order_acquire))
+	    atomic_load_explicit(&mount_dir_known, memory_order_acquire)) {
+		name_daemon_as_ptracer();
 		return real_ioctl(fd, request, arg);
+	}
 
 	fuse = fd_on_fs(fd, FUSE_SUPER_MAGIC);
 	errno = saved_errno;
@@ -401,6 +442,8 @@ static int luo_ioctl(int fd, unsigned long request, void *arg)
 		return real_ioctl(fd, request, arg);
 
 	remember_mount_dir(fd);
+	if (atomic_load_explicit(&mount_dir_known, memory_order_acquire))
+		name_daemon_as_ptracer();
 	if (!returns_fd)
 		return real_ioctl(fd, request, arg);
 	return complete_fd_request(fd, request, arg);

@@ -21,8 +21,6 @@ public sealed class RebootCommand(string mountpoint, bool keepProcesses)
 
     public int Run()
     {
-        if (!ProcessControl.IsRoot)
-            return Fail(2, "a reboot ends processes and restarts the daemon, which needs root; run it with sudo");
         if (!ControlCommands.TryReadStatus(mountpoint, out int daemonPid, out JsonDocument? status))
             return Fail(1, $"no daemon serves {mountpoint}; start one with: liveupdatefs mount --mountpoint {mountpoint}");
         string[] mountArguments;
