@@ -71,7 +71,7 @@ public static class Cli
             GetNameFix: !r.GetValue(getNameSize16),
             FinishChecksReserved: r.GetValue(finishChecksReserved))).Run());
 
-        var unmount = new Command("unmount", "Stop the daemon serving DIR and unmount it") { mountpoint };
+        var unmount = new Command("unmount", "Stop the daemon serving DIR and unmount it; its open outgoing sessions are handed over to the next start (like docker stop)") { mountpoint };
         unmount.SetAction(r => ControlCommands.Unmount(MountpointPath(r.GetValue(mountpoint)!)));
 
         var reboot = new Command("reboot",

@@ -58,6 +58,27 @@ public static unsafe class ProcessControl
         }
     }
 
+    /// <summary>
+    /// Whether this process may use the calls the daemon needs on its callers
+    /// (process_vm_readv, pidfd_getfd), tried on itself. Docker's default
+    /// seccomp profile refuses them (EPERM) unless the container has
+    /// CAP_SYS_PTRACE. Returns the failing call and its errno, or null.
+    /// </summary>
+    public static string? CallerAccessProblem()
+    {
+        long probe = 0x1234;
+        long copy = 0;
+        var local = new Libc.IoVec { Base = &copy, Length = sizeof(long) };
+        var remote = new Libc.IoVec { Base = &probe, Length = sizeof(long) };
+        if (Libc.ProcessVmReadv(Environment.ProcessId, &local, 1, &remote, 1, 0) != sizeof(long))
+            return $"process_vm_readv: {Libc.LastErrno.Name}";
+        using var self = new SafeFd(Libc.PidfdOpen(Environment.ProcessId, 0));
+        if (self.IsInvalid)
+            return $"pidfd_open: {Libc.LastErrno.Name}";
+        using var stdin = new SafeFd(Libc.PidfdGetfd(self, 0, 0));
+        return stdin.IsInvalid && Libc.LastErrno != Errno.EBADF ? $"pidfd_getfd: {Libc.LastErrno.Name}" : null;
+    }
+
     /// <summary>umount2(MNT_DETACH): removes a mount even when files on it are open.</summary>
     public static Errno DetachMount(string path) => Libc.Umount2(path, Libc.MNT_DETACH) == 0 ? Errno.None : Libc.LastErrno;
 }

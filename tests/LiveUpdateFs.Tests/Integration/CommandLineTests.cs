@@ -76,7 +76,7 @@ public sealed class CommandLineTests
     {
         ProcessResult result = ProcessRunner.Run(Repository.Daemon, ["mount", "--log-format", "xml"]);
 
-        Assert.That(result.ExitCode, Is.Not.Zero);
+        Assert.That(result.ExitCode, Is.EqualTo(2), "a command line that cannot be used is exit status 2");
         Assert.That(result.Output, Does.Contain("text").And.Contain("json"));
     }
 
