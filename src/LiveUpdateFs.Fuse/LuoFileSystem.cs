@@ -16,10 +16,9 @@ namespace LiveUpdateFs.Fuse;
 /// the reboot command's freeze), and status.json. Runs on the single FUSE thread.
 /// </summary>
 /// <param name="freezer">Runs the reboot serialization; null: reboots are refused (EOPNOTSUPP).</param>
-/// <param name="mountArguments">The `liveupdatefs` arguments that start a daemon like this one (status.json).</param>
-/// <param name="supervised">A supervisor restarts the daemon after a reboot's freeze (status.json).</param>
-public sealed class LuoFileSystem(LuoDispatcher dispatcher, ILogger log, IRebootFreezer? freezer = null,
-    IReadOnlyList<string>? mountArguments = null, bool supervised = false) : IFuseFileSystem
+/// <param name="daemon">What status.json says about the daemon.</param>
+public sealed class LuoFileSystem(LuoDispatcher dispatcher, ILogger log, IRebootFreezer? freezer = null, DaemonFacts? daemon = null)
+    : IFuseFileSystem
 {
     private readonly ILogger _log = log.ForContext<LuoFileSystem>();
     private readonly Dictionary<ulong, OpenFile> _openFiles = [];
@@ -33,7 +32,8 @@ public sealed class LuoFileSystem(LuoDispatcher dispatcher, ILogger log, IReboot
 
     private sealed record DeviceFile : OpenFile;
 
-    private sealed record SessionFile(Session Session) : OpenFile;
+    /// <param name="Node">The per-session node the fd is open on (status: who holds it).</param>
+    private sealed record SessionFile(Session Session, string Node) : OpenFile;
 
     private sealed record ControlFile : OpenFile;
 
@@ -109,7 +109,7 @@ public sealed class LuoFileSystem(LuoDispatcher dispatcher, ILogger log, IReboot
             case LuoNodes.Control:
                 return FuseReply.Opened(Add(new ControlFile()));
             case LuoNodes.Status:
-                return FuseReply.Opened(Add(new StatusFile(StatusJson.Render(Orchestrator.Snapshot(), mountArguments ?? [], supervised))));
+                return FuseReply.Opened(Add(new StatusFile(RenderStatus())));
             case >= LuoNodes.SessionBase:
                 return OpenSessionNode(caller, inode - LuoNodes.SessionBase);
             default:
@@ -129,7 +129,7 @@ public sealed class LuoFileSystem(LuoDispatcher dispatcher, ILogger log, IReboot
             return FuseReply.Fail(Errno.EACCES);
         }
         ticket.Opened = true;
-        return FuseReply.Opened(Add(new SessionFile(session)));
+        return FuseReply.Opened(Add(new SessionFile(session, SessionNodeName(ticketId))));
     }
 
     public FuseReply Flush(FuseCaller caller, ulong inode, ulong handle) => FuseReply.Ok;
@@ -238,7 +238,7 @@ public sealed class LuoFileSystem(LuoDispatcher dispatcher, ILogger log, IReboot
         ulong ticket = ++_nextTicket;
         _tickets.Add(ticket, new Ticket(pending, process.ProcessId));
         envelope.Ticket = ticket;
-        envelope.SetNodeName(pending.Session is null ? "" : $"{Envelope.SessionNodePrefix}{ticket:x}");
+        envelope.SetNodeName(pending.Session is null ? "" : SessionNodeName(ticket));
         return Errno.None;
     }
 
@@ -348,6 +348,16 @@ public sealed class LuoFileSystem(LuoDispatcher dispatcher, ILogger log, IReboot
         ulong handle = ++_nextHandle;
         _openFiles.Add(handle, file);
         return handle;
+    }
+
+    private static string SessionNodeName(ulong ticket) => $"{Envelope.SessionNodePrefix}{ticket:x}";
+
+    private byte[] RenderStatus()
+    {
+        DaemonFacts facts = daemon ?? DaemonFacts.Unknown;
+        var nodes = _openFiles.Values.OfType<SessionFile>().GroupBy(f => f.Session.Id).ToDictionary(g => g.Key, g => g.First().Node);
+        var holders = facts.Mountpoint is { } mountpoint ? EmulatorFdHolders.ByNode(mountpoint) : [];
+        return StatusJson.Render(Orchestrator.Snapshot(), facts, nodes, holders);
     }
 
     private static bool TryParseSessionNode(string name, out ulong ticket)

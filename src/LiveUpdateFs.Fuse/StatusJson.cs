@@ -6,9 +6,10 @@ namespace LiveUpdateFs.Fuse;
 /// <summary>The content of status.json (written by hand: no reflection, AOT-safe).</summary>
 public static class StatusJson
 {
-    /// <param name="mountArguments">`liveupdatefs` arguments that start a daemon like this one (used by `reboot`).</param>
-    /// <param name="supervised">A supervisor (systemd) restarts the daemon after a reboot's freeze.</param>
-    public static byte[] Render(OrchestratorSnapshot snapshot, IReadOnlyList<string> mountArguments, bool supervised)
+    /// <param name="nodes">Session id → the per-session node its fd is open on.</param>
+    /// <param name="holders">Node name → the pids holding an fd of it.</param>
+    public static byte[] Render(OrchestratorSnapshot snapshot, DaemonFacts daemon, IReadOnlyDictionary<long, string> nodes,
+        IReadOnlyDictionary<string, List<int>> holders)
     {
         using var stream = new MemoryStream();
         using (var json = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true }))
@@ -16,11 +17,12 @@ public static class StatusJson
             json.WriteStartObject();
             json.WriteNumber("daemonPid", Environment.ProcessId);
             json.WriteStartArray("mountArguments");
-            foreach (string argument in mountArguments)
+            foreach (string argument in daemon.MountArguments)
                 json.WriteStringValue(argument);
             json.WriteEndArray();
-            json.WriteBoolean("supervised", supervised);
+            json.WriteBoolean("supervised", daemon.Supervised);
             json.WriteBoolean("deviceOpen", snapshot.DeviceOpen);
+            WritePids(json, "deviceHolders", holders.GetValueOrDefault(LuoNodes.DeviceName));
             json.WriteBoolean("frozen", snapshot.Frozen);
             json.WriteBoolean("incomingLoaded", snapshot.IncomingLoaded);
             json.WriteStartArray("sessions");
@@ -30,6 +32,7 @@ public static class StatusJson
                 json.WriteNumber("id", session.Id);
                 json.WriteString("name", session.Name);
                 json.WriteString("kind", session.Kind);
+                WritePids(json, "holders", nodes.TryGetValue(session.Id, out string? node) ? holders.GetValueOrDefault(node) : null);
                 json.WriteStartArray("files");
                 foreach (FileSnapshot file in session.Files)
                 {
@@ -49,4 +52,21 @@ public static class StatusJson
         stream.WriteByte((byte)'\n');
         return stream.ToArray();
     }
+
+    private static void WritePids(Utf8JsonWriter json, string name, List<int>? pids)
+    {
+        json.WriteStartArray(name);
+        foreach (int pid in pids ?? [])
+            json.WriteNumberValue(pid);
+        json.WriteEndArray();
+    }
+}
+
+/// <summary>What status.json tells about the daemon itself.</summary>
+/// <param name="Mountpoint">Where it is mounted (to find the fd holders); null: unknown.</param>
+/// <param name="MountArguments">`liveupdatefs` arguments that start a daemon like this one (used by `reboot`).</param>
+/// <param name="Supervised">A supervisor (systemd) restarts the daemon after a reboot's freeze.</param>
+public sealed record DaemonFacts(string? Mountpoint, IReadOnlyList<string> MountArguments, bool Supervised)
+{
+    public static readonly DaemonFacts Unknown = new(null, [], false);
 }

@@ -66,27 +66,31 @@ public static class ControlCommands
                 return 0;
             }
             JsonElement root = document!.RootElement;
-            Console.WriteLine($"daemon pid {pid}, device {Path.Combine(mountpoint, Defaults.DeviceNode)} {(root.GetProperty("deviceOpen").GetBoolean() ? "open" : "closed")}"
+            string deviceHolders = Pids(root.GetProperty("deviceHolders"));
+            Console.WriteLine($"daemon pid {pid}, device {Path.Combine(mountpoint, Defaults.DeviceNode)} "
+                + (root.GetProperty("deviceOpen").GetBoolean() ? $"open (held by {deviceHolders})" : "closed")
                 + (root.GetProperty("frozen").GetBoolean() ? ", frozen for a reboot" : ""));
             if (!root.GetProperty("incomingLoaded").GetBoolean())
                 Console.WriteLine("the device was not opened yet in this boot: sessions handed over by the previous one appear after its first open (spec §3)");
             var sessions = root.GetProperty("sessions").EnumerateArray().ToList();
             // Wide enough for the longest name (up to 63 bytes, escaped).
             int width = Math.Max("SESSION".Length, sessions.Select(s => s.GetProperty("name").GetString()!.Length).DefaultIfEmpty(0).Max());
-            Console.WriteLine($"{"SESSION".PadRight(width)} {"KIND",-10} {"TOKEN",20} {"SIZE",14} STATE");
+            Console.WriteLine($"{"SESSION".PadRight(width)} {"KIND",-10} {"HOLDERS",-12} {"TOKEN",20} {"SIZE",14} STATE");
             foreach (JsonElement session in sessions)
             {
-                string name = session.GetProperty("name").GetString()!;
-                string kind = session.GetProperty("kind").GetString()!;
+                string line = $"{session.GetProperty("name").GetString()!.PadRight(width)} {session.GetProperty("kind").GetString(),-10} {Pids(session.GetProperty("holders")),-12}";
                 var files = session.GetProperty("files").EnumerateArray().ToList();
                 if (files.Count == 0)
-                    Console.WriteLine($"{name.PadRight(width)} {kind,-10} {"-",20} {"-",14} (no files)");
+                    Console.WriteLine($"{line} {"-",20} {"-",14} (no files)");
                 foreach (JsonElement file in files)
-                    Console.WriteLine($"{name.PadRight(width)} {kind,-10} {file.GetProperty("token").GetString(),20} {file.GetProperty("size").GetInt64(),14} {file.GetProperty("state").GetString()}");
+                    Console.WriteLine($"{line} {file.GetProperty("token").GetString(),20} {file.GetProperty("size").GetInt64(),14} {file.GetProperty("state").GetString()}");
             }
         }
         return 0;
     }
+
+    private static string Pids(JsonElement pids) =>
+        pids.GetArrayLength() == 0 ? "-" : string.Join(',', pids.EnumerateArray().Select(p => p.GetInt32()));
 
     public static int Run(string mountpoint, string[] program)
     {

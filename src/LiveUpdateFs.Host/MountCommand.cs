@@ -117,8 +117,8 @@ public sealed class MountCommand(MountOptions options)
             var behaviour = new LuoBehaviour { GetNameFix = options.GetNameFix, FinishChecksReserved = options.FinishChecksReserved };
             var orchestrator = new Orchestrator([new MemfdHandler()], log, new StoredIncomingSessions(store, faults, log));
             var freezer = new StoreHandover(orchestrator, store, faults, log);
-            var fileSystem = new LuoFileSystem(new LuoDispatcher(orchestrator, behaviour), log, freezer, options.ToArguments(foreground: false),
-                ServiceManager.Supervised);
+            var fileSystem = new LuoFileSystem(new LuoDispatcher(orchestrator, behaviour), log, freezer,
+                new DaemonFacts(options.Mountpoint, options.ToArguments(foreground: false), ServiceManager.Supervised));
             using FuseServer server = FuseServer.Mount(options.Mountpoint, fileSystem,
                 MountOptionsFor(ProcessControl.IsRoot), log);
             using var link = DeviceLink.Create(options.LinkPath, Path.Combine(options.Mountpoint, Defaults.DeviceNode), log);

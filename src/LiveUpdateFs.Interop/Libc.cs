@@ -158,4 +158,20 @@ internal static unsafe partial class Libc
 
     [LibraryImport(Lib, EntryPoint = "free")]
     public static partial void Free(nint pointer);
+
+    [LibraryImport(Lib, EntryPoint = "opendir", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
+    public static partial nint Opendir(string path);
+
+    /// <summary>struct dirent*, or 0 at the end; d_name at <see cref="DirentNameOffset"/>.</summary>
+    [LibraryImport(Lib, EntryPoint = "readdir64", SetLastError = true)]
+    public static partial nint Readdir(nint directory);
+
+    [LibraryImport(Lib, EntryPoint = "closedir")]
+    public static partial int Closedir(nint directory);
+
+    /// <summary>x86_64 struct dirent64: d_ino 8, d_off 8, d_reclen 2, d_type 1, then d_name.</summary>
+    public const int DirentNameOffset = 19;
+
+    [LibraryImport(Lib, EntryPoint = "readlink", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
+    public static partial nint Readlink(string path, byte* buffer, nuint size);
 }

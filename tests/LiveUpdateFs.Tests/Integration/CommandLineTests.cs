@@ -81,6 +81,20 @@ public sealed class CommandLineTests
     }
 
     [Test]
+    public void Status_names_the_processes_that_hold_session_fds()
+    {
+        using MountedEmulator emulator = MountedEmulator.Start();
+        int holder = emulator.RunStage("crash-old");
+
+        using System.Text.Json.JsonDocument status = emulator.Status()!;
+        var sessions = status.RootElement.GetProperty("sessions").EnumerateArray().ToList();
+        Assert.That(sessions.Select(s => s.GetProperty("holders").EnumerateArray().Select(p => p.GetInt32()).ToList()),
+            Is.All.EqualTo(new[] { holder }), "both sessions are held by the stage's holder");
+        ProcessResult table = emulator.Cli(["status", "--mountpoint", emulator.Mountpoint]);
+        Assert.That(table.Output, Does.Contain("HOLDERS").And.Contain($" {holder} "));
+    }
+
+    [Test]
     public void Reboot_without_a_daemon_fails_and_says_how_to_start_one()
     {
         string dir = Directory.CreateTempSubdirectory("liveupdatefs-none-").FullName;
