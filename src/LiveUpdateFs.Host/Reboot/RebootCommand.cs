@@ -53,6 +53,8 @@ public sealed class RebootCommand(string mountpoint, bool keepProcesses)
 
     private int FreezeFailed(Errno result, bool answered, int daemonPid)
     {
+        if (answered && result == Errno.EPERM)
+            return Fail(1, "the daemon refused the freeze (EPERM): only root or the user running the daemon may reboot it; nothing changed");
         if (answered)
             return Fail(1, $"the freeze failed with {result.Name}: nothing changed, every session stays as it was and the emulator keeps serving. "
                 + "The daemon's log says which file could not be frozen");
