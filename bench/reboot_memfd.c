@@ -24,6 +24,9 @@
 
 #include <linux/liveupdate.h>
 
+#define BENCH_NAME "reboot_memfd"
+#include "bench.h"
+
 #define CHUNK (1 << 20)
 
 static const char *device(void)
@@ -32,25 +35,12 @@ static const char *device(void)
 	return d && d[0] ? d : "/dev/liveupdate";
 }
 
-static int64_t now_ns(clockid_t clock)
-{
-	struct timespec t;
-	clock_gettime(clock, &t);
-	return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
-}
-
 static void fill(unsigned char *buf, int64_t offset, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
 		int64_t at = offset + (int64_t)i;
 		buf[i] = (unsigned char)(at * 7 + at / 4096);
 	}
-}
-
-static int die(const char *what)
-{
-	fprintf(stderr, "reboot_memfd: %s: %s\n", what, strerror(errno));
-	return 1;
 }
 
 static int prepare(int64_t size, int64_t data)

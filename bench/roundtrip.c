@@ -24,20 +24,10 @@
 
 #include <linux/liveupdate.h>
 
+#define BENCH_NAME "roundtrip"
+#include "bench.h"
+
 #define PEER_NAME "bench-peer"
-
-static int die(const char *what)
-{
-	fprintf(stderr, "roundtrip: %s: %s\n", what, strerror(errno));
-	return 1;
-}
-
-static int64_t now_ns(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
-}
 
 /* One client: `calls` requests on fd; returns the process exit status. */
 static int client(int floor, int fd, long calls, const char *expect)
@@ -117,7 +107,7 @@ int main(int argc, char **argv)
 		close(dev);
 	}
 
-	int64_t start = now_ns();
+	int64_t start = now_ns(CLOCK_MONOTONIC);
 	pid_t *kids = calloc((size_t)threads, sizeof(pid_t));
 	if (!kids)
 		return die("calloc");
@@ -139,7 +129,7 @@ int main(int argc, char **argv)
 		if (waitpid(kids[t], &status, 0) < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
 			failed = 1;
 	}
-	int64_t wall = now_ns() - start;
+	int64_t wall = now_ns(CLOCK_MONOTONIC) - start;
 	free(kids);
 	if (failed) {
 		fprintf(stderr, "roundtrip: a client failed\n");

@@ -33,20 +33,10 @@
 
 #include <linux/liveupdate.h>
 
+#define BENCH_NAME "scale"
+#include "bench.h"
+
 #define FILE_SIZE 4096
-
-static int die(const char *what)
-{
-	fprintf(stderr, "scale: %s: %s\n", what, strerror(errno));
-	return 1;
-}
-
-static int64_t now_ns(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
-}
 
 /* The daemon's VmRSS in KiB, found through status.json next to device; -1 if unknown. */
 static long daemon_rss_kib(const char *device)
@@ -129,9 +119,9 @@ static int sessions(int dev, long n, const char *device)
 	int64_t spent = 0;
 	for (long i = 0; i < n; i++) {
 		snprintf(name, sizeof(name), "scale-%d-%ld", (int)getpid(), i);
-		int64_t start = now_ns();
+		int64_t start = now_ns(CLOCK_MONOTONIC);
 		fds[i] = create_session(dev, name);
-		spent += now_ns() - start;
+		spent += now_ns(CLOCK_MONOTONIC) - start;
 		if (fds[i] < 0) {
 			fprintf(stderr, "scale: CREATE_SESSION %ld of %ld: %s\n", i + 1, n, strerror(errno));
 			return 1;
@@ -165,9 +155,9 @@ static int files(int dev, long m, const char *device)
 		p.size = sizeof(p);
 		p.fd = mfd;
 		p.token = (uint64_t)i;
-		int64_t start = now_ns();
+		int64_t start = now_ns(CLOCK_MONOTONIC);
 		int rc = ioctl(session, LIVEUPDATE_SESSION_PRESERVE_FD, &p);
-		spent += now_ns() - start;
+		spent += now_ns(CLOCK_MONOTONIC) - start;
 		if (rc != 0) {
 			fprintf(stderr, "scale: PRESERVE_FD %ld of %ld: %s\n", i + 1, m, strerror(errno));
 			return 1;
