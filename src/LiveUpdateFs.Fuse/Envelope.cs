@@ -21,6 +21,11 @@ public sealed class Envelope
     public const uint PhaseCommit = 2;
     public const uint PhaseQueryFrozen = 3;
     public const uint PhaseFreeze = 4;
+    public const uint PhaseRestart = 5;
+
+    /// <summary>FREEZE's request field: how the memfds are handed over.</summary>
+    public const ulong FreezeInPlace = 0;
+    public const ulong FreezeDurable = 1;
 
     private const int AnsweredOffset = 8;
     private const int VersionOffset = 16;
@@ -51,13 +56,25 @@ public sealed class Envelope
 
     /// <summary>A FREEZE request as `liveupdatefs reboot` sends it.</summary>
     /// <param name="progressFd">A terminal of the sender for progress lines, or -1.</param>
-    public static Envelope NewFreeze(int progressFd)
+    /// <param name="durable">Copy the memfds into the store rather than keep them for an in-place restart.</param>
+    public static Envelope NewFreeze(int progressFd, bool durable)
+    {
+        Envelope envelope = New(PhaseFreeze);
+        BinaryPrimitives.WriteInt32LittleEndian(envelope._bytes.AsSpan(ChannelFdOffset), progressFd);
+        BinaryPrimitives.WriteUInt64LittleEndian(envelope._bytes.AsSpan(RequestOffset), durable ? FreezeDurable : FreezeInPlace);
+        return envelope;
+    }
+
+    /// <summary>The RESTART request: after an in-place freeze, exec into the next boot.</summary>
+    public static Envelope NewRestart() => New(PhaseRestart);
+
+    private static Envelope New(uint phase)
     {
         byte[] bytes = new byte[Size];
         BinaryPrimitives.WriteUInt64LittleEndian(bytes, Magic);
         BinaryPrimitives.WriteUInt32LittleEndian(bytes.AsSpan(VersionOffset), Version);
-        BinaryPrimitives.WriteUInt32LittleEndian(bytes.AsSpan(PhaseOffset), PhaseFreeze);
-        BinaryPrimitives.WriteInt32LittleEndian(bytes.AsSpan(ChannelFdOffset), progressFd);
+        BinaryPrimitives.WriteUInt32LittleEndian(bytes.AsSpan(PhaseOffset), phase);
+        BinaryPrimitives.WriteInt32LittleEndian(bytes.AsSpan(ChannelFdOffset), -1);
         BinaryPrimitives.WriteInt32LittleEndian(bytes.AsSpan(InstalledFdOffset), -1);
         return new Envelope(bytes);
     }

@@ -179,7 +179,12 @@ public sealed class LuoFileSystem(LuoDispatcher dispatcher, ILogger log, IReboot
             Session? session = (file as SessionFile)?.Session;
             if (request == Envelope.Request && Envelope.TryRead(process, argument) is { } envelope)
             {
-                using (LogContext.PushProperty("Request", envelope.Phase == Envelope.PhaseFreeze ? "REBOOT_FREEZE" : LuoRequest.NameOf(envelope.CallerRequest)))
+                using (LogContext.PushProperty("Request", envelope.Phase switch
+                {
+                    Envelope.PhaseFreeze => "REBOOT_FREEZE",
+                    Envelope.PhaseRestart => "REBOOT_RESTART",
+                    _ => LuoRequest.NameOf(envelope.CallerRequest),
+                }))
                     return file is ControlFile ? HandleControl(caller, process, envelope, argument) : HandleEnvelope(process, session, envelope, argument);
             }
             if (file is ControlFile or StatusFile)
@@ -290,6 +295,7 @@ public sealed class LuoFileSystem(LuoDispatcher dispatcher, ILogger log, IReboot
         {
             Envelope.PhaseQueryFrozen => QueryFrozen(process, envelope),
             Envelope.PhaseFreeze => FreezeForReboot(caller, process, envelope),
+            Envelope.PhaseRestart => RestartInPlace(caller, process),
             _ => Errno.EINVAL,
         };
         return envelope.Answer(process, address) ? Reply(result) : FuseReply.Fail(Errno.EFAULT);
@@ -317,17 +323,37 @@ public sealed class LuoFileSystem(LuoDispatcher dispatcher, ILogger log, IReboot
             return Errno.EPERM;
         if (freezer is null)
             return Errno.EOPNOTSUPP;
+        RebootMode? mode = envelope.CallerRequest switch
+        {
+            (uint)Envelope.FreezeInPlace => RebootMode.InPlace,
+            (uint)Envelope.FreezeDurable => RebootMode.Durable,
+            _ => null,
+        };
+        if (mode is null)
+            return Errno.EINVAL;
         SafeFd? terminal = null;
         if (envelope.ChannelFd >= 0 && process.TakeDescriptor(envelope.ChannelFd, out terminal).IsError)
             terminal = null;
         using (terminal)
         using (TextWriter? progress = terminal is null ? null : TerminalWriter.Over(terminal))
         {
-            _log.Information("Reboot requested by pid {Pid}: freezing the outgoing sessions", process.ProcessId);
-            Errno result = freezer.FreezeForReboot(progress, out HandoverSummary summary);
+            _log.Information("Reboot ({Mode}) requested by pid {Pid}: freezing the outgoing sessions", mode, process.ProcessId);
+            Errno result = freezer.FreezeForReboot(mode.Value, progress, out HandoverSummary summary);
             envelope.SetFreezeSummary(summary.Sessions, summary.Files, summary.Bytes);
             return result;
         }
+    }
+
+    /// <summary>`liveupdatefs reboot` after an in-place freeze and the end of
+    /// the holders: this boot ends once the answer is out.</summary>
+    private Errno RestartInPlace(FuseCaller caller, CallerProcess process)
+    {
+        if (caller.Uid != 0 && caller.Uid != ProcessControl.EffectiveUid)
+            return Errno.EPERM;
+        if (freezer is null)
+            return Errno.EOPNOTSUPP;
+        _log.Information("Restart into the next boot requested by pid {Pid}", process.ProcessId);
+        return freezer.RestartInPlace();
     }
 
     /// <summary>The debug trace: every request with its decoded struct (as

@@ -16,6 +16,7 @@ public static class StatusJson
         {
             json.WriteStartObject();
             json.WriteNumber("daemonPid", Environment.ProcessId);
+            json.WriteString("boot", daemon.Boot);
             json.WriteStartArray("mountArguments");
             foreach (string argument in daemon.MountArguments)
                 json.WriteStringValue(argument);
@@ -66,7 +67,8 @@ public static class StatusJson
 /// <param name="Mountpoint">Where it is mounted (to find the fd holders); null: unknown.</param>
 /// <param name="MountArguments">`liveupdatefs` arguments that start a daemon like this one (used by `reboot`).</param>
 /// <param name="Supervised">A supervisor (systemd) restarts the daemon after a reboot's freeze.</param>
-public sealed record DaemonFacts(string? Mountpoint, IReadOnlyList<string> MountArguments, bool Supervised)
+/// <param name="Boot">Names this boot (this instance of the daemon); an in-place reboot keeps the pid and changes it.</param>
+public sealed record DaemonFacts(string? Mountpoint, IReadOnlyList<string> MountArguments, bool Supervised, string Boot)
 {
-    public static readonly DaemonFacts Unknown = new(null, [], false);
+    public static readonly DaemonFacts Unknown = new(null, [], false, "");
 }

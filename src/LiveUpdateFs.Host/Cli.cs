@@ -56,6 +56,10 @@ public static class Cli
         {
             Description = "Do not end the processes that hold emulator fds (a real kexec ends every process)",
         };
+        var durable = new Option<bool>("--durable")
+        {
+            Description = "Copy the preserved memfds into the store (survives a killed daemon) instead of keeping them open across an exec of the daemon (the default: zero-copy, like the kernel)",
+        };
         var program = new Argument<string[]>("program") { Description = "The program and its arguments", Arity = ArgumentArity.OneOrMore };
 
         var mount = new Command("mount", "Mount the emulated /dev/liveupdate and serve it (returns once the node is usable)")
@@ -75,12 +79,12 @@ public static class Cli
         unmount.SetAction(r => ControlCommands.Unmount(MountpointPath(r.GetValue(mountpoint)!)));
 
         var reboot = new Command("reboot",
-            "Live update: freeze the outgoing sessions into the store, end the processes holding emulator fds, restart the daemon; "
-            + "returns once the new boot serves RETRIEVE_SESSION")
+            "Live update: freeze the outgoing sessions, end the processes holding emulator fds, restart the daemon into the next boot "
+            + "(in place, memfds kept open; or --durable, through the store); returns once the new boot serves RETRIEVE_SESSION")
         {
-            mountpoint, keepProcesses,
+            mountpoint, keepProcesses, durable,
         };
-        reboot.SetAction(r => new Reboot.RebootCommand(MountpointPath(r.GetValue(mountpoint)!), r.GetValue(keepProcesses)).Run());
+        reboot.SetAction(r => new Reboot.RebootCommand(MountpointPath(r.GetValue(mountpoint)!), r.GetValue(keepProcesses), r.GetValue(durable)).Run());
 
         var status = new Command("status", "Show sessions, files and state") { mountpoint, json };
         status.SetAction(r => ControlCommands.Status(MountpointPath(r.GetValue(mountpoint)!), r.GetValue(json)));

@@ -13,6 +13,10 @@ internal static unsafe partial class Libc
 
     public const int O_RDWR = 0x2;
     public const int O_CLOEXEC = 0x80000;
+    public const int O_LARGEFILE = 0x8000;
+    public const int F_GETFD = 1;
+    public const int F_SETFD = 2;
+    public const int FD_CLOEXEC = 1;
     public const int O_PATH = 0x200000;
     public const int F_GETFL = 3;
     public const int PIDFD_THREAD = 0x80; // O_EXCL
@@ -86,6 +90,12 @@ internal static unsafe partial class Libc
 
     [LibraryImport(Lib, EntryPoint = "fcntl", SetLastError = true)]
     public static partial int Fcntl(SafeFd fd, int command, int argument);
+
+    [LibraryImport(Lib, EntryPoint = "execve", SetLastError = true)]
+    public static partial int Execve(byte* path, byte** argv, byte** envp);
+
+    [LibraryImport(Lib, EntryPoint = "fcntl", SetLastError = true)]
+    public static partial int Fcntl(int fd, int command, int argument);
 
     [LibraryImport(Lib, EntryPoint = "close", SetLastError = true)]
     public static partial int Close(int fd);

@@ -43,6 +43,45 @@ public static class MemfdOps
         return position < 0 ? (Libc.LastErrno, 0) : (Errno.None, position);
     }
 
+    /// <summary>A new open file of the same memfd (through /proc/self/fd):
+    /// same pages, its own file position and flags (O_RDWR).</summary>
+    public static (Errno Error, SafeFd? Fd) Reopen(SafeFd fd)
+    {
+        var reopened = new SafeFd(Libc.Open($"/proc/self/fd/{fd.Fd}", Libc.O_RDWR | Libc.O_CLOEXEC | Libc.O_LARGEFILE, 0));
+        if (!reopened.IsInvalid)
+            return (Errno.None, reopened);
+        Errno error = Libc.LastErrno;
+        reopened.Dispose();
+        return (error, null);
+    }
+
+    /// <summary>A new memfd (<see cref="Create"/>) with the first
+    /// <paramref name="size"/> bytes of <paramref name="source"/>, its holes
+    /// kept, then <paramref name="seals"/> added.</summary>
+    public static (Errno Error, SafeFd? Fd) CopyOf(SafeFd source, long size, int seals)
+    {
+        var (error, copy) = Create();
+        if (error.IsError)
+            return (error, null);
+        error = Truncate(copy!, size);
+        var (runError, runs) = error.IsError ? (error, []) : DataRuns(source, size);
+        error = runError;
+        byte[] bounce = error.IsError || runs.Count == 0 ? [] : new byte[1 << 16];
+        foreach (DataRun run in runs)
+        {
+            if (error.IsError)
+                break;
+            var (copyError, copied) = FileOps.CopyRange(source, run.Offset, copy!, run.Offset, run.Length, bounce);
+            error = copyError.IsError ? copyError : copied == run.Length ? Errno.None : Errno.EIO;
+        }
+        if (!error.IsError && seals != 0)
+            error = AddSeals(copy!, seals);
+        if (!error.IsError)
+            return (Errno.None, copy);
+        copy!.Dispose();
+        return (error, null);
+    }
+
     public static Errno SeekTo(SafeFd fd, long position) =>
         Libc.Lseek(fd, position, Libc.SEEK_SET) < 0 ? Libc.LastErrno : Errno.None;
 

@@ -8,11 +8,17 @@ public sealed class BootImage
 {
     public static readonly BootImage Empty = new(0, []);
 
-    internal BootImage(ulong generation, IReadOnlyList<StoredSession> sessions)
+    internal BootImage(ulong generation, IReadOnlyList<StoredSession> sessions, ulong? keptKey = null)
     {
         Generation = generation;
         Sessions = sessions;
+        KeptKey = keptKey;
     }
+
+    /// <summary>Set for an in-place generation: its files are fds the previous
+    /// instance kept open across its exec (<see cref="StoredFile.Kept"/>), and
+    /// only the instance it started with this key holds them.</summary>
+    public ulong? KeptKey { get; }
 
     /// <summary>The committed generation number; 0 when nothing was ever committed.</summary>
     public ulong Generation { get; }
@@ -68,4 +74,8 @@ public sealed class StoredFile
     internal ulong Checksum { get; }
 
     internal string ContentPath { get; }
+
+    /// <summary>In an in-place generation: the fd holding the file; its data
+    /// is not in the store (no runs, no checksum).</summary>
+    public KeptDescriptor? Kept { get; internal set; }
 }

@@ -18,7 +18,9 @@ public sealed class GenerationWriter : IDisposable
     private readonly List<(byte[] Name, List<StoredFile> Files)> _sessions = [];
     private readonly SparseContent _content = new();
     private readonly IStoreCheckpoints _checkpoints;
+    private readonly List<KeptDescriptor> _kept = [];
     private int _fileCount;
+    private bool _prepared;
     private Errno _firstError = Errno.None;
     private bool _finished;
 
@@ -58,24 +60,78 @@ public sealed class GenerationWriter : IDisposable
     }
 
     /// <summary>
-    /// Makes this generation the committed one: manifest written and fsynced,
-    /// the generation directory and the store fsynced, then the pointer
-    /// switched atomically. Older generations are removed only afterwards
-    /// (best effort; the next <see cref="StoreDirectory.BeginGeneration"/>
-    /// removes what is left). On error the previous commit stays in force.
+    /// Records a memfd of the current session for an in-place reboot: no data
+    /// is copied; the file stays in <paramref name="memfd"/>, which the caller
+    /// keeps open across its exec into the next instance. A generation holds
+    /// either kept files or copied ones.
     /// </summary>
+    public Errno AddKeptFile(ulong token, string compatible, SafeFd memfd, long position, FileShape shape)
+    {
+        EnsureOpen();
+        if (_sessions.Count == 0)
+            throw new InvalidOperationException("AddKeptFile before AddSession: a file belongs to a session");
+        if (position < 0)
+            return Remember(Errno.EINVAL);
+        var (error, stat) = MemfdOps.Stat(memfd);
+        if (error.IsError)
+            return Remember(error);
+        _fileCount++;
+        _kept.Add(new KeptDescriptor(memfd.Fd, stat.Dev, stat.Ino));
+        _sessions[^1].Files.Add(new StoredFile(token, compatible, shape.Size, position, shape.Seals, [], 0, ""));
+        return Errno.None;
+    }
+
+    /// <summary>The fds of the kept files, in order: what must stay open across the exec.</summary>
+    public IReadOnlyList<KeptDescriptor> KeptFiles => _kept;
+
+    /// <summary>The key of an in-place generation (see <see cref="KeptCodec"/>).</summary>
+    public ulong KeptKey { get; } = (ulong)Random.Shared.NextInt64(1, long.MaxValue);
+
+    /// <summary>Makes this generation the committed one: <see cref="Prepare"/>, then <see cref="Publish"/>.</summary>
     public Errno Commit()
+    {
+        Errno prepared = Prepare();
+        return prepared.IsError ? prepared : Publish();
+    }
+
+    /// <summary>
+    /// Everything of the commit but the pointer switch: the manifest (and for
+    /// kept files their list) written and fsynced, the generation directory
+    /// and the store fsynced. Still invisible to the next boot.
+    /// </summary>
+    public Errno Prepare()
     {
         EnsureOpen();
         if (_firstError.IsError)
             return _firstError;
+        if (_kept.Count > 0 && _kept.Count != _fileCount)
+            throw new InvalidOperationException("a generation holds either kept files or copied ones");
         var sessions = _sessions.Select(s => new StoredSession(s.Name, s.Files)).ToList();
         string manifest = Path.Combine(_directory, StoreLayout.Manifest);
         Errno error = Step(StoreStep.ManifestWrite, () => WriteDurably(manifest, ManifestCodec.Encode(_generation, sessions)));
+        if (!error.IsError && _kept.Count > 0)
+            error = WriteDurably(Path.Combine(_directory, StoreLayout.Kept), KeptCodec.Encode(KeptKey, _kept));
         // The entries of the content files and the manifest, then the generation directory's own.
         error = error.IsError ? error : Step(StoreStep.GenerationFsync, () => FileOps.FsyncDirectory(_directory));
         error = error.IsError ? error : Step(StoreStep.StoreFsync, () => FileOps.FsyncDirectory(_store));
-        error = error.IsError ? error : CommitPointer.Write(_store, _generation, _checkpoints);
+        if (error.IsError)
+            return Remember(error);
+        _prepared = true;
+        return Errno.None;
+    }
+
+    /// <summary>
+    /// Switches the pointer atomically to this prepared generation. Older
+    /// generations are removed only afterwards (best effort; the next
+    /// <see cref="StoreDirectory.BeginGeneration"/> removes what is left). On
+    /// error the previous commit stays in force.
+    /// </summary>
+    public Errno Publish()
+    {
+        EnsureOpen();
+        if (!_prepared)
+            throw new InvalidOperationException($"generation {_generation} must be prepared before it is published");
+        Errno error = CommitPointer.Write(_store, _generation, _checkpoints);
         if (error.IsError)
             return Remember(error);
         _finished = true;

@@ -51,7 +51,15 @@ public sealed class StoreDirectory
         {
             throw new StoreCorruptException(manifest, "the committed generation has no manifest");
         }
-        return new BootImage(generation, ManifestCodec.Decode(bytes, manifest, generation));
+        IReadOnlyList<StoredSession> sessions = ManifestCodec.Decode(bytes, manifest, generation);
+        string keptPath = System.IO.Path.Combine(Path, StoreLayout.GenerationName(generation), StoreLayout.Kept);
+        if (!File.Exists(keptPath))
+            return new BootImage(generation, sessions);
+        List<StoredFile> files = sessions.SelectMany(s => s.Files).ToList();
+        var (key, kept) = KeptCodec.Decode(File.ReadAllBytes(keptPath), keptPath, files.Count);
+        for (int i = 0; i < files.Count; i++)
+            files[i].Kept = kept[i];
+        return new BootImage(generation, sessions, key);
     }
 
     /// <summary>Starts the next generation, after removing leftovers of

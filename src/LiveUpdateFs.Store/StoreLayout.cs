@@ -10,6 +10,7 @@ namespace LiveUpdateFs.Store;
 /// STORE/current.tmp          the next pointer, before its atomic rename
 /// STORE/gen-XXXXXXXXXXXXXXXX/manifest
 /// STORE/gen-XXXXXXXXXXXXXXXX/data-000000 ...   packed data runs, one per memfd
+/// STORE/gen-XXXXXXXXXXXXXXXX/kept     an in-place generation's fds instead of data files
 /// </code>
 /// Other files (the host's "lock") are left alone.
 /// </summary>
@@ -18,6 +19,7 @@ internal static class StoreLayout
     public const string Pointer = "current";
     public const string PointerTemp = "current.tmp";
     public const string Manifest = "manifest";
+    public const string Kept = "kept";
     private const string GenerationPrefix = "gen-";
 
     public const UnixFileMode DirectoryMode = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute;

@@ -46,15 +46,26 @@ enum lufs_envelope_phase {
 	 */
 	LUFS_PHASE_QUERY_FROZEN = 3,
 	/*
-	 * `liveupdatefs reboot`: freeze every outgoing session into the store
-	 * (spec 7 step 1); root only (EPERM). Sent on LUFS_CONTROL_NODE;
-	 * channel_fd is a terminal for progress lines, or -1. Answers 0 or the
-	 * errno that stopped the freeze (then nothing changed). On success the
-	 * daemon holds every later LUO request until it exits, and reports
+	 * `liveupdatefs reboot`: freeze every outgoing session (spec 7 step 1);
+	 * root or the daemon's user only (EPERM). Sent on LUFS_CONTROL_NODE;
+	 * request is LUFS_FREEZE_IN_PLACE or LUFS_FREEZE_DURABLE; channel_fd
+	 * is a terminal for progress lines, or -1. Answers 0 or the errno that
+	 * stopped the freeze (then nothing changed). On success the daemon
+	 * holds every later LUO request until this boot ends, and reports
 	 * installed_fd = sessions, install_errno = files, ticket = bytes frozen.
 	 */
 	LUFS_PHASE_FREEZE = 4,
+	/*
+	 * After an in-place FREEZE (and the end of the holders): the daemon
+	 * answers, unmounts, commits the generation and execs itself into the
+	 * next boot with the memfds still open. EINVAL without such a freeze.
+	 */
+	LUFS_PHASE_RESTART = 5,
 };
+
+/* FREEZE's request field. */
+#define LUFS_FREEZE_IN_PLACE	0	/* memfds kept open across an exec of the daemon */
+#define LUFS_FREEZE_DURABLE	1	/* memfd data copied into the store and fsynced */
 
 /* Multi-open node beside the device node, for requests that need no session. */
 #define LUFS_CONTROL_NODE	".lufs-control"

@@ -55,10 +55,26 @@ public sealed class NoIncomingSessions : IIncomingSource
     }
 }
 
-/// <summary>Runs the reboot serialization (spec §7 step 1) into the store,
-/// for the reboot command and for SIGTERM.</summary>
+/// <summary>How a reboot hands the preserved memfds over.</summary>
+public enum RebootMode
+{
+    /// <summary>Zero-copy, the way the kernel keeps pages in place: the memfds
+    /// stay open across an exec of the daemon into the next boot. Lives only
+    /// as long as the daemon process, like memory across a kexec.</summary>
+    InPlace,
+
+    /// <summary>Copied into the store and fsynced: survives the daemon's death.</summary>
+    Durable,
+}
+
+/// <summary>Runs the reboot serialization (spec §7 step 1), for the reboot
+/// command and for SIGTERM.</summary>
 public interface IRebootFreezer
 {
     /// <param name="progress">A terminal to show the progress of large files on, or null.</param>
-    Errno FreezeForReboot(TextWriter? progress, out HandoverSummary summary);
+    Errno FreezeForReboot(RebootMode mode, TextWriter? progress, out HandoverSummary summary);
+
+    /// <summary>After an in-place freeze: end this boot and start the next
+    /// one in this process (EINVAL when no in-place freeze is pending).</summary>
+    Errno RestartInPlace();
 }

@@ -305,37 +305,58 @@ public sealed class Orchestrator
         {
             if (_frozen)
                 return Errno.EBUSY;
-            int files = 0;
-            long bytes = 0;
-            foreach (Session session in _outgoing)
-            {
-                image.AddSession(session.Name);
-                foreach (PreservedFile file in session.Preserved)
-                {
-                    Errno added = image.AddFile(file);
-                    if (added.IsError)
-                    {
-                        _log.Error("Reboot aborted: token {Token} of session {Session} could not be frozen ({Errno}); nothing was handed over and this boot goes on",
-                            file.Token, session.Name.ToString(), added.Name);
-                        image.Abort();
-                        return added;
-                    }
-                    files++;
-                    bytes += file.File.Facts.Size;
-                }
-            }
-            Errno committed = image.Commit();
-            if (committed.IsError)
-            {
-                _log.Error("Reboot aborted: the handover image could not be committed ({Errno}); the previous one stays and this boot goes on", committed.Name);
-                image.Abort();
-                return committed;
-            }
+            Errno result = SerializeLocked(image, out summary);
+            if (result.IsError)
+                return result;
             _frozen = true;
-            summary = new HandoverSummary(_outgoing.Count, files, bytes);
         }
         _log.Information("Reboot serialization done: {Sessions} sessions, {Files} files, {Bytes} bytes handed over; this boot is frozen",
             summary.Sessions, summary.Files, summary.Bytes);
+        return Errno.None;
+    }
+
+    /// <summary>
+    /// The same serialization once more, of a boot that is already frozen:
+    /// an in-place handover that cannot continue (the daemon is stopped
+    /// instead of restarted) is written again into a durable image.
+    /// </summary>
+    public Errno Reserialize(IHandoverImage image, out HandoverSummary summary)
+    {
+        summary = default;
+        lock (_lock)
+            return _frozen ? SerializeLocked(image, out summary) : Errno.EINVAL;
+    }
+
+    private Errno SerializeLocked(IHandoverImage image, out HandoverSummary summary)
+    {
+        summary = default;
+        int files = 0;
+        long bytes = 0;
+        foreach (Session session in _outgoing)
+        {
+            image.AddSession(session.Name);
+            foreach (PreservedFile file in session.Preserved)
+            {
+                Errno added = image.AddFile(file);
+                if (added.IsError)
+                {
+                    _log.Error("Reboot aborted: token {Token} of session {Session} could not be frozen ({Errno}); nothing was handed over and this boot goes on",
+                        file.Token, session.Name.ToString(), added.Name);
+                    image.Abort();
+                    return added;
+                }
+                files++;
+                bytes += file.File.Facts.Size;
+            }
+        }
+        Errno committed = image.Commit();
+        if (committed.IsError)
+        {
+            _log.Error("Reboot aborted: the handover image could not be committed ({Errno}); the previous one stays and this boot goes on", committed.Name);
+            image.Abort();
+            return committed;
+        }
+        summary = new HandoverSummary(_outgoing.Count, files, bytes);
         return Errno.None;
     }
 

@@ -8,12 +8,14 @@ namespace LiveUpdateFs.Host.Reboot;
 
 /// <summary>
 /// `liveupdatefs reboot`: the stand-in for a kexec with LUO (spec §7). The
-/// running daemon freezes its outgoing sessions into the store (nothing
-/// changes if that fails); then the processes holding emulator fds are ended,
-/// the daemon stops, and a new one starts on the same mountpoint and link,
-/// booting into the handed-over sessions.
+/// running daemon freezes its outgoing sessions (nothing changes if that
+/// fails); then the processes holding emulator fds are ended and the next
+/// boot starts on the same mountpoint and link, booting into the handed-over
+/// sessions. In place (the default) the daemon execs itself with the memfds
+/// still open, as the kernel keeps pages in place; durable, their data goes
+/// into the store, the daemon stops and a new one starts.
 /// </summary>
-public sealed class RebootCommand(string mountpoint, bool keepProcesses)
+public sealed class RebootCommand(string mountpoint, bool keepProcesses, bool durable)
 {
     private static readonly TimeSpan StopTimeout = TimeSpan.FromSeconds(15);
     private static readonly TimeSpan EndTimeout = TimeSpan.FromSeconds(5);
@@ -25,30 +27,85 @@ public sealed class RebootCommand(string mountpoint, bool keepProcesses)
             return Fail(1, $"no daemon serves {mountpoint}; start one with: liveupdatefs mount --mountpoint {mountpoint}");
         string[] mountArguments;
         bool supervised;
+        string boot;
         using (status)
         {
             mountArguments = status!.RootElement.GetProperty("mountArguments").EnumerateArray().Select(a => a.GetString()!).ToArray();
             supervised = status.RootElement.GetProperty("supervised").GetBoolean();
+            boot = status.RootElement.TryGetProperty("boot", out JsonElement b) ? b.GetString() ?? "" : "";
         }
 
         var clock = Stopwatch.StartNew();
         bool showProgress = ControlNode.IsTerminal(2);
-        Envelope freeze = Envelope.NewFreeze(showProgress ? 2 : -1);
-        Errno result = ControlNode.Ioctl(Path.Combine(mountpoint, Envelope.ControlNode), Envelope.Request, freeze.Buffer);
+        Envelope freeze = Envelope.NewFreeze(showProgress ? 2 : -1, durable);
+        Errno result = ControlNode.Ioctl(ControlPath, Envelope.Request, freeze.Buffer);
         TimeSpan frozenAfter = clock.Elapsed;
         if (result.IsError)
             return FreezeFailed(result, freeze.Answered, daemonPid);
         var (sessions, files, bytes) = freeze.FreezeSummary;
-        Console.WriteLine($"liveupdatefs: froze {sessions} sessions, {files} files, {Size(bytes)} of memfd in {frozenAfter.TotalMilliseconds:F0} ms");
+        Console.WriteLine($"liveupdatefs: froze {sessions} sessions, {files} files, {Size(bytes)} of memfd in {frozenAfter.TotalMilliseconds:F0} ms"
+            + (durable ? " (copied into the store)" : " (kept in place)"));
 
         List<int> ended = EndHolders(daemonPid);
-        if (!StopDaemon(daemonPid, ended))
+        bool restarted = durable ? StopDaemon(daemonPid) && StartNextDaemon(daemonPid, supervised, mountArguments)
+            : RestartInPlace(daemonPid, boot, supervised, mountArguments);
+        if (!restarted)
             return 1;
-        if (!(supervised ? AwaitSupervisorRestart(daemonPid) : Cli.Build().Parse(mountArguments).Invoke() == 0))
-            return Fail(1, $"the new daemon did not start (see above); the handed-over state is safe in the store: start it with: liveupdatefs {string.Join(' ', mountArguments)}");
+        // The ended processes were held in LUO requests; they finish dying now that the old connection is gone.
+        foreach (int pid in ended)
+            ProcessControl.WaitForExit(pid, EndTimeout);
         Console.WriteLine($"liveupdatefs: live update done in {clock.Elapsed.TotalMilliseconds:F0} ms (blackout from freeze to the new boot serving); "
             + $"{(keepProcesses ? "processes kept" : $"{ended.Count} processes ended")}; retrieve the sessions with RETRIEVE_SESSION");
         return 0;
+    }
+
+    private string ControlPath => Path.Combine(mountpoint, Envelope.ControlNode);
+
+    /// <summary>Asks the frozen daemon to exec into the next boot and waits
+    /// until that boot serves (same pid, new boot in status.json). A daemon
+    /// that could not exec writes the sessions into the store and exits; then
+    /// the next daemon is started as after a durable freeze.</summary>
+    private bool RestartInPlace(int daemonPid, string oldBoot, bool supervised, string[] mountArguments)
+    {
+        Errno result = ControlNode.Ioctl(ControlPath, Envelope.Request, Envelope.NewRestart().Buffer);
+        if (result.IsError)
+        {
+            Fail(1, $"the daemon did not restart in place ({result.Name}); its sessions stay frozen in it. "
+                + $"Stop it with `liveupdatefs unmount --mountpoint {mountpoint}` (it then writes them into the store) and mount again");
+            return false;
+        }
+        var clock = Stopwatch.StartNew();
+        while (clock.Elapsed < RestartTimeout)
+        {
+            if (ControlCommands.TryReadStatus(mountpoint, out int pid, out JsonDocument? status))
+            {
+                using (status)
+                {
+                    if (pid == daemonPid && status!.RootElement.GetProperty("boot").GetString() != oldBoot)
+                        return true;
+                }
+            }
+            if (ProcessControl.WaitForExit(daemonPid, TimeSpan.Zero))
+            {
+                // Either its exec failed and it wrote the sessions into the
+                // store, or it was killed: then the kept memfds died with it.
+                StartNextDaemon(daemonPid, supervised, mountArguments);
+                Fail(1, $"the daemon (pid {daemonPid}) ended instead of restarting in place; its log says whether it wrote the sessions into the store "
+                    + "or was killed (then the kept memfds died with it, as memory in a crash). Use --durable where the daemon may be killed");
+                return false;
+            }
+            Thread.Sleep(2);
+        }
+        Fail(1, $"the next boot did not serve {mountpoint} within {RestartTimeout.TotalSeconds} s; see the daemon's log");
+        return false;
+    }
+
+    private bool StartNextDaemon(int oldPid, bool supervised, string[] mountArguments)
+    {
+        if (supervised ? AwaitSupervisorRestart(oldPid) : Cli.Build().Parse(mountArguments).Invoke() == 0)
+            return true;
+        Fail(1, $"the new daemon did not start (see above); the handed-over state is safe in the store: start it with: liveupdatefs {string.Join(' ', mountArguments)}");
+        return false;
     }
 
     private int FreezeFailed(Errno result, bool answered, int daemonPid)
@@ -77,18 +134,13 @@ public sealed class RebootCommand(string mountpoint, bool keepProcesses)
         return holders;
     }
 
-    private bool StopDaemon(int daemonPid, List<int> ended)
+    private bool StopDaemon(int daemonPid)
     {
         ProcessControl.Terminate(daemonPid);
-        if (!ProcessControl.WaitForExit(daemonPid, StopTimeout))
-        {
-            Fail(1, $"the old daemon (pid {daemonPid}) did not stop within {StopTimeout.TotalSeconds} s; the handed-over state is committed: kill -9 {daemonPid}, then liveupdatefs mount --mountpoint {mountpoint}");
-            return false;
-        }
-        // The ended processes were held in LUO requests; they finish dying now that the connection is gone.
-        foreach (int pid in ended)
-            ProcessControl.WaitForExit(pid, EndTimeout);
-        return true;
+        if (ProcessControl.WaitForExit(daemonPid, StopTimeout))
+            return true;
+        Fail(1, $"the old daemon (pid {daemonPid}) did not stop within {StopTimeout.TotalSeconds} s; the handed-over state is committed: kill -9 {daemonPid}, then liveupdatefs mount --mountpoint {mountpoint}");
+        return false;
     }
 
     /// <summary>Under systemd the old daemon exits with

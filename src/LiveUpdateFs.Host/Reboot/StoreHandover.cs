@@ -8,45 +8,108 @@ using Serilog;
 
 namespace LiveUpdateFs.Host.Reboot;
 
-/// <summary>The reboot serialization into the persistence store: one new
-/// generation per reboot, committed only when every file was frozen.</summary>
+/// <summary>
+/// The reboot serialization into the persistence store, one new generation per
+/// reboot. Durable: the memfds' data is copied in and the generation committed
+/// before the freeze returns. In place: only the records are written; the
+/// generation is committed right before the daemon execs into the next boot,
+/// which inherits the memfds themselves (<see cref="InPlaceRestart"/>).
+/// </summary>
 public sealed class StoreHandover(Orchestrator orchestrator, StoreDirectory store, IStoreCheckpoints checkpoints, ILogger log)
     : IRebootFreezer
 {
-    private readonly ILogger _log = log.ForContext<StoreHandover>();
+    /// <summary>The checkpoint of the restart request (test-only faults).</summary>
+    public const string RestartStep = "restart";
 
-    public Errno FreezeForReboot(TextWriter? progress, out HandoverSummary summary)
+    private readonly ILogger _log = log.ForContext<StoreHandover>();
+    private GenerationWriter? _inPlace;
+
+    /// <summary>Called when the next boot should start in this process: stops serving.</summary>
+    public Action? StopServing { get; set; }
+
+    /// <summary>The prepared in-place generation once the reboot command asked
+    /// for the restart; null otherwise.</summary>
+    public GenerationWriter? RestartRequested { get; private set; }
+
+    /// <summary>An in-place freeze happened and its generation is not committed:
+    /// stopping without the restart must write the sessions durably.</summary>
+    public bool InPlacePending => _inPlace is not null;
+
+    public Errno FreezeForReboot(RebootMode mode, TextWriter? progress, out HandoverSummary summary)
     {
         summary = default;
         var clock = Stopwatch.StartNew();
-        GenerationWriter writer;
+        GenerationWriter? writer = Begin();
+        if (writer is null)
+            return Errno.EIO;
+        Errno result = orchestrator.Freeze(new Image(writer, checkpoints, mode, progress), out summary);
+        if (result.IsError)
+        {
+            writer.Dispose();
+            return result;
+        }
+        if (mode == RebootMode.InPlace)
+        {
+            _inPlace = writer; // committed at the restart, or replaced by a durable one at a stop
+            _log.Information("Generation {Generation} prepared in place in {Milliseconds} ms: the memfds stay open for the next boot",
+                writer.Generation, clock.ElapsedMilliseconds);
+            return Errno.None;
+        }
+        writer.Dispose();
+        _log.Information("Generation {Generation} committed in {Store} in {Milliseconds} ms", writer.Generation, store.Path, clock.ElapsedMilliseconds);
+        return Errno.None;
+    }
+
+    public Errno RestartInPlace()
+    {
+        if (_inPlace is null)
+            return Errno.EINVAL;
+        if (checkpoints.Reach(RestartStep) is { IsError: true } fault)
+            return fault;
+        RestartRequested = _inPlace;
+        StopServing?.Invoke();
+        return Errno.None;
+    }
+
+    /// <summary>
+    /// The daemon stops after an in-place freeze without restarting (SIGTERM,
+    /// unmount, or a failed exec): the memfds die with this process, so the
+    /// frozen sessions are copied into a durable generation instead.
+    /// </summary>
+    public Errno WriteInPlaceDurably(out HandoverSummary summary)
+    {
+        summary = default;
+        _inPlace?.Dispose();
+        _inPlace = null;
+        RestartRequested = null;
+        GenerationWriter? writer = Begin();
+        if (writer is null)
+            return Errno.EIO;
+        using (writer)
+            return orchestrator.Reserialize(new Image(writer, checkpoints, RebootMode.Durable, progress: null), out summary);
+    }
+
+    private GenerationWriter? Begin()
+    {
         try
         {
-            writer = store.BeginGeneration();
+            return store.BeginGeneration();
         }
         catch (StoreCorruptException ex)
         {
             _log.Error("Reboot refused: {Problem}. Move the store {Store} aside (its committed state is unreadable anyway) and reboot again",
                 ex.Message, store.Path);
-            return Errno.EIO;
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
             _log.Error("Reboot refused: cannot start a new generation in {Store}: {Problem}. Check its space and permissions", store.Path, ex.Message);
-            return Errno.EIO;
         }
-        using (writer)
-        {
-            Errno result = orchestrator.Freeze(new Image(writer, checkpoints, progress), out summary);
-            if (!result.IsError)
-                _log.Information("Generation {Generation} committed in {Store} in {Milliseconds} ms", writer.Generation, store.Path, clock.ElapsedMilliseconds);
-            return result;
-        }
+        return null;
     }
 
     /// <summary>One reboot's records: the memfd handler's freeze takes the
     /// file position now; size and seals are those recorded at preserve.</summary>
-    private sealed class Image(GenerationWriter writer, IStoreCheckpoints checkpoints, TextWriter? progress) : IHandoverImage
+    private sealed class Image(GenerationWriter writer, IStoreCheckpoints checkpoints, RebootMode mode, TextWriter? progress) : IHandoverImage
     {
         private const long ShowProgressFrom = 64L << 20;
         private string _session = "";
@@ -66,17 +129,19 @@ public sealed class StoreHandover(Orchestrator orchestrator, StoreDirectory stor
             var (error, position) = MemfdOps.Position(held.Fd);
             if (error.IsError)
                 return error;
-            long size = held.Facts.Size;
-            Action<long>? report = progress is not null && size >= ShowProgressFrom
-                ? copied => progress.Write($"\rfreezing token {file.Token} of session {_session}: {copied >> 20} MiB of data copied ({size >> 20} MiB file)")
+            var shape = new FileShape(held.Facts.Size, held.Facts.Seals);
+            if (mode == RebootMode.InPlace)
+                return writer.AddKeptFile(file.Token, file.Handler.Compatible, held.Fd, position, shape);
+            Action<long>? report = progress is not null && shape.Size >= ShowProgressFrom
+                ? copied => progress.Write($"\rfreezing token {file.Token} of session {_session}: {copied >> 20} MiB of data copied ({shape.Size >> 20} MiB file)")
                 : null;
-            error = writer.AddFile(file.Token, file.Handler.Compatible, held.Fd, position, new FileShape(size, held.Facts.Seals), report);
+            error = writer.AddFile(file.Token, file.Handler.Compatible, held.Fd, position, shape, report);
             if (report is not null)
                 progress!.WriteLine();
             return error;
         }
 
-        public Errno Commit() => writer.Commit();
+        public Errno Commit() => mode == RebootMode.InPlace ? writer.Prepare() : writer.Commit();
 
         public void Abort() => writer.Abort();
     }

@@ -38,6 +38,25 @@ public class RebootFreezeTests
     }
 
     [Test]
+    [Description("§7: a frozen boot can be serialized once more (an in-place handover written durably at a stop), with the same records; an unfrozen one cannot")]
+    public void Reserialize_RepeatsTheFrozenImage()
+    {
+        Outgoing("b", 2, 1);
+        Outgoing("a", 3);
+        Assert.That(_h.Luo.Reserialize(new FakeHandoverImage(), out _), Is.EqualTo(Errno.EINVAL), "nothing frozen yet");
+        var first = new FakeHandoverImage();
+        Assert.That(_h.Luo.Freeze(first, out HandoverSummary frozen), Is.EqualTo(Errno.None));
+        var again = new FakeHandoverImage();
+
+        Assert.That(_h.Luo.Reserialize(again, out HandoverSummary summary), Is.EqualTo(Errno.None));
+
+        Assert.That(again.Records, Is.EqualTo(first.Records));
+        Assert.That(again.Committed, Is.True);
+        Assert.That(summary, Is.EqualTo(frozen));
+        Assert.That(_h.Luo.Frozen, Is.True);
+    }
+
+    [Test]
     [Description("§7: incoming sessions, retrieved or not, are not serialized")]
     public void Freeze_LeavesIncomingSessionsOut()
     {

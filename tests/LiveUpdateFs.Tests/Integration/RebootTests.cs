@@ -14,25 +14,105 @@ public sealed partial class RebootTests
 {
     private static Dictionary<string, string?> Fault(string fault) => new() { ["LIVEUPDATEFS_FAULT"] = fault };
 
-    [Test]
-    [Description("§7, §4.2, §4.4, §4.5, §5.2, §8: sessions and memfds cross two reboots with every property; unretrieved incoming sessions do not cross the second")]
-    public void Sessions_survive_reboots_with_every_property()
+    private static readonly string[] Durable = ["--durable"];
+
+    [TestCase(false)]
+    [TestCase(true)]
+    [Description("§7, §4.2, §4.4, §4.5, §5.2, §8: sessions and memfds cross two reboots with every property, in place and durable; unretrieved incoming sessions do not cross the second")]
+    public void Sessions_survive_reboots_with_every_property(bool durable)
     {
         using MountedEmulator emulator = MountedEmulator.Start();
         int holder = emulator.RunStage("stage1");
 
-        ProcessResult reboot = emulator.Reboot();
+        ProcessResult reboot = emulator.Reboot(null, durable ? Durable : []);
         Assert.That(reboot.ExitCode, Is.Zero, reboot.Output + emulator.LogTail());
         Assert.That(reboot.Output, Does.Contain("froze 7 sessions, 15 files"), "'closed-before' is not handed over");
+        Assert.That(reboot.Output, Does.Contain(durable ? "(copied into the store)" : "(kept in place)"));
         Assert.That(reboot.Output, Does.Contain($"ended 1 processes holding emulator fds: {holder}"));
         Assert.That(MountedEmulator.IsAlive(holder), Is.False, "the holder was ended, as a kexec ends every process");
 
         emulator.RunStage("stage2");
-        ProcessResult second = emulator.Reboot();
+        ProcessResult second = emulator.Reboot(null, durable ? Durable : []);
         Assert.That(second.ExitCode, Is.Zero, second.Output + emulator.LogTail());
         Assert.That(second.Output, Does.Contain("froze 1 sessions, 2 files"), "only the outgoing 'gen2'; the unretrieved incoming session is dropped");
 
         emulator.RunStage("stage3");
+    }
+
+    [Test]
+    [Description("§7 in place: the daemon execs itself (same pid, new boot) with the memfds open; the store gets records only, no data")]
+    public void In_place_reboot_keeps_the_memfds_and_copies_nothing()
+    {
+        using MountedEmulator emulator = MountedEmulator.Start();
+        emulator.RunStage("crash-old");
+        (int pid, string boot) = PidAndBoot(emulator);
+
+        ProcessResult reboot = emulator.Reboot();
+
+        Assert.That(reboot.ExitCode, Is.Zero, reboot.Output + emulator.LogTail());
+        (int newPid, string newBoot) = PidAndBoot(emulator);
+        Assert.That(newPid, Is.EqualTo(pid), "the same process, exec'd");
+        Assert.That(newBoot, Is.Not.EqualTo(boot), "a new boot");
+        string generation = Path.Combine(emulator.Store, emulator.CommittedGeneration!);
+        Assert.That(Directory.EnumerateFiles(generation).Select(Path.GetFileName), Is.EquivalentTo(new[] { "manifest", "kept" }),
+            "records only: the 192 KiB of memfd data stayed in the memfds");
+        Assert.That(CrashCheck(emulator), Is.EqualTo("old"));
+    }
+
+    [Test]
+    [Description("§7: a daemon stopped after an in-place freeze, without its restart, writes the frozen sessions into the store; the next start boots into them")]
+    public void Stop_after_an_in_place_freeze_writes_the_sessions_durably()
+    {
+        using MountedEmulator emulator = MountedEmulator.Start(environment: Fault("fail@restart"));
+        emulator.RunStage("crash-old");
+
+        ProcessResult reboot = emulator.Reboot();
+        Assert.That(reboot.ExitCode, Is.EqualTo(1), reboot.Output);
+        Assert.That(reboot.Output, Does.Contain("did not restart in place (EIO)").And.Contain("liveupdatefs unmount"));
+
+        ProcessResult stopped = emulator.Cli(["unmount", "--mountpoint", emulator.Mountpoint]);
+        Assert.That(stopped.ExitCode, Is.Zero, stopped.Output);
+        Assert.That(emulator.LogTail(), Does.Contain("frozen for an in-place reboot were written into the store instead"));
+        Assert.That(Directory.EnumerateFiles(Path.Combine(emulator.Store, emulator.CommittedGeneration!), "data-*"), Has.Exactly(3).Items);
+        emulator.Mount();
+        Assert.That(CrashCheck(emulator), Is.EqualTo("old"));
+    }
+
+    [Test]
+    [Description("§7 in place: SIGKILL at every checkpoint of the freeze, the commit and the restart leaves the old state or, once the kept memfds were committed and died with the daemon, none (a crash during a kexec); never part of either")]
+    public void Sigkill_during_an_in_place_reboot_leaves_the_old_state_or_none()
+    {
+        string template = Directory.CreateTempSubdirectory("liveupdatefs-old-").FullName;
+        using (MountedEmulator old = StartAndReboot("crash-old", durable: true))
+            CopyStore(old.Store, template);
+
+        var states = new List<(int Point, string State)>();
+        for (int point = 2; point < 100; point++)
+        {
+            using MountedEmulator emulator = MountedEmulator.Create();
+            CopyStore(template, emulator.Store);
+            emulator.Mount(Fault($"kill@{point}"));
+            emulator.RunStage("crash-new");
+
+            ProcessResult reboot = emulator.Reboot();
+            if (reboot.ExitCode == 0)
+                break; // past the last checkpoint: nothing was killed
+            if (reboot.Output.Contains("ended instead of restarting in place"))
+                Assert.That(emulator.Status(), Is.Not.Null, $"checkpoint {point}: the reboot started the next daemon");
+            else
+                emulator.Mount();
+            states.Add((point, CrashCheck(emulator)));
+            if (states[^1].State == "none")
+                Assert.That(emulator.LogTail(), Does.Contain("died with it"), $"checkpoint {point}: the log says what was lost");
+        }
+
+        TestContext.Out.WriteLine(string.Join('\n', states.Select(s => $"kill@{s.Point}: {s.State}")));
+        Assert.That(states, Has.Count.GreaterThanOrEqualTo(8), "at least 8 kill points");
+        int firstNone = states.FindIndex(s => s.State == "none");
+        Assert.That(firstNone, Is.Positive, "kills before the commit leave the old state, after it nothing");
+        Assert.That(states.Take(firstNone).Select(s => s.State), Is.All.EqualTo("old"));
+        Assert.That(states.Skip(firstNone).Select(s => s.State), Is.All.EqualTo("none"));
+        Directory.Delete(template, recursive: true);
     }
 
     [Test]
@@ -50,30 +130,32 @@ public sealed partial class RebootTests
         Assert.That(CrashCheck(emulator), Is.EqualTo("old"));
     }
 
-    [Test]
+    [TestCase(false)]
+    [TestCase(true)]
     [Description("§7: --keep-processes leaves the holders running (their fds belong to the old boot)")]
-    public void Keep_processes_leaves_holders_running()
+    public void Keep_processes_leaves_holders_running(bool durable)
     {
         using MountedEmulator emulator = MountedEmulator.Start();
         int holder = emulator.RunStage("crash-old");
 
-        ProcessResult reboot = emulator.Reboot(null, "--keep-processes");
+        ProcessResult reboot = emulator.Reboot(null, ["--keep-processes", .. durable ? Durable : []]);
 
         Assert.That(reboot.ExitCode, Is.Zero, reboot.Output + emulator.LogTail());
         Assert.That(MountedEmulator.IsAlive(holder), Is.True);
         Assert.That(CrashCheck(emulator), Is.EqualTo("old"));
     }
 
-    [Test]
-    [Description("design.md: a daemon that loads the preload library (as under /etc/ld.so.preload) is not served by it: freeze and restore do not wait for themselves")]
-    public void Daemon_with_the_library_preloaded_is_not_served_by_it()
+    [TestCase(false)]
+    [TestCase(true)]
+    [Description("design.md: a daemon that loads the preload library (as under /etc/ld.so.preload) is not served by it: freeze, exec and restore do not wait for themselves")]
+    public void Daemon_with_the_library_preloaded_is_not_served_by_it(bool durable)
     {
         var preloaded = new Dictionary<string, string?> { ["LD_PRELOAD"] = Repository.PreloadLibrary };
         using MountedEmulator emulator = MountedEmulator.Start(environment: preloaded);
         preloaded["LIVEUPDATEFS_MOUNTPOINT"] = emulator.Mountpoint;
         emulator.RunStage("crash-old");
 
-        ProcessResult reboot = emulator.Reboot(preloaded);
+        ProcessResult reboot = emulator.Reboot(preloaded, durable ? Durable : []);
 
         Assert.That(reboot.ExitCode, Is.Zero, reboot.Output + emulator.LogTail());
         Assert.That(CrashCheck(emulator), Is.EqualTo("old"), "RETRIEVE_FD restores (ftruncate) inside the daemon");
@@ -83,7 +165,7 @@ public sealed partial class RebootTests
     [Description("§8.4, §4.4: a damaged stored page gives EIO for that file, again on retry; the other file is intact")]
     public void Corrupted_content_gives_EIO_for_that_file_only()
     {
-        using MountedEmulator emulator = StartAndReboot("corrupt1");
+        using MountedEmulator emulator = StartAndReboot("corrupt1", durable: true);
 
         // Token 1 was preserved first: its content is the generation's first data file.
         string data = Path.Combine(emulator.Store, emulator.CommittedGeneration!, "data-000000");
@@ -95,18 +177,21 @@ public sealed partial class RebootTests
         Assert.That(emulator.LogTail(), Does.Contain("fail their checksum"));
     }
 
-    [TestCase("fail@freeze-file#2")]
-    [TestCase("fail@content-fsync#4")]
-    [TestCase("fail@manifest-write")]
-    [TestCase("fail@pointer-rename")]
+    [TestCase("fail@freeze-file#2", false)]
+    [TestCase("fail@freeze-file#2", true)]
+    [TestCase("fail@content-fsync#4", true)]
+    [TestCase("fail@manifest-write", false)]
+    [TestCase("fail@manifest-write", true)]
+    [TestCase("fail@pointer-rename", true)]
     [Description("§7: a freeze that fails rolls back: the reboot fails with the error, nothing changed, service continues, a later reboot succeeds")]
-    public void Failed_freeze_rolls_back_and_service_continues(string fault)
+    public void Failed_freeze_rolls_back_and_service_continues(string fault, bool durable)
     {
         using MountedEmulator emulator = MountedEmulator.Start(environment: Fault(fault));
         int holder = emulator.RunStage("crash-new");
         string before = StatusSessions(emulator);
+        string[] mode = durable ? Durable : [];
 
-        ProcessResult reboot = emulator.Reboot();
+        ProcessResult reboot = emulator.Reboot(null, mode);
 
         Assert.Multiple(() =>
         {
@@ -118,7 +203,7 @@ public sealed partial class RebootTests
             Assert.That(StatusSessions(emulator), Is.EqualTo(before), "the sessions are as they were");
         });
 
-        ProcessResult retry = emulator.Reboot();
+        ProcessResult retry = emulator.Reboot(null, mode);
         Assert.That(retry.ExitCode, Is.Zero, retry.Output + emulator.LogTail());
         Assert.That(CrashCheck(emulator), Is.EqualTo("new"));
     }
@@ -129,7 +214,7 @@ public sealed partial class RebootTests
     {
         // OLD: a committed generation with the crash-old sessions.
         string template = Directory.CreateTempSubdirectory("liveupdatefs-old-").FullName;
-        using (MountedEmulator old = StartAndReboot("crash-old"))
+        using (MountedEmulator old = StartAndReboot("crash-old", durable: true))
             CopyStore(old.Store, template);
 
         var states = new List<(int Point, string State)>();
@@ -141,7 +226,7 @@ public sealed partial class RebootTests
             emulator.Mount(Fault($"kill@{point}"));
             emulator.RunStage("crash-new");
 
-            ProcessResult reboot = emulator.Reboot();
+            ProcessResult reboot = emulator.Reboot(null, Durable);
             if (reboot.ExitCode == 0)
                 break; // past the last checkpoint: nothing was killed
             Assert.That(reboot.Output, Does.Contain("died during the freeze"), $"checkpoint {point}: {reboot.Output}");
@@ -162,7 +247,7 @@ public sealed partial class RebootTests
     [Description("§3: SIGKILL while the first open loads the incoming sessions: the open fails, the restart loads them whole")]
     public void Sigkill_at_the_first_load_keeps_the_committed_state()
     {
-        using MountedEmulator emulator = StartAndReboot("crash-old", Fault("kill@load"));
+        using MountedEmulator emulator = StartAndReboot("crash-old", durable: true, Fault("kill@load"));
 
         ProcessResult killed = emulator.RunCTest("reboot_stages", "crash-check");
         Assert.That(killed.Output, Does.Contain("not ok 1 - [§3] open the device"), "the daemon died in the open");
@@ -175,7 +260,7 @@ public sealed partial class RebootTests
     [Description("§3: an unreadable store fails the first open with EIO and every later one; the log names the file")]
     public void Unreadable_store_fails_every_open_with_EIO()
     {
-        using MountedEmulator emulator = StartAndReboot("crash-old");
+        using MountedEmulator emulator = StartAndReboot("crash-old", durable: true);
         string manifest = Path.Combine(emulator.Store, emulator.CommittedGeneration!, "manifest");
         File.WriteAllText(manifest, "not a manifest");
 
@@ -203,7 +288,7 @@ public sealed partial class RebootTests
         Assert.That(Receive(notify), Does.Contain("READY=1").And.Contain($"MAINPID={first.Id}"));
         emulator.RunStage("crash-old");
 
-        Task<ProcessResult> reboot = Task.Run(() => emulator.Reboot());
+        Task<ProcessResult> reboot = Task.Run(() => emulator.Reboot(null, Durable));
         Assert.That(first.WaitForExit(30_000), Is.True, "the frozen daemon exits");
         Assert.That(first.ExitCode, Is.EqualTo(75), "status 75 asks the supervisor for the next boot");
         Assert.That(Receive(notify), Does.Contain("STOPPING=1"));
@@ -214,6 +299,30 @@ public sealed partial class RebootTests
         Assert.That(result.ExitCode, Is.Zero, result.Output + emulator.LogTail());
         Assert.That(result.Output, Does.Contain($"the supervisor started the new daemon, pid {second.Id}"));
         Assert.That(CrashCheck(emulator), Is.EqualTo("old"));
+    }
+
+    [Test]
+    [Description("§7 under systemd (Type=notify): an in-place reboot keeps the main pid and says READY=1 again from the next boot")]
+    public void Under_a_supervisor_an_in_place_reboot_keeps_the_main_pid()
+    {
+        using MountedEmulator emulator = MountedEmulator.Create();
+        string socketPath = Path.Combine(emulator.Directory, "notify");
+        using var notify = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.Unix, System.Net.Sockets.SocketType.Dgram, System.Net.Sockets.ProtocolType.Unspecified);
+        notify.Bind(new System.Net.Sockets.UnixDomainSocketEndPoint(socketPath));
+        notify.ReceiveTimeout = 20_000;
+        using System.Diagnostics.Process daemon = StartSupervised(["mount", "--foreground", "--mountpoint", emulator.Mountpoint, "--store", emulator.Store,
+            "--link", "none", "--log-file", Path.Combine(emulator.Store, "liveupdatefs.log")], socketPath);
+        Assert.That(Receive(notify), Does.Contain("READY=1"));
+        emulator.RunStage("crash-old");
+
+        ProcessResult reboot = emulator.Reboot();
+
+        Assert.That(reboot.ExitCode, Is.Zero, reboot.Output + emulator.LogTail());
+        Assert.That(Receive(notify), Does.Contain("READY=1").And.Contain($"MAINPID={daemon.Id}"), "the next boot, same process");
+        Assert.That(daemon.HasExited, Is.False);
+        Assert.That(CrashCheck(emulator), Is.EqualTo("old"));
+        emulator.Cli(["unmount", "--mountpoint", emulator.Mountpoint]);
+        Assert.That(daemon.WaitForExit(20_000), Is.True);
     }
 
     private static System.Diagnostics.Process StartSupervised(string[] arguments, string notifySocket)
@@ -233,11 +342,11 @@ public sealed partial class RebootTests
 
     /// <summary>A new emulator after <paramref name="stage"/> and a successful reboot
     /// (whose new daemon gets <paramref name="rebootEnvironment"/>).</summary>
-    private static MountedEmulator StartAndReboot(string stage, Dictionary<string, string?>? rebootEnvironment = null)
+    private static MountedEmulator StartAndReboot(string stage, bool durable, Dictionary<string, string?>? rebootEnvironment = null)
     {
         MountedEmulator emulator = MountedEmulator.Start();
         emulator.RunStage(stage);
-        ProcessResult reboot = emulator.Reboot(rebootEnvironment);
+        ProcessResult reboot = emulator.Reboot(rebootEnvironment, durable ? Durable : []);
         Assert.That(reboot.ExitCode, Is.Zero, reboot.Output + emulator.LogTail());
         return emulator;
     }
@@ -272,6 +381,12 @@ public sealed partial class RebootTests
         }
     }
 
-    [GeneratedRegex(@"^# state (old|new)$", RegexOptions.Multiline)]
+    private static (int Pid, string Boot) PidAndBoot(MountedEmulator emulator)
+    {
+        using JsonDocument status = emulator.Status() ?? throw new AssertionException("no daemon answers status.json");
+        return (status.RootElement.GetProperty("daemonPid").GetInt32(), status.RootElement.GetProperty("boot").GetString()!);
+    }
+
+    [GeneratedRegex(@"^# state (old|new|none)$", RegexOptions.Multiline)]
     private static partial Regex StateLine();
 }

@@ -271,6 +271,51 @@ public sealed class StoreTests
     }
 
     [Test]
+    [Description("§7 in place: kept files are records only; the generation is invisible until published, then names the fds, their inodes and the key")]
+    public void KeptFilesAreRecordsOnlyAndPublishedSeparately()
+    {
+        var store = StoreDirectory.Open(_root);
+        CommitBaseline(store);
+        using var memfd = Create(8192, (0, Encoding.ASCII.GetBytes("stays in the memfd")));
+        KernelStat stat = Stat(memfd);
+        using var writer = store.BeginGeneration();
+        writer.AddSession("vm"u8);
+        Assert.That(writer.AddKeptFile(9, "memfd-v2", memfd, 5, new FileShape(8192, F_SEAL_SHRINK)), Is.EqualTo(Errno.None));
+
+        Assert.That(writer.Prepare(), Is.EqualTo(Errno.None));
+        AssertBaseline(store); // prepared is not committed
+        string generation = Path.Combine(_root, $"gen-{writer.Generation:x16}");
+        Assert.That(Directory.EnumerateFiles(generation).Select(Path.GetFileName), Is.EquivalentTo(new[] { "manifest", "kept" }), "no data file");
+
+        Assert.That(writer.Publish(), Is.EqualTo(Errno.None));
+        BootImage image = store.LoadCommitted();
+        Assert.That(image.KeptKey, Is.EqualTo(writer.KeptKey));
+        StoredFile file = image.Sessions.Single().Files.Single();
+        Assert.That((file.Token, file.Size, file.Position, file.Seals, file.DataBytes), Is.EqualTo((9UL, 8192L, 5L, F_SEAL_SHRINK, 0L)));
+        Assert.That(file.Kept, Is.EqualTo(new KeptDescriptor(memfd.Fd, stat.Dev, stat.Ino)));
+    }
+
+    [Test]
+    public void DamagedKeptListThrowsNamingTheFile()
+    {
+        var store = StoreDirectory.Open(_root);
+        using var memfd = Create(10);
+        using (var writer = store.BeginGeneration())
+        {
+            writer.AddSession("vm"u8);
+            writer.AddKeptFile(1, "memfd-v2", memfd, 0, new FileShape(10, 0));
+            Assert.That(writer.Commit(), Is.EqualTo(Errno.None));
+        }
+        string kept = Directory.EnumerateFiles(_root, "kept", SearchOption.AllDirectories).Single();
+        byte[] bytes = File.ReadAllBytes(kept);
+        bytes[20] ^= 1;
+        File.WriteAllBytes(kept, bytes);
+
+        var thrown = Assert.Throws<StoreCorruptException>(() => store.LoadCommitted());
+        Assert.That(thrown!.Message, Does.Contain(kept));
+    }
+
+    [Test]
     public void DroppedWriterLeavesThePreviousStateAndNoTrace()
     {
         var store = StoreDirectory.Open(_root);
