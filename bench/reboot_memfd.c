@@ -1,5 +1,5 @@
 /*
- * reboot_memfd - one memfd across `liveupdatefs reboot`, for scripts/bench-reboot.
+ * reboot_memfd - one memfd across `liveupdatefs reboot`, for scripts/bench.
  *
  *   reboot_memfd prepare SIZE [DATA]   session "bench", token 1: a memfd of SIZE
  *                                      bytes of which the first DATA bytes are
@@ -8,6 +8,8 @@
  *   reboot_memfd retrieve SIZE [DATA]  prints "session_ns T" (CLOCK_REALTIME when
  *                                      RETRIEVE_SESSION returned), "restore_ms M"
  *                                      (RETRIEVE_FD), checks size and data, finishes.
+ *   reboot_memfd fill PATH SIZE        writes the same SIZE bytes into a new file
+ *                                      PATH: the source of the plain-copy reference.
  * Exit 0 on success. Data byte i is (i * 7 + i / 4096) & 0xff.
  */
 #include <errno.h>
@@ -35,12 +37,39 @@ static const char *device(void)
 	return d && d[0] ? d : "/dev/liveupdate";
 }
 
+/* Bytes offset..offset+n-1 of the pattern, a 4 KiB block at a time (a loop that vectorizes). */
 static void fill(unsigned char *buf, int64_t offset, size_t n)
 {
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = 0; i < n;) {
 		int64_t at = offset + (int64_t)i;
-		buf[i] = (unsigned char)(at * 7 + at / 4096);
+		size_t m = (size_t)(4096 - at % 4096);
+		if (m > n - i)
+			m = n - i;
+		unsigned char first = (unsigned char)(at * 7 + at / 4096);
+		for (size_t j = 0; j < m; j++)
+			buf[i + j] = (unsigned char)(first + j * 7);
+		i += m;
 	}
+}
+
+static int fill_file(const char *path, int64_t size)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return die(path);
+	unsigned char *buf = malloc(CHUNK);
+	if (!buf)
+		return die("malloc");
+	for (int64_t at = 0; at < size; at += CHUNK) {
+		size_t n = (size_t)(size - at < CHUNK ? size - at : CHUNK);
+		fill(buf, at, n);
+		if (pwrite(fd, buf, n, at) != (ssize_t)n)
+			return die("pwrite");
+	}
+	free(buf);
+	if (close(fd) < 0)
+		return die("close");
+	return 0;
 }
 
 static int prepare(int64_t size, int64_t data)
@@ -56,6 +85,8 @@ static int prepare(int64_t size, int64_t data)
 	if (mfd < 0 || ftruncate(mfd, size) < 0)
 		return die("memfd");
 	unsigned char *buf = malloc(CHUNK);
+	if (!buf)
+		return die("malloc");
 	for (int64_t at = 0; at < data; at += CHUNK) {
 		size_t n = (size_t)(data - at < CHUNK ? data - at : CHUNK);
 		fill(buf, at, n);
@@ -105,6 +136,8 @@ static int retrieve(int64_t size, int64_t data)
 		return 1;
 	}
 	unsigned char *got = malloc(CHUNK), *want = malloc(CHUNK);
+	if (!got || !want)
+		return die("malloc");
 	for (int64_t at = 0; at < data; at += CHUNK) {
 		size_t n = (size_t)(data - at < CHUNK ? data - at : CHUNK);
 		fill(want, at, n);
@@ -119,11 +152,20 @@ static int retrieve(int64_t size, int64_t data)
 	return 0;
 }
 
+#define USAGE "usage: reboot_memfd prepare|retrieve SIZE [DATA] | fill PATH SIZE\n"
+
 int main(int argc, char **argv)
 {
 	if (argc < 3 || argc > 4) {
-		fprintf(stderr, "usage: reboot_memfd prepare|retrieve SIZE [DATA]\n");
+		fprintf(stderr, USAGE);
 		return 2;
+	}
+	if (strcmp(argv[1], "fill") == 0) {
+		if (argc != 4) {
+			fprintf(stderr, USAGE);
+			return 2;
+		}
+		return fill_file(argv[2], strtoll(argv[3], NULL, 0));
 	}
 	int64_t size = strtoll(argv[2], NULL, 0);
 	int64_t data = argc == 4 ? strtoll(argv[3], NULL, 0) : size;
@@ -131,6 +173,6 @@ int main(int argc, char **argv)
 		return prepare(size, data);
 	if (strcmp(argv[1], "retrieve") == 0)
 		return retrieve(size, data);
-	fprintf(stderr, "usage: reboot_memfd prepare|retrieve SIZE [DATA]\n");
+	fprintf(stderr, USAGE);
 	return 2;
 }
