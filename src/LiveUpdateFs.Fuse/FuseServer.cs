@@ -20,19 +20,22 @@ public sealed unsafe class FuseServer : IDisposable
     private const uint FuseIoctlCompat = 1 << 0;
     private const double NoCaching = 0.0;
 
+    /// <summary>A name no node has: its LOOKUP is answered ENOENT, which the
+    /// kernel does not cache (entry timeout 0), so every stat of it reaches us.</summary>
+    private const string WakeName = ".liveupdatefs-stop";
+
     private readonly IFuseFileSystem _fileSystem;
     private readonly ILogger _log;
-    private readonly WakeupSignal _wake;
     private readonly List<nint> _held = [];
     private GCHandle _self;
     private nint _session;
     private bool _mounted;
+    private volatile bool _stopRequested;
 
     private FuseServer(IFuseFileSystem fileSystem, ILogger log)
     {
         _fileSystem = fileSystem;
         _log = log.ForContext<FuseServer>();
-        _wake = new WakeupSignal();
         _self = GCHandle.Alloc(this);
     }
 
@@ -84,22 +87,23 @@ public sealed unsafe class FuseServer : IDisposable
     }
 
     /// <summary>Serves requests until <see cref="Stop"/> or until the mount goes away.</summary>
+    /// <remarks>
+    /// Blocks in read(2) on /dev/fuse, as fuse_session_loop does: one syscall
+    /// to wait for and take a request. A poll(2) on /dev/fuse plus a wake fd
+    /// before every read cost an extra syscall and the poll wait-queue set-up
+    /// and tear-down on every request (measured: ~1.2x the C peer's round
+    /// trip). <see cref="Stop"/> wakes the read with a request of its own.
+    /// </remarks>
     public void Run()
     {
-        int fuseFd = FuseNative.SessionFd(_session);
         var buffer = new FuseBuf();
         try
         {
-            while (FuseNative.SessionExited(_session) == 0)
+            // The flag is checked after every request: Stop sets it before it
+            // queues its wake-up request, so either this check sees it or the
+            // read below returns that request and the next check sees it.
+            while (!_stopRequested && FuseNative.SessionExited(_session) == 0)
             {
-                Errno waited = _wake.WaitForInput(fuseFd, out bool readable);
-                if (waited.IsError)
-                {
-                    _log.Error("poll on /dev/fuse failed with {Errno}; the daemon stops", waited.Name);
-                    return;
-                }
-                if (!readable)
-                    return;
                 int received = FuseNative.SessionReceiveBuf(_session, &buffer);
                 if (received == -Errno.EINTR.Value || received == -Errno.EAGAIN.Value)
                     continue;
@@ -118,8 +122,30 @@ public sealed unsafe class FuseServer : IDisposable
         }
     }
 
-    /// <summary>Makes <see cref="Run"/> return; safe from any thread or signal handler.</summary>
-    public void Stop() => _wake.Signal();
+    /// <summary>Makes <see cref="Run"/> return promptly; safe from any thread
+    /// (a PosixSignalRegistration handler, a test), not from a raw signal handler.</summary>
+    /// <remarks>
+    /// Run blocks in read(2), so the wake-up is a request: a short-lived
+    /// thread stats <see cref="WakeName"/> in the mount, a LOOKUP that Run
+    /// answers (ENOENT) before it sees the flag. The thread only waits for
+    /// that answer, or for the connection's end if Run has already returned.
+    /// Ways without a thread do not work here: FUSE_NOTIFY_RETRIEVE (a
+    /// request the kernel queues for the daemon itself) is refused (EINVAL)
+    /// for anything but a regular file, and the kernel may forget those;
+    /// a signal needs a handler installed without SA_RESTART, which .NET's
+    /// are not, and managed code cannot run in a raw signal handler. A mount
+    /// detached with umount -l is out of reach by path, but it ends by itself
+    /// when its last fd closes (the read then returns ENODEV).
+    /// </remarks>
+    public void Stop()
+    {
+        _stopRequested = true;
+        if (!_mounted)
+            return;
+        string wake = Path.Combine(Mountpoint, WakeName);
+        var poke = new Thread(() => File.Exists(wake)) { IsBackground = true, Name = "fuse-stop-wake" };
+        poke.Start();
+    }
 
     public void Dispose()
     {
@@ -137,7 +163,6 @@ public sealed unsafe class FuseServer : IDisposable
         }
         if (_self.IsAllocated)
             _self.Free();
-        _wake.Dispose();
     }
 
     /// <summary>The static entry points libfuse calls. Each one answers exactly
@@ -178,47 +203,52 @@ public sealed unsafe class FuseServer : IDisposable
 
         [UnmanagedCallersOnly]
         private static void OnLookup(nint req, ulong parent, byte* name) =>
-            Answer(req, "lookup", fs => fs.Lookup(Caller(req), parent, Utf8(name)));
+            Answer(req, "lookup", (Req: req, Parent: parent, Name: (nint)name), static (fs, s) => fs.Lookup(Caller(s.Req), s.Parent, Utf8((byte*)s.Name)));
 
         [UnmanagedCallersOnly]
         private static void OnGetattr(nint req, ulong ino, FuseFileInfo* fi) =>
-            Answer(req, "getattr", fs => fs.GetAttributes(Caller(req), ino));
+            Answer(req, "getattr", (Req: req, Ino: ino), static (fs, s) => fs.GetAttributes(Caller(s.Req), s.Ino));
 
         [UnmanagedCallersOnly]
         private static void OnSetattr(nint req, ulong ino, KernelStat* attr, int toSet, FuseFileInfo* fi) =>
-            Answer(req, "setattr", fs => fs.SetAttributes(Caller(req), ino));
+            Answer(req, "setattr", (Req: req, Ino: ino), static (fs, s) => fs.SetAttributes(Caller(s.Req), s.Ino));
 
         [UnmanagedCallersOnly]
         private static void OnOpen(nint req, ulong ino, FuseFileInfo* fi) =>
-            Answer(req, "open", fs => fs.Open(Caller(req), ino, fi->Flags), fi);
+            Answer(req, "open", (Req: req, Ino: ino, Fi: (nint)fi), static (fs, s) => fs.Open(Caller(s.Req), s.Ino, ((FuseFileInfo*)s.Fi)->Flags), fi);
 
         [UnmanagedCallersOnly]
         private static void OnRead(nint req, ulong ino, nuint size, long offset, FuseFileInfo* fi) =>
-            Answer(req, "read", fs => fs.Read(Caller(req), ino, fi->Fh, offset, (int)Math.Min(size, int.MaxValue)));
+            Answer(req, "read", (Req: req, Ino: ino, Fi: (nint)fi, Size: size, Offset: offset),
+                static (fs, s) => fs.Read(Caller(s.Req), s.Ino, ((FuseFileInfo*)s.Fi)->Fh, s.Offset, (int)Math.Min(s.Size, int.MaxValue)));
 
         [UnmanagedCallersOnly]
         private static void OnWrite(nint req, ulong ino, byte* buf, nuint size, long offset, FuseFileInfo* fi) =>
-            Answer(req, "write", fs => fs.Write(Caller(req), ino, fi->Fh));
+            Answer(req, "write", (Req: req, Ino: ino, Fi: (nint)fi), static (fs, s) => fs.Write(Caller(s.Req), s.Ino, ((FuseFileInfo*)s.Fi)->Fh));
 
         [UnmanagedCallersOnly]
         private static void OnFlush(nint req, ulong ino, FuseFileInfo* fi) =>
-            Answer(req, "flush", fs => fs.Flush(Caller(req), ino, fi->Fh));
+            Answer(req, "flush", (Req: req, Ino: ino, Fi: (nint)fi), static (fs, s) => fs.Flush(Caller(s.Req), s.Ino, ((FuseFileInfo*)s.Fi)->Fh));
 
         [UnmanagedCallersOnly]
         private static void OnRelease(nint req, ulong ino, FuseFileInfo* fi) =>
-            Answer(req, "release", fs => fs.Release(ino, fi->Fh));
+            Answer(req, "release", (Ino: ino, Fi: (nint)fi), static (fs, s) => fs.Release(s.Ino, ((FuseFileInfo*)s.Fi)->Fh));
 
         [UnmanagedCallersOnly]
         private static void OnReaddir(nint req, ulong ino, nuint size, long offset, FuseFileInfo* fi) =>
-            Answer(req, "readdir", fs => fs.ReadDirectory(Caller(req), ino), size: size, offset: offset);
+            Answer(req, "readdir", (Req: req, Ino: ino), static (fs, s) => fs.ReadDirectory(Caller(s.Req), s.Ino), size: size, offset: offset);
 
         [UnmanagedCallersOnly]
         private static void OnIoctl(nint req, ulong ino, uint cmd, nint arg, FuseFileInfo* fi, uint flags, void* inBuf, nuint inSize, nuint outSize) =>
-            Answer(req, "ioctl", fs => fs.Ioctl(Caller(req), ino, fi->Fh, cmd, (ulong)arg, (flags & FuseIoctlCompat) != 0));
+            Answer(req, "ioctl", (Req: req, Ino: ino, Fi: (nint)fi, Cmd: cmd, Arg: arg, Flags: flags),
+                static (fs, s) => fs.Ioctl(Caller(s.Req), s.Ino, ((FuseFileInfo*)s.Fi)->Fh, s.Cmd, (ulong)s.Arg, (s.Flags & FuseIoctlCompat) != 0));
 
         private static string Utf8(byte* text) => Marshal.PtrToStringUTF8((nint)text) ?? "";
 
-        private static void Answer(nint req, string operation, Func<IFuseFileSystem, FuseReply> handle,
+        /// <param name="state">The callback's arguments, passed through to a static
+        /// <paramref name="handle"/>: a capturing lambda would allocate a closure
+        /// and a delegate on every request, ioctls included.</param>
+        private static void Answer<TState>(nint req, string operation, TState state, Func<IFuseFileSystem, TState, FuseReply> handle,
             FuseFileInfo* fi = null, nuint size = 0, long offset = 0)
         {
             FuseServer? server = null;
@@ -226,7 +256,7 @@ public sealed unsafe class FuseServer : IDisposable
             try
             {
                 server = Server(req);
-                reply = handle(server._fileSystem);
+                reply = handle(server._fileSystem, state);
             }
             catch (Exception ex)
             {

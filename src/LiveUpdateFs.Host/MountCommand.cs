@@ -149,14 +149,7 @@ public sealed class MountCommand(MountOptions options)
             void Stop(PosixSignalContext context)
             {
                 context.Cancel = true;
-                try
-                {
-                    serving?.Stop();
-                }
-                catch (ObjectDisposedException)
-                {
-                    // It stopped meanwhile.
-                }
+                serving?.Stop();
             }
         }
         catch (InvalidOperationException ex)

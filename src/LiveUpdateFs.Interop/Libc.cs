@@ -20,7 +20,6 @@ internal static unsafe partial class Libc
     public const int O_PATH = 0x200000;
     public const int F_GETFL = 3;
     public const int PIDFD_THREAD = 0x80; // O_EXCL
-    public const int EFD_CLOEXEC = 0x80000;
     public const short POLLIN = 0x1;
     public const int MNT_DETACH = 2;
     public const int S_IFMT = 0xF000;
@@ -99,9 +98,6 @@ internal static unsafe partial class Libc
 
     [LibraryImport(Lib, EntryPoint = "close", SetLastError = true)]
     public static partial int Close(int fd);
-
-    [LibraryImport(Lib, EntryPoint = "eventfd", SetLastError = true)]
-    public static partial int EventFd(uint initial, int flags);
 
     [LibraryImport(Lib, EntryPoint = "write", SetLastError = true)]
     public static partial nint Write(SafeFd fd, void* buffer, nuint count);

@@ -40,11 +40,25 @@ public static class IoctlDecoder
         if (command is null)
             return Errno.EINVAL;
 
-        // 2. get_user(user_size).
-        Span<byte> sizeWord = stackalloc byte[4];
-        if (memory.Read(argument, sizeWord) != 4)
-            return Errno.EFAULT;
-        uint userSize = BinaryPrimitives.ReadUInt32LittleEndian(sizeWord);
+        // 2. get_user(user_size). Every read of the caller's memory is a
+        //    process_vm_readv (~2 us here), so the known part is read in the
+        //    same call, ahead of the kernel's order: when all of it is
+        //    readable, the size word is too, and step 6 has nothing left to
+        //    copy. When it is not, the exact sequence below decides the errno.
+        var kernelCopy = new byte[Math.Max(command.KnownSize, command.StructSize)];
+        bool haveKnown = memory.Read(argument, kernelCopy.AsSpan(0, command.KnownSize)) == command.KnownSize;
+        uint userSize;
+        if (haveKnown)
+        {
+            userSize = BinaryPrimitives.ReadUInt32LittleEndian(kernelCopy);
+        }
+        else
+        {
+            Span<byte> sizeWord = stackalloc byte[4];
+            if (memory.Read(argument, sizeWord) != 4)
+                return Errno.EFAULT;
+            userSize = BinaryPrimitives.ReadUInt32LittleEndian(sizeWord);
+        }
 
         // 3. The full request value must match: other type bytes or _IOWR
         //    encodings are -ENOIOCTLCMD, which the VFS reports as ENOTTY.
@@ -68,8 +82,8 @@ public static class IoctlDecoder
                 return tail;
         }
 
-        var kernelCopy = new byte[Math.Max(command.KnownSize, command.StructSize)];
-        if (memory.Read(argument, kernelCopy.AsSpan(0, command.KnownSize)) != command.KnownSize)
+        // (The known part: already copied when step 2 could read all of it.)
+        if (!haveKnown && memory.Read(argument, kernelCopy.AsSpan(0, command.KnownSize)) != command.KnownSize)
             return Errno.EFAULT;
 
         decoded = new DecodedRequest(command, argument, userSize, kernelCopy);

@@ -219,7 +219,7 @@ public class DecoderTests
         s[72] = 1;
 
         Assert.That(Decode(LuoFileKind.Device, LuoRequest.CreateSession, argument: nearLimit), Is.EqualTo(Errno.EFAULT));
-        Assert.That(_memory.Reads, Has.Count.EqualTo(1), "only the size word is read");
+        Assert.That(_memory.Reads, Has.Count.EqualTo(1), "one read (the size word with the known part), no scan");
     }
 
     [Test]
@@ -240,6 +240,18 @@ public class DecoderTests
         _memory.Map(Arg, Structs.Sized(72)[..8]);
 
         Assert.That(Decode(LuoFileKind.Device, LuoRequest.CreateSession), Is.EqualTo(Errno.EFAULT));
+    }
+
+    [TestCaseSource(nameof(Commands))]
+    [Description("Cost, not semantics: a readable struct of the exact size is copied in one read of the caller's memory (one process_vm_readv per request)")]
+    public void ReadableStruct_IsCopiedInOneRead(LuoFileKind kind, uint request, int structSize)
+    {
+        byte[] s = _memory.Map(Arg, Structs.Sized((uint)structSize, 4096));
+        s[4] = 0x5A;
+
+        Assert.That(Decode(kind, request, out DecodedRequest? decoded), Is.EqualTo(Errno.None));
+        Assert.That(_memory.Reads, Is.EqualTo(new[] { new FakeCallerMemory.Access(Arg, structSize) }));
+        Assert.That(decoded!.Struct[4], Is.EqualTo(0x5A));
     }
 
     // ---- write-back (§2.1 step 6, §2.2 step 8) ----
