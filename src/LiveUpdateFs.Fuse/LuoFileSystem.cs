@@ -396,7 +396,10 @@ public sealed class LuoFileSystem(LuoDispatcher dispatcher, ILogger log, IReboot
     {
         DaemonFacts facts = daemon ?? DaemonFacts.Unknown;
         var nodes = _openFiles.Values.OfType<SessionFile>().GroupBy(f => f.Session.Id).ToDictionary(g => g.Key, g => g.First().Node);
-        var holders = facts.Mountpoint is { } mountpoint ? EmulatorFdHolders.ByNode(mountpoint) : [];
+        // No open device or session file: nobody can hold one, and the /proc scan is skipped
+        // (status.json is what `mount` polls until the daemon serves).
+        bool anyHeld = _openFiles.Values.Any(f => f is DeviceFile or SessionFile);
+        var holders = anyHeld && facts.Mountpoint is { } mountpoint ? EmulatorFdHolders.ByNode(mountpoint) : [];
         return StatusJson.Render(Orchestrator.Snapshot(), facts, nodes, holders);
     }
 

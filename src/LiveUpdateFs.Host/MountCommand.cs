@@ -273,7 +273,7 @@ public sealed class MountCommand(MountOptions options)
                     Console.Error.WriteLine("  " + line);
                 return 1;
             }
-            Thread.Sleep(20);
+            Thread.Sleep(5);
         }
         Console.Error.WriteLine($"liveupdatefs mount: the daemon did not serve {options.Mountpoint} within {StartTimeout.TotalSeconds} s; see {logFile}");
         return 1;
