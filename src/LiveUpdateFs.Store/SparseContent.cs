@@ -8,9 +8,9 @@ namespace LiveUpdateFs.Store;
 /// Moves a memfd's bytes into a content file and back. Only the data runs
 /// (SEEK_DATA/SEEK_HOLE) are copied, packed back to back, so an 8 GiB memfd
 /// with 1 MiB of data costs 1 MiB; holes stay holes on the way back.
-/// The checksum is taken from the bytes as they landed in the destination
-/// (content file on save, the new memfd on restore): what is checked is what
-/// will be used.
+/// Each piece is read once into a buffer, hashed there and written from
+/// there, as a plain `dd` copies: the checksum covers exactly the bytes
+/// written (content file on save, the new memfd on restore).
 /// </summary>
 internal sealed class SparseContent
 {
@@ -33,13 +33,9 @@ internal sealed class SparseContent
             for (long done = 0; done < run.Length;)
             {
                 long piece = Math.Min(ProgressPiece, run.Length - done);
-                var (copyError, copied) = FileOps.CopyRange(memfd, run.Offset + done, content, packed, piece, _bounce);
-                if (copyError.IsError)
+                // EIO for a short read: the memfd shrank under us, it was not frozen.
+                if (CopyHashed(memfd, run.Offset + done, content, packed, piece, hash) is { IsError: true } copyError)
                     return (copyError, runs, 0);
-                if (copied != piece)
-                    return (Errno.EIO, runs, 0); // the memfd shrank under us: it was not frozen
-                if (Hash(hash, content, packed, piece) is { IsError: true } hashError)
-                    return (hashError, runs, 0);
                 packed += piece;
                 done += piece;
                 progress?.Invoke(packed);
@@ -85,13 +81,8 @@ internal sealed class SparseContent
         long packed = 0;
         foreach (var run in file.Runs)
         {
-            var (copyError, copied) = FileOps.CopyRange(content, packed, memfd, run.Offset, run.Length, _bounce);
-            if (copyError.IsError)
+            if (CopyHashed(content, packed, memfd, run.Offset, run.Length, hash) is { IsError: true } copyError)
                 return copyError;
-            if (copied != run.Length)
-                return Errno.EIO;
-            if (Hash(hash, memfd, run.Offset, run.Length) is { IsError: true } hashError)
-                return hashError;
             packed += run.Length;
         }
         if (hash.GetCurrentHashAsUInt64() != file.Checksum)
@@ -102,17 +93,21 @@ internal sealed class SparseContent
         return file.Seals == 0 ? Errno.None : MemfdOps.AddSeals(memfd, file.Seals);
     }
 
-    private Errno Hash(XxHash3 hash, SafeFd fd, long offset, long length)
+    /// <summary>Copies <paramref name="length"/> bytes through the buffer,
+    /// hashing them on the way; EIO when the source ends early.</summary>
+    private Errno CopyHashed(SafeFd source, long sourceOffset, SafeFd target, long targetOffset, long length, XxHash3 hash)
     {
         for (long done = 0; done < length;)
         {
             var chunk = _bounce.AsSpan(0, (int)Math.Min(length - done, BounceSize));
-            var (error, read) = FileOps.ReadFull(fd, chunk, offset + done);
+            var (error, read) = FileOps.ReadFull(source, chunk, sourceOffset + done);
             if (error.IsError)
                 return error;
             if (read != chunk.Length)
                 return Errno.EIO;
             hash.Append(chunk);
+            if (FileOps.WriteAll(target, chunk, targetOffset + done) is { IsError: true } writeError)
+                return writeError;
             done += read;
         }
         return Errno.None;

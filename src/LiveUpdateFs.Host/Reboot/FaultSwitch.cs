@@ -13,9 +13,11 @@ namespace LiveUpdateFs.Host.Reboot;
 /// <item>ACTION: <c>fail</c> (the step returns EIO) or <c>kill</c> (SIGKILL to the daemon itself).</item>
 /// <item>WHERE: <c>N</c> (the N-th checkpoint reached, counting from 1), or
 /// <c>STEP</c> / <c>STEP#K</c> (the K-th time the named step is reached;
-/// steps: <c>freeze-file</c> and those of <see cref="StoreStep"/>).</item>
+/// steps: <c>freeze-file</c>, <c>restart</c> (the in-place restart request)
+/// and those of <see cref="StoreStep"/>).</item>
 /// </list>
-/// Each fault fires once. Unset, every checkpoint passes.
+/// Each fault fires once, in one daemon instance: an in-place restart does
+/// not pass the switch on. Unset, every checkpoint passes.
 /// </summary>
 public sealed class FaultSwitch : IStoreCheckpoints
 {
