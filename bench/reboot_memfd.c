@@ -52,21 +52,29 @@ static void fill(unsigned char *buf, int64_t offset, size_t n)
 	}
 }
 
-static int fill_file(const char *path, int64_t size)
+/* Writes the pattern's first `bytes` bytes into fd; 0, or die()'s status. */
+static int write_pattern(int fd, int64_t bytes)
 {
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return die(path);
 	unsigned char *buf = malloc(CHUNK);
 	if (!buf)
 		return die("malloc");
-	for (int64_t at = 0; at < size; at += CHUNK) {
-		size_t n = (size_t)(size - at < CHUNK ? size - at : CHUNK);
+	for (int64_t at = 0; at < bytes; at += CHUNK) {
+		size_t n = (size_t)(bytes - at < CHUNK ? bytes - at : CHUNK);
 		fill(buf, at, n);
 		if (pwrite(fd, buf, n, at) != (ssize_t)n)
 			return die("pwrite");
 	}
 	free(buf);
+	return 0;
+}
+
+static int fill_file(const char *path, int64_t size)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return die(path);
+	if (write_pattern(fd, size))
+		return 1;
 	if (close(fd) < 0)
 		return die("close");
 	return 0;
@@ -84,15 +92,8 @@ static int prepare(int64_t size, int64_t data)
 	int mfd = memfd_create("bench", 0);
 	if (mfd < 0 || ftruncate(mfd, size) < 0)
 		return die("memfd");
-	unsigned char *buf = malloc(CHUNK);
-	if (!buf)
-		return die("malloc");
-	for (int64_t at = 0; at < data; at += CHUNK) {
-		size_t n = (size_t)(data - at < CHUNK ? data - at : CHUNK);
-		fill(buf, at, n);
-		if (pwrite(mfd, buf, n, at) != (ssize_t)n)
-			return die("pwrite");
-	}
+	if (write_pattern(mfd, data))
+		return 1;
 	struct liveupdate_session_preserve_fd preserve = { .size = sizeof preserve, .fd = mfd, .token = 1 };
 	if (ioctl(create.fd, LIVEUPDATE_SESSION_PRESERVE_FD, &preserve) < 0)
 		return die("PRESERVE_FD");

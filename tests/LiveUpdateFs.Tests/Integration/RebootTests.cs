@@ -82,37 +82,20 @@ public sealed partial class RebootTests
     [Description("§7 in place: SIGKILL at every checkpoint of the freeze, the commit and the restart leaves the old state or, once the kept memfds were committed and died with the daemon, none (a crash during a kexec); never part of either")]
     public void Sigkill_during_an_in_place_reboot_leaves_the_old_state_or_none()
     {
-        string template = Directory.CreateTempSubdirectory("liveupdatefs-old-").FullName;
-        using (MountedEmulator old = StartAndReboot("crash-old", durable: true))
-            CopyStore(old.Store, template);
-
-        var states = new List<(int Point, string State)>();
-        for (int point = 2; point < 100; point++)
+        var states = KillAtEveryCheckpoint(durable: false, (reboot, emulator) =>
         {
-            using MountedEmulator emulator = MountedEmulator.Create();
-            CopyStore(template, emulator.Store);
-            emulator.Mount(Fault($"kill@{point}"));
-            emulator.RunStage("crash-new");
-
-            ProcessResult reboot = emulator.Reboot();
-            if (reboot.ExitCode == 0)
-                break; // past the last checkpoint: nothing was killed
             if (reboot.Output.Contains("ended instead of restarting in place"))
-                Assert.That(emulator.Status(), Is.Not.Null, $"checkpoint {point}: the reboot started the next daemon");
+                Assert.That(emulator.Status(), Is.Not.Null, "the reboot started the next daemon");
             else
                 emulator.Mount();
-            states.Add((point, CrashCheck(emulator)));
-            if (states[^1].State == "none")
-                Assert.That(emulator.LogTail(), Does.Contain("died with it"), $"checkpoint {point}: the log says what was lost");
-        }
+        });
 
-        TestContext.Out.WriteLine(string.Join('\n', states.Select(s => $"kill@{s.Point}: {s.State}")));
         Assert.That(states, Has.Count.GreaterThanOrEqualTo(8), "at least 8 kill points");
         int firstNone = states.FindIndex(s => s.State == "none");
         Assert.That(firstNone, Is.Positive, "kills before the commit leave the old state, after it nothing");
         Assert.That(states.Take(firstNone).Select(s => s.State), Is.All.EqualTo("old"));
         Assert.That(states.Skip(firstNone).Select(s => s.State), Is.All.EqualTo("none"));
-        Directory.Delete(template, recursive: true);
+        Assert.That(states.Skip(firstNone).Select(s => s.LossLogged), Is.All.True, "the log says what was lost");
     }
 
     [Test]
@@ -212,13 +195,33 @@ public sealed partial class RebootTests
     [Description("§7: SIGKILL of the daemon at every checkpoint of freeze and commit: the restart sees the old or the new state, complete")]
     public void Sigkill_at_every_checkpoint_leaves_the_old_or_the_new_state()
     {
-        // OLD: a committed generation with the crash-old sessions.
+        var states = KillAtEveryCheckpoint(durable: true, (reboot, emulator) =>
+        {
+            Assert.That(reboot.Output, Does.Contain("died during the freeze"), reboot.Output);
+            emulator.Mount();
+        });
+
+        Assert.That(states, Has.Count.GreaterThanOrEqualTo(20), "at least 20 kill points");
+        int firstNew = states.FindIndex(s => s.State == "new");
+        Assert.That(firstNew, Is.Positive, "early kills leave the old state, a kill after the commit the new one");
+        Assert.That(states.Skip(firstNew).Select(s => s.State), Is.All.EqualTo("new"), "once committed, the new state stays");
+    }
+
+    /// <summary>
+    /// From a committed crash-old state, crash-new and a reboot whose daemon
+    /// is SIGKILLed at checkpoint 2, 3, ... until a reboot gets past them all
+    /// (checkpoint 1 is the first load, when crash-new opens the device:
+    /// Sigkill_at_the_first_load covers it). <paramref name="afterKill"/>
+    /// checks the failed reboot and makes sure a daemon serves again; then
+    /// crash-check says which state that daemon found.
+    /// </summary>
+    private static List<(int Point, string State, bool LossLogged)> KillAtEveryCheckpoint(bool durable, Action<ProcessResult, MountedEmulator> afterKill)
+    {
         string template = Directory.CreateTempSubdirectory("liveupdatefs-old-").FullName;
         using (MountedEmulator old = StartAndReboot("crash-old", durable: true))
             CopyStore(old.Store, template);
 
-        var states = new List<(int Point, string State)>();
-        // Checkpoint 1 is the first load (crash-new opens the device): Sigkill_at_the_first_load covers it.
+        var states = new List<(int Point, string State, bool LossLogged)>();
         for (int point = 2; point < 100; point++)
         {
             using MountedEmulator emulator = MountedEmulator.Create();
@@ -226,21 +229,16 @@ public sealed partial class RebootTests
             emulator.Mount(Fault($"kill@{point}"));
             emulator.RunStage("crash-new");
 
-            ProcessResult reboot = emulator.Reboot(null, Durable);
+            ProcessResult reboot = emulator.Reboot(null, durable ? Durable : []);
             if (reboot.ExitCode == 0)
                 break; // past the last checkpoint: nothing was killed
-            Assert.That(reboot.Output, Does.Contain("died during the freeze"), $"checkpoint {point}: {reboot.Output}");
-
-            emulator.Mount();
-            states.Add((point, CrashCheck(emulator)));
+            afterKill(reboot, emulator);
+            string state = CrashCheck(emulator);
+            states.Add((point, state, emulator.LogTail().Contains("died with it")));
         }
-
         TestContext.Out.WriteLine(string.Join('\n', states.Select(s => $"kill@{s.Point}: {s.State}")));
-        Assert.That(states, Has.Count.GreaterThanOrEqualTo(20), "at least 20 kill points");
-        int firstNew = states.FindIndex(s => s.State == "new");
-        Assert.That(firstNew, Is.Positive, "early kills leave the old state, a kill after the commit the new one");
-        Assert.That(states.Skip(firstNew).Select(s => s.State), Is.All.EqualTo("new"), "once committed, the new state stays");
         Directory.Delete(template, recursive: true);
+        return states;
     }
 
     [Test]
