@@ -18,9 +18,12 @@ namespace LiveUpdateFs.Fuse;
 /// </summary>
 /// <param name="freezer">Runs the reboot serialization; null: reboots are refused (EOPNOTSUPP).</param>
 /// <param name="daemon">What status.json says about the daemon.</param>
-public sealed class LuoFileSystem(LuoDispatcher dispatcher, ILogger log, IRebootFreezer? freezer = null, DaemonFacts? daemon = null)
+/// <param name="access">Who may open the device; default 0600, the daemon's group.</param>
+public sealed class LuoFileSystem(LuoDispatcher dispatcher, ILogger log, IRebootFreezer? freezer = null, DaemonFacts? daemon = null,
+    NodeAccess? access = null)
     : IFuseFileSystem
 {
+    private readonly LuoNodes _nodes = new(access ?? NodeAccess.Default);
     private readonly ILogger _log = log.ForContext<LuoFileSystem>();
     private readonly Dictionary<ulong, OpenFile> _openFiles = [];
     private readonly Dictionary<ulong, Ticket> _tickets = [];
@@ -40,12 +43,16 @@ public sealed class LuoFileSystem(LuoDispatcher dispatcher, ILogger log, IReboot
 
     private sealed record StatusFile(byte[] Content) : OpenFile;
 
-    /// <summary>A command that succeeded and waits for the library to install its fd.</summary>
-    private sealed class Ticket(PendingFd pending, int requesterPid)
+    /// <summary>A command that succeeded and waits for the library to install
+    /// its fd; only its requester (pinned: a later process with the same pid
+    /// is not it) may open its session node and commit it.</summary>
+    private sealed class Ticket(PendingFd pending, ProcessPin requester) : IDisposable
     {
         public PendingFd Pending { get; } = pending;
-        public int RequesterPid { get; } = requesterPid;
+        public ProcessPin Requester { get; } = requester;
         public bool Opened { get; set; }
+
+        public void Dispose() => Requester.Dispose();
     }
 
     // ---- nodes ----
@@ -56,22 +63,22 @@ public sealed class LuoFileSystem(LuoDispatcher dispatcher, ILogger log, IReboot
             return FuseReply.Fail(Errno.ENOENT);
         return name switch
         {
-            LuoNodes.DeviceName => FuseReply.Entry(LuoNodes.DeviceAttributes),
-            LuoNodes.StatusName => FuseReply.Entry(LuoNodes.StatusAttributes),
-            Envelope.ControlNode => FuseReply.Entry(LuoNodes.ControlAttributes),
+            LuoNodes.DeviceName => FuseReply.Entry(_nodes.DeviceAttributes),
+            LuoNodes.StatusName => FuseReply.Entry(_nodes.StatusAttributes),
+            Envelope.ControlNode => FuseReply.Entry(_nodes.ControlAttributes),
             _ when TryParseSessionNode(name, out ulong ticket) && _tickets.TryGetValue(ticket, out Ticket? t) && !t.Opened
-                => FuseReply.Entry(LuoNodes.SessionAttributes(LuoNodes.SessionBase + ticket)),
+                => FuseReply.Entry(_nodes.SessionAttributes(LuoNodes.SessionBase + ticket)),
             _ => FuseReply.Fail(Errno.ENOENT),
         };
     }
 
     public FuseReply GetAttributes(FuseCaller caller, ulong inode) => inode switch
     {
-        LuoNodes.Root => FuseReply.Attr(LuoNodes.RootAttributes),
-        LuoNodes.Device => FuseReply.Attr(LuoNodes.DeviceAttributes),
-        LuoNodes.Control => FuseReply.Attr(LuoNodes.ControlAttributes),
-        LuoNodes.Status => FuseReply.Attr(LuoNodes.StatusAttributes),
-        >= LuoNodes.SessionBase => FuseReply.Attr(LuoNodes.SessionAttributes(inode)),
+        LuoNodes.Root => FuseReply.Attr(_nodes.RootAttributes),
+        LuoNodes.Device => FuseReply.Attr(_nodes.DeviceAttributes),
+        LuoNodes.Control => FuseReply.Attr(_nodes.ControlAttributes),
+        LuoNodes.Status => FuseReply.Attr(_nodes.StatusAttributes),
+        >= LuoNodes.SessionBase => FuseReply.Attr(_nodes.SessionAttributes(inode)),
         _ => FuseReply.Fail(Errno.ENOENT),
     };
 
@@ -83,10 +90,10 @@ public sealed class LuoFileSystem(LuoDispatcher dispatcher, ILogger log, IReboot
         ? FuseReply.Fail(Errno.ENOTDIR)
         : FuseReply.Directory(
         [
-            (".", LuoNodes.RootAttributes),
-            ("..", LuoNodes.RootAttributes),
-            (LuoNodes.DeviceName, LuoNodes.DeviceAttributes),
-            (LuoNodes.StatusName, LuoNodes.StatusAttributes),
+            (".", _nodes.RootAttributes),
+            ("..", _nodes.RootAttributes),
+            (LuoNodes.DeviceName, _nodes.DeviceAttributes),
+            (LuoNodes.StatusName, _nodes.StatusAttributes),
         ]);
 
     // ---- open files ----
@@ -123,10 +130,10 @@ public sealed class LuoFileSystem(LuoDispatcher dispatcher, ILogger log, IReboot
         if (!_tickets.TryGetValue(ticketId, out Ticket? ticket) || ticket.Opened || ticket.Pending.Session is not { } session)
             return FuseReply.Fail(Errno.ENOENT);
         int pid = CallerProcess.ThreadGroupOf(caller.ThreadId);
-        if (pid != ticket.RequesterPid)
+        if (!ticket.Requester.Is(pid))
         {
             _log.Warning("Process {Pid} tried to open the session node of process {Requester}; refused with EACCES (only the process whose ioctl created a session fd may take it)",
-                pid, ticket.RequesterPid);
+                pid, ticket.Requester.Pid);
             return FuseReply.Fail(Errno.EACCES);
         }
         ticket.Opened = true;
@@ -229,7 +236,10 @@ public sealed class LuoFileSystem(LuoDispatcher dispatcher, ILogger log, IReboot
         {
             // The library's own stack went away: undo what PREPARE left waiting.
             if (envelope.Phase == Envelope.PhasePrepare && !result.IsError && _tickets.Remove(envelope.Ticket, out Ticket? orphan))
+            {
                 orphan.Pending.Abort();
+                orphan.Dispose();
+            }
             return FuseReply.Fail(Errno.EFAULT);
         }
         return Reply(result);
@@ -254,8 +264,13 @@ public sealed class LuoFileSystem(LuoDispatcher dispatcher, ILogger log, IReboot
                 return sent;
             }
         }
+        if (ProcessPin.Of(process.ProcessId) is not { } requester)
+        {
+            pending.Abort(); // the requester is gone: nobody can take the fd
+            return Errno.ESRCH;
+        }
         ulong ticket = ++_nextTicket;
-        _tickets.Add(ticket, new Ticket(pending, process.ProcessId));
+        _tickets.Add(ticket, new Ticket(pending, requester));
         envelope.Ticket = ticket;
         envelope.SetNodeName(pending.Session is null ? "" : SessionNodeName(ticket));
         return Errno.None;
@@ -265,12 +280,13 @@ public sealed class LuoFileSystem(LuoDispatcher dispatcher, ILogger log, IReboot
     /// no one will complete: undo it as the kernel undoes a dropped fd.</summary>
     private void DropAbandonedTickets()
     {
-        foreach ((ulong id, Ticket ticket) in _tickets.Where(t => !Directory.Exists($"/proc/{t.Value.RequesterPid}")).ToList())
+        foreach ((ulong id, Ticket ticket) in _tickets.Where(t => t.Value.Requester.HasExited).ToList())
         {
             _log.Warning("Process {Pid} died before taking the fd of its {Request}; the result is undone",
-                ticket.RequesterPid, ticket.Pending.Request.Command.Name);
+                ticket.Requester.Pid, ticket.Pending.Request.Command.Name);
             _tickets.Remove(id);
             ticket.Pending.Abort();
+            ticket.Dispose();
         }
     }
 
@@ -285,9 +301,10 @@ public sealed class LuoFileSystem(LuoDispatcher dispatcher, ILogger log, IReboot
 
     private Errno Commit(CallerProcess process, Envelope envelope)
     {
-        if (!_tickets.TryGetValue(envelope.Ticket, out Ticket? ticket) || ticket.RequesterPid != process.ProcessId)
+        if (!_tickets.TryGetValue(envelope.Ticket, out Ticket? ticket) || !ticket.Requester.Is(process.ProcessId))
             return Errno.EINVAL;
         _tickets.Remove(envelope.Ticket);
+        ticket.Dispose();
         if (envelope.InstallErrno != 0)
         {
             ticket.Pending.Abort();

@@ -51,6 +51,14 @@ public static class Cli
         {
             Description = "Apply [FIN-fix]: FINISH with a non-zero reserved field fails with EINVAL (spec §2.3)",
         };
+        var deviceMode = new Option<string?>("--device-mode")
+        {
+            Description = "Permission bits of the device node (and the session nodes): 0600 (default: the daemon's user only, as the kernel's), 0640 or 0660",
+        };
+        var deviceGroup = new Option<string?>("--device-group")
+        {
+            Description = "Group of the device node (a name or a gid), for --device-mode 0660; default: the daemon's group",
+        };
         var json = new Option<bool>("--json") { Description = "Print the status as JSON" };
         var keepProcesses = new Option<bool>("--keep-processes")
         {
@@ -64,7 +72,7 @@ public static class Cli
 
         var mount = new Command("mount", "Mount the emulated /dev/liveupdate and serve it (returns once the node is usable)")
         {
-            mountpoint, store, link, foreground, logLevel, logFormat, logFile, getNameSize16, finishChecksReserved,
+            mountpoint, store, link, foreground, logLevel, logFormat, logFile, getNameSize16, finishChecksReserved, deviceMode, deviceGroup,
         };
         mount.SetAction(r => new MountCommand(new MountOptions(
             MountpointPath(r.GetValue(mountpoint)!),
@@ -73,7 +81,9 @@ public static class Cli
             r.GetValue(foreground),
             new LogSettings(r.GetValue(logLevel)!, r.GetValue(logFormat)!, r.GetValue(logFile) is { } file ? Path.GetFullPath(file) : null),
             GetNameFix: !r.GetValue(getNameSize16),
-            FinishChecksReserved: r.GetValue(finishChecksReserved))).Run());
+            FinishChecksReserved: r.GetValue(finishChecksReserved),
+            DeviceMode: r.GetValue(deviceMode),
+            DeviceGroup: r.GetValue(deviceGroup))).Run());
 
         var unmount = new Command("unmount", "Stop the daemon serving DIR and unmount it; its open outgoing sessions are handed over to the next start (like docker stop)") { mountpoint };
         unmount.SetAction(r => ControlCommands.Unmount(MountpointPath(r.GetValue(mountpoint)!)));

@@ -14,8 +14,11 @@ using Serilog;
 namespace LiveUpdateFs.Host;
 
 public sealed record MountOptions(string Mountpoint, string Store, string? Link, bool Foreground, LogSettings Log,
-    bool GetNameFix, bool FinishChecksReserved)
+    bool GetNameFix, bool FinishChecksReserved, string? DeviceMode = null, string? DeviceGroup = null)
 {
+    /// <summary>Who may open the device; null when the options are unusable (<paramref name="problem"/> says why).</summary>
+    public NodeAccess? Access(out string? problem) => NodeAccess.Parse(DeviceMode, DeviceGroup, out problem);
+
     /// <summary>Where the log goes: the given file; for a background daemon
     /// STORE/liveupdatefs.log; in the foreground stderr (null).</summary>
     public string? LogFile => Log.File ?? (Foreground ? null : Path.Combine(Store, Defaults.LogFileName));
@@ -42,6 +45,10 @@ public sealed record MountOptions(string Mountpoint, string Store, string? Link,
             arguments.Add("--getname-size16");
         if (FinishChecksReserved)
             arguments.Add("--finish-checks-reserved");
+        if (DeviceMode is not null)
+            arguments.AddRange(["--device-mode", DeviceMode]);
+        if (DeviceGroup is not null)
+            arguments.AddRange(["--device-group", DeviceGroup]);
         return arguments;
     }
 }
@@ -73,7 +80,9 @@ public sealed class MountCommand(MountOptions options)
     private bool Preflight(out string? problem)
     {
         problem = null;
-        if (!File.Exists("/dev/fuse"))
+        if (options.Access(out string? accessProblem) is null)
+            problem = accessProblem;
+        else if (!File.Exists("/dev/fuse"))
             problem = "/dev/fuse is missing: load the fuse module (modprobe fuse), or in Docker pass --device /dev/fuse --cap-add SYS_ADMIN";
         else if (ProcessControl.CallerAccessProblem() is { } refused)
             problem = $"the daemon cannot reach its callers' memory and fds ({refused}): in Docker add --cap-add SYS_PTRACE (its default seccomp profile allows process_vm_readv and pidfd_getfd only then)";
@@ -118,9 +127,10 @@ public sealed class MountCommand(MountOptions options)
             var behaviour = new LuoBehaviour { GetNameFix = options.GetNameFix, FinishChecksReserved = options.FinishChecksReserved };
             var orchestrator = new Orchestrator([new MemfdHandler()], log, new StoredIncomingSessions(store, faults, kept, log));
             var freezer = new StoreHandover(orchestrator, store, faults, log);
+            NodeAccess access = options.Access(out _)!;
             var fileSystem = new LuoFileSystem(new LuoDispatcher(orchestrator, behaviour), log, freezer,
                 new DaemonFacts(options.Mountpoint, options.ToArguments(foreground: false), ServiceManager.Supervised,
-                    Random.Shared.NextInt64().ToString("x16", System.Globalization.CultureInfo.InvariantCulture)));
+                    Random.Shared.NextInt64().ToString("x16", System.Globalization.CultureInfo.InvariantCulture)), access);
             FuseServer? serving = null;
             // Registered until the process ends or execs: a SIGTERM after the
             // unmount must not kill an instance that still holds kept memfds.
@@ -131,9 +141,9 @@ public sealed class MountCommand(MountOptions options)
             {
                 serving = server;
                 freezer.StopServing = server.Stop;
-                log.Information("LiveUpdateFs serves {Device} (store {Store}, link {Link}, GET_NAME fix {GetNameFix}, FINISH checks reserved {FinishChecksReserved}); stop with Ctrl-C or liveupdatefs unmount",
-                    Path.Combine(options.Mountpoint, Defaults.DeviceNode), options.Store, options.LinkPath ?? "none",
-                    behaviour.GetNameFix, behaviour.FinishChecksReserved);
+                log.Information("LiveUpdateFs serves {Device} (mode {Mode}, gid {Gid}, store {Store}, link {Link}, GET_NAME fix {GetNameFix}, FINISH checks reserved {FinishChecksReserved}); stop with Ctrl-C or liveupdatefs unmount",
+                    Path.Combine(options.Mountpoint, Defaults.DeviceNode), Convert.ToString(access.Mode, 8).PadLeft(4, '0'), access.Gid,
+                    options.Store, options.LinkPath ?? "none", behaviour.GetNameFix, behaviour.FinishChecksReserved);
                 ServiceManager.Notify($"READY=1\nMAINPID={Environment.ProcessId}\nSTATUS=serving {Path.Combine(options.Mountpoint, Defaults.DeviceNode)}");
                 server.Run();
                 serving = null;

@@ -111,6 +111,9 @@ internal static unsafe partial class Libc
     [LibraryImport(Lib, EntryPoint = "geteuid")]
     public static partial uint Geteuid();
 
+    [LibraryImport(Lib, EntryPoint = "getgrnam", StringMarshalling = StringMarshalling.Utf8)]
+    public static partial nint Getgrnam(string name);
+
     [LibraryImport(Lib, EntryPoint = "getegid")]
     public static partial uint Getegid();
 

@@ -1,0 +1,48 @@
+namespace LiveUpdateFs.Interop;
+
+/// <summary>
+/// One process, held by a pidfd so that its pid can never be mistaken for a
+/// later process that reuses the number. Within one FUSE request the kernel
+/// already guarantees this (a caller whose request the daemon has read waits
+/// for the answer even through SIGKILL, so its tid stays taken); a pin is for
+/// what spans requests: the fd hand-over between PREPARE, the session node's
+/// open and COMMIT.
+/// </summary>
+public sealed unsafe class ProcessPin : IDisposable
+{
+    private readonly SafeFd _pidfd;
+
+    private ProcessPin(int pid, SafeFd pidfd)
+    {
+        Pid = pid;
+        _pidfd = pidfd;
+    }
+
+    public int Pid { get; }
+
+    /// <summary>Pins <paramref name="pid"/> while it is running (it is the
+    /// caller of the request being handled); null when it is already gone.</summary>
+    public static ProcessPin? Of(int pid)
+    {
+        var pidfd = new SafeFd(Libc.PidfdOpen(pid, 0));
+        if (!pidfd.IsInvalid)
+            return new ProcessPin(pid, pidfd);
+        pidfd.Dispose();
+        return null;
+    }
+
+    /// <summary>The pinned process has exited (the pidfd turned readable).</summary>
+    public bool HasExited
+    {
+        get
+        {
+            var fds = new Libc.PollFd { Fd = _pidfd.Fd, Events = Libc.POLLIN };
+            return Libc.Poll(&fds, 1, 0) != 0; // readable, or an error: treat as gone
+        }
+    }
+
+    /// <summary><paramref name="pid"/> is this process, still running, and not a newcomer with its number.</summary>
+    public bool Is(int pid) => pid == Pid && !HasExited;
+
+    public void Dispose() => _pidfd.Dispose();
+}
