@@ -55,7 +55,11 @@ public sealed partial class MountedEmulator : IDisposable
     public ProcessResult RunCTest(string name, params string[] arguments) =>
         RunCTest(name, preload: !name.StartsWith("nolib_", StringComparison.Ordinal), arguments);
 
-    public ProcessResult RunCTest(string name, bool preload, string[] arguments, IDictionary<string, string?>? extra = null)
+    public ProcessResult RunCTest(string name, bool preload, string[] arguments, IDictionary<string, string?>? extra = null) =>
+        RunClient(Path.Combine(Repository.CTests, name), preload, arguments, extra);
+
+    /// <summary>Runs a client program (any path) against the device, with or without the preload library.</summary>
+    public ProcessResult RunClient(string program, bool preload, string[] arguments, IDictionary<string, string?>? extra = null)
     {
         var environment = new Dictionary<string, string?>
         {
@@ -65,7 +69,7 @@ public sealed partial class MountedEmulator : IDisposable
         };
         foreach ((string key, string? value) in extra ?? new Dictionary<string, string?>())
             environment[key] = value;
-        return ProcessRunner.Run(Path.Combine(Repository.CTests, name), arguments, environment, TimeSpan.FromMinutes(5));
+        return ProcessRunner.Run(program, arguments, environment, TimeSpan.FromMinutes(5));
     }
 
     /// <summary>One stage of tests/c/reboot_stages; it must pass every case.
@@ -95,6 +99,10 @@ public sealed partial class MountedEmulator : IDisposable
             return null;
         }
     }
+
+    /// <summary>The serving daemon's pid (status.json).</summary>
+    public int DaemonPid =>
+        Status()?.RootElement.GetProperty("daemonPid").GetInt32() ?? throw new InvalidOperationException("no daemon answers");
 
     public string? CommittedGeneration =>
         File.Exists(Path.Combine(Store, "current")) ? File.ReadAllText(Path.Combine(Store, "current")).Trim() : null;

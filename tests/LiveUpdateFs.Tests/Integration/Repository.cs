@@ -9,6 +9,7 @@ public static class Repository
     public static string Daemon => Path.Combine(Artifacts, "bin", "liveupdatefs");
     public static string PreloadLibrary => Path.Combine(Artifacts, "lib", "libliveupdate-preload.so");
     public static string CTests => Path.Combine(Artifacts, "tests", "c");
+    public static string FuzzClient => Path.Combine(Artifacts, "tests", "fuzz", "luo_fuzz");
 
     /// <summary>Fails (never skips) when the build output is missing.</summary>
     public static void RequireArtifacts()
