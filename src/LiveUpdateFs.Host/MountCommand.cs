@@ -184,6 +184,7 @@ public sealed class MountCommand(MountOptions options)
                 next.Generation, published.Name);
             return WriteDurablyAndStop(freezer, log);
         }
+        freezer.WarnIfUnsynced(next);
         var environment = Environment.GetEnvironmentVariables().Cast<System.Collections.DictionaryEntry>()
             .Select(e => ((string)e.Key, (string?)e.Value))
             // A fault fires in one instance only; the key is the new one's.

@@ -33,8 +33,16 @@ internal static class CommitPointer
         return generation;
     }
 
-    public static Errno Write(string store, ulong generation, IStoreCheckpoints checkpoints)
+    /// <summary>
+    /// Switches the pointer. Once the rename is done the new generation is
+    /// the committed one, whatever follows: a failure of the final directory
+    /// fsync is then reported in <paramref name="unsynced"/> (the switch may
+    /// not survive a power loss; the old and the new state are both complete)
+    /// and the result is success.
+    /// </summary>
+    public static Errno Write(string store, ulong generation, IStoreCheckpoints checkpoints, out Errno unsynced)
     {
+        unsynced = Errno.None;
         string temp = Path.Combine(store, StoreLayout.PointerTemp);
         File.Delete(temp); // a crash may have left one; it was never committed
         Errno error = checkpoints.Reach(StoreStep.PointerWrite);
@@ -53,8 +61,11 @@ internal static class CommitPointer
             error = checkpoints.Reach(StoreStep.PointerRename);
         if (!error.IsError)
             error = FileOps.Rename(temp, Path.Combine(store, StoreLayout.Pointer));
-        if (!error.IsError)
-            error = checkpoints.Reach(StoreStep.PointerFsync);
-        return error.IsError ? error : FileOps.FsyncDirectory(store);
+        if (error.IsError)
+            return error;
+        unsynced = checkpoints.Reach(StoreStep.PointerFsync);
+        if (!unsynced.IsError)
+            unsynced = FileOps.FsyncDirectory(store);
+        return Errno.None;
     }
 }

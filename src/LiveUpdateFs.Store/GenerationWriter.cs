@@ -81,6 +81,11 @@ public sealed class GenerationWriter : IDisposable
         return Errno.None;
     }
 
+    /// <summary>After <see cref="Publish"/>: the error of the store directory's
+    /// fsync after the pointer's rename, if it failed. The commit stands (a
+    /// crash may still bring back the previous state, complete).</summary>
+    public Errno UnsyncedPointer { get; private set; }
+
     /// <summary>The fds of the kept files, in order: what must stay open across the exec.</summary>
     public IReadOnlyList<KeptDescriptor> KeptFiles => _kept;
 
@@ -131,9 +136,10 @@ public sealed class GenerationWriter : IDisposable
         EnsureOpen();
         if (!_prepared)
             throw new InvalidOperationException($"generation {_generation} must be prepared before it is published");
-        Errno error = CommitPointer.Write(_store, _generation, _checkpoints);
+        Errno error = CommitPointer.Write(_store, _generation, _checkpoints, out Errno unsynced);
         if (error.IsError)
             return Remember(error);
+        UnsyncedPointer = unsynced;
         _finished = true;
         // Past the commit nothing can fail the reboot any more: the checkpoint's error is ignored.
         _checkpoints.Reach(StoreStep.Cleanup);

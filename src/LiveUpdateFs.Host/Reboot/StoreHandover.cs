@@ -57,7 +57,17 @@ public sealed class StoreHandover(Orchestrator orchestrator, StoreDirectory stor
         }
         writer.Dispose();
         _log.Information("Generation {Generation} committed in {Store} in {Milliseconds} ms", writer.Generation, store.Path, clock.ElapsedMilliseconds);
+        WarnIfUnsynced(writer);
         return Errno.None;
+    }
+
+    /// <summary>A commit whose pointer switch could not be fsynced stands, but
+    /// a power loss may undo it: worth a warning, not a failed reboot.</summary>
+    public void WarnIfUnsynced(GenerationWriter writer)
+    {
+        if (writer.UnsyncedPointer.IsError)
+            _log.Warning("Generation {Generation} is committed, but fsync of the store {Store} failed with {Errno}: after a power loss the store may come back with the previous generation. Check the disk",
+                writer.Generation, store.Path, writer.UnsyncedPointer.Name);
     }
 
     public Errno RestartInPlace()
@@ -86,7 +96,11 @@ public sealed class StoreHandover(Orchestrator orchestrator, StoreDirectory stor
         if (writer is null)
             return Errno.EIO;
         using (writer)
-            return orchestrator.Reserialize(new Image(writer, checkpoints, RebootMode.Durable, progress: null), out summary);
+        {
+            Errno result = orchestrator.Reserialize(new Image(writer, checkpoints, RebootMode.Durable, progress: null), out summary);
+            WarnIfUnsynced(writer);
+            return result;
+        }
     }
 
     private GenerationWriter? Begin()

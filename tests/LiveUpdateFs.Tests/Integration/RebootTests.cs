@@ -191,6 +191,21 @@ public sealed partial class RebootTests
         Assert.That(CrashCheck(emulator), Is.EqualTo("new"));
     }
 
+    [TestCase(false)]
+    [TestCase(true)]
+    [Description("§7: a failure after the pointer's rename (its directory fsync) leaves the new state committed and complete: the reboot succeeds with a warning")]
+    public void Failed_fsync_after_the_commit_keeps_the_new_state(bool durable)
+    {
+        using MountedEmulator emulator = MountedEmulator.Start(environment: Fault("fail@pointer-fsync"));
+        emulator.RunStage("crash-new");
+
+        ProcessResult reboot = emulator.Reboot(null, durable ? Durable : []);
+
+        Assert.That(reboot.ExitCode, Is.Zero, reboot.Output + emulator.LogTail());
+        Assert.That(emulator.LogTail(), Does.Contain("is committed, but fsync of the store"));
+        Assert.That(CrashCheck(emulator), Is.EqualTo("new"));
+    }
+
     [Test]
     [Description("§7: SIGKILL of the daemon at every checkpoint of freeze and commit: the restart sees the old or the new state, complete")]
     public void Sigkill_at_every_checkpoint_leaves_the_old_or_the_new_state()
