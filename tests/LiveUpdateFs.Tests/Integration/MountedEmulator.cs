@@ -21,10 +21,11 @@ public sealed partial class MountedEmulator : IDisposable
     public string Device => Path.Combine(Mountpoint, "liveupdate");
 
     /// <param name="environment">Extra environment of the daemon (e.g. the fault switch).</param>
-    public static MountedEmulator Start(string link = "none", IDictionary<string, string?>? environment = null)
+    /// <param name="logLevel">The daemon's --log-level; debug (every request) unless a test makes too many requests for it.</param>
+    public static MountedEmulator Start(string link = "none", IDictionary<string, string?>? environment = null, string logLevel = "debug")
     {
         MountedEmulator emulator = Create(link);
-        emulator.Mount(environment);
+        emulator.Mount(environment, logLevel);
         return emulator;
     }
 
@@ -37,9 +38,9 @@ public sealed partial class MountedEmulator : IDisposable
     }
 
     /// <summary>Starts a daemon on this mountpoint and store (again, after a stop or a crash).</summary>
-    public void Mount(IDictionary<string, string?>? environment = null)
+    public void Mount(IDictionary<string, string?>? environment = null, string logLevel = "debug")
     {
-        ProcessResult mounted = Cli(["mount", "--mountpoint", Mountpoint, "--store", Store, "--link", _link, "--log-level", "debug"], environment);
+        ProcessResult mounted = Cli(["mount", "--mountpoint", Mountpoint, "--store", Store, "--link", _link, "--log-level", logLevel], environment);
         if (mounted.ExitCode != 0)
             Assert.Fail($"liveupdatefs mount failed ({mounted.ExitCode}):\n{mounted.Output}\nlog:\n{LogTail()}");
     }
