@@ -25,7 +25,7 @@ public sealed unsafe class CallerProcess(int threadId) : ICallerMemory, ICallerF
         {
             var localVec = new Libc.IoVec { Base = local, Length = (nuint)destination.Length };
             var remoteVec = new Libc.IoVec { Base = (void*)address, Length = (nuint)destination.Length };
-            nint read = Libc.ProcessVmReadv(ThreadId, &localVec, 1, &remoteVec, 1, 0);
+            nint read = Libc.ProcessVmReadvNoErrno(ThreadId, &localVec, 1, &remoteVec, 1, 0);
             return read < 0 ? 0 : (int)read;
         }
     }
@@ -38,7 +38,7 @@ public sealed unsafe class CallerProcess(int threadId) : ICallerMemory, ICallerF
         {
             var localVec = new Libc.IoVec { Base = local, Length = (nuint)source.Length };
             var remoteVec = new Libc.IoVec { Base = (void*)address, Length = (nuint)source.Length };
-            return Libc.ProcessVmWritev(ThreadId, &localVec, 1, &remoteVec, 1, 0) == source.Length;
+            return Libc.ProcessVmWritevNoErrno(ThreadId, &localVec, 1, &remoteVec, 1, 0) == source.Length;
         }
     }
 

@@ -72,8 +72,16 @@ internal static unsafe partial class Libc
     [LibraryImport(Lib, EntryPoint = "process_vm_readv", SetLastError = true)]
     public static partial nint ProcessVmReadv(int pid, IoVec* local, nuint localCount, IoVec* remote, nuint remoteCount, nuint flags);
 
-    [LibraryImport(Lib, EntryPoint = "process_vm_writev", SetLastError = true)]
-    public static partial nint ProcessVmWritev(int pid, IoVec* local, nuint localCount, IoVec* remote, nuint remoteCount, nuint flags);
+    /// <summary>process_vm_readv/writev for the per-request copies of
+    /// <see cref="CallerProcess"/>, which need only the byte count: without
+    /// SetLastError the stub neither clears errno before the call nor saves
+    /// it after (two calls into the runtime per copy).</summary>
+    [LibraryImport(Lib, EntryPoint = "process_vm_readv")]
+    public static partial nint ProcessVmReadvNoErrno(int pid, IoVec* local, nuint localCount, IoVec* remote, nuint remoteCount, nuint flags);
+
+    /// <inheritdoc cref="ProcessVmReadvNoErrno"/>
+    [LibraryImport(Lib, EntryPoint = "process_vm_writev")]
+    public static partial nint ProcessVmWritevNoErrno(int pid, IoVec* local, nuint localCount, IoVec* remote, nuint remoteCount, nuint flags);
 
     [LibraryImport(Lib, EntryPoint = "pidfd_open", SetLastError = true)]
     public static partial int PidfdOpen(int pid, uint flags);

@@ -27,7 +27,14 @@ internal static unsafe partial class FuseNative
     [LibraryImport(Lib, EntryPoint = "fuse_session_fd")]
     public static partial int SessionFd(nint session);
 
+    // fuse_session_exited, fuse_req_userdata and fuse_req_ctx only return a
+    // field of libfuse's own structs: no syscall, no lock, no callback. They
+    // run on every request, so they skip the GC transition (a call into the
+    // runtime before and after each P/Invoke): SuppressGCTransition is for
+    // exactly such short, non-blocking functions.
+
     [LibraryImport(Lib, EntryPoint = "fuse_session_exited")]
+    [SuppressGCTransition]
     public static partial int SessionExited(nint session);
 
     [LibraryImport(Lib, EntryPoint = "fuse_session_receive_buf")]
@@ -37,9 +44,11 @@ internal static unsafe partial class FuseNative
     public static partial void SessionProcessBuf(nint session, FuseBuf* buffer);
 
     [LibraryImport(Lib, EntryPoint = "fuse_req_userdata")]
+    [SuppressGCTransition]
     public static partial nint ReqUserdata(nint req);
 
     [LibraryImport(Lib, EntryPoint = "fuse_req_ctx")]
+    [SuppressGCTransition]
     public static partial FuseCtx* ReqCtx(nint req);
 
     [LibraryImport(Lib, EntryPoint = "fuse_reply_err")]
