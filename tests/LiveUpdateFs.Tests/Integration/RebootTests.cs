@@ -290,12 +290,8 @@ public sealed partial class RebootTests
     public void Under_a_supervisor_the_reboot_waits_for_its_restart()
     {
         using MountedEmulator emulator = MountedEmulator.Create();
-        string socketPath = Path.Combine(emulator.Directory, "notify");
-        using var notify = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.Unix, System.Net.Sockets.SocketType.Dgram, System.Net.Sockets.ProtocolType.Unspecified);
-        notify.Bind(new System.Net.Sockets.UnixDomainSocketEndPoint(socketPath));
-        notify.ReceiveTimeout = 20_000;
-        string[] foreground = ["mount", "--foreground", "--mountpoint", emulator.Mountpoint, "--store", emulator.Store, "--link", "none",
-            "--log-file", Path.Combine(emulator.Store, "liveupdatefs.log")];
+        using System.Net.Sockets.Socket notify = NotifySocket(emulator, out string socketPath);
+        string[] foreground = ForegroundMount(emulator);
 
         using System.Diagnostics.Process first = StartSupervised(foreground, socketPath);
         Assert.That(Receive(notify), Does.Contain("READY=1").And.Contain($"MAINPID={first.Id}"));
@@ -319,12 +315,8 @@ public sealed partial class RebootTests
     public void Under_a_supervisor_an_in_place_reboot_keeps_the_main_pid()
     {
         using MountedEmulator emulator = MountedEmulator.Create();
-        string socketPath = Path.Combine(emulator.Directory, "notify");
-        using var notify = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.Unix, System.Net.Sockets.SocketType.Dgram, System.Net.Sockets.ProtocolType.Unspecified);
-        notify.Bind(new System.Net.Sockets.UnixDomainSocketEndPoint(socketPath));
-        notify.ReceiveTimeout = 20_000;
-        using System.Diagnostics.Process daemon = StartSupervised(["mount", "--foreground", "--mountpoint", emulator.Mountpoint, "--store", emulator.Store,
-            "--link", "none", "--log-file", Path.Combine(emulator.Store, "liveupdatefs.log")], socketPath);
+        using System.Net.Sockets.Socket notify = NotifySocket(emulator, out string socketPath);
+        using System.Diagnostics.Process daemon = StartSupervised(ForegroundMount(emulator), socketPath);
         Assert.That(Receive(notify), Does.Contain("READY=1"));
         emulator.RunStage("crash-old");
 
@@ -337,6 +329,21 @@ public sealed partial class RebootTests
         emulator.Cli(["unmount", "--mountpoint", emulator.Mountpoint]);
         Assert.That(daemon.WaitForExit(20_000), Is.True);
     }
+
+    /// <summary>A supervisor's NOTIFY_SOCKET (what systemd listens on for Type=notify).</summary>
+    private static System.Net.Sockets.Socket NotifySocket(MountedEmulator emulator, out string path)
+    {
+        path = Path.Combine(emulator.Directory, "notify");
+        var notify = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.Unix, System.Net.Sockets.SocketType.Dgram, System.Net.Sockets.ProtocolType.Unspecified);
+        notify.Bind(new System.Net.Sockets.UnixDomainSocketEndPoint(path));
+        notify.ReceiveTimeout = 20_000;
+        return notify;
+    }
+
+    /// <summary>The daemon as a unit's ExecStart runs it.</summary>
+    private static string[] ForegroundMount(MountedEmulator emulator) =>
+        ["mount", "--foreground", "--mountpoint", emulator.Mountpoint, "--store", emulator.Store, "--link", "none",
+         "--log-file", Path.Combine(emulator.Store, "liveupdatefs.log")];
 
     private static System.Diagnostics.Process StartSupervised(string[] arguments, string notifySocket)
     {
