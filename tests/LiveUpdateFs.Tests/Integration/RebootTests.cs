@@ -82,13 +82,7 @@ public sealed partial class RebootTests
     [Description("§7 in place: SIGKILL at every checkpoint of the freeze, the commit and the restart leaves the old state or, once the kept memfds were committed and died with the daemon, none (a crash during a kexec); never part of either")]
     public void Sigkill_during_an_in_place_reboot_leaves_the_old_state_or_none()
     {
-        var states = KillAtEveryCheckpoint(durable: false, (reboot, emulator) =>
-        {
-            if (reboot.Output.Contains("ended instead of restarting in place"))
-                Assert.That(emulator.Status(), Is.Not.Null, "the reboot started the next daemon");
-            else
-                emulator.Mount();
-        });
+        var states = KillAtEveryCheckpoint(durable: false);
 
         Assert.That(states, Has.Count.GreaterThanOrEqualTo(8), "at least 8 kill points");
         int firstNone = states.FindIndex(s => s.State == "none");
@@ -210,11 +204,7 @@ public sealed partial class RebootTests
     [Description("§7: SIGKILL of the daemon at every checkpoint of freeze and commit: the restart sees the old or the new state, complete")]
     public void Sigkill_at_every_checkpoint_leaves_the_old_or_the_new_state()
     {
-        var states = KillAtEveryCheckpoint(durable: true, (reboot, emulator) =>
-        {
-            Assert.That(reboot.Output, Does.Contain("died during the freeze"), reboot.Output);
-            emulator.Mount();
-        });
+        var states = KillAtEveryCheckpoint(durable: true);
 
         Assert.That(states, Has.Count.GreaterThanOrEqualTo(20), "at least 20 kill points");
         int firstNew = states.FindIndex(s => s.State == "new");
@@ -222,22 +212,44 @@ public sealed partial class RebootTests
         Assert.That(states.Skip(firstNew).Select(s => s.State), Is.All.EqualTo("new"), "once committed, the new state stays");
     }
 
+    [TestCase(true)]
+    [TestCase(false)]
+    [Explicit("long mode (scripts/faults): about two minutes per case")]
+    [Category("Long")]
+    [Description("§7: SIGKILL at 100 random checkpoints of freeze, commit and restart: each restart finds exactly the state the sweep found for that point, complete")]
+    public void Sigkill_at_100_random_checkpoints_finds_what_the_sweep_found(bool durable)
+    {
+        var sweep = KillAtEveryCheckpoint(durable);
+        int seed = int.TryParse(Environment.GetEnvironmentVariable("LIVEUPDATEFS_FAULT_SEED"), out int given) ? given : Random.Shared.Next();
+        TestContext.Out.WriteLine($"seed {seed} (LIVEUPDATEFS_FAULT_SEED repeats it)");
+        var random = new Random(seed);
+        int[] points = Enumerable.Range(0, 100).Select(_ => sweep[random.Next(sweep.Count)].Point).ToArray();
+
+        var states = KillAt(points, durable);
+
+        Assert.That(states.Select(s => s.Point), Is.EqualTo(points), "every point killed the daemon");
+        Assert.That(states.Select(s => s.State), Is.EqualTo(points.Select(p => sweep.Single(x => x.Point == p).State)));
+    }
+
     /// <summary>
     /// From a committed crash-old state, crash-new and a reboot whose daemon
     /// is SIGKILLed at checkpoint 2, 3, ... until a reboot gets past them all
     /// (checkpoint 1 is the first load, when crash-new opens the device:
-    /// Sigkill_at_the_first_load covers it). <paramref name="afterKill"/>
-    /// checks the failed reboot and makes sure a daemon serves again; then
-    /// crash-check says which state that daemon found.
+    /// Sigkill_at_the_first_load covers it); then crash-check says which state
+    /// the next daemon found.
     /// </summary>
-    private static List<(int Point, string State, bool LossLogged)> KillAtEveryCheckpoint(bool durable, Action<ProcessResult, MountedEmulator> afterKill)
+    private static List<(int Point, string State, bool LossLogged)> KillAtEveryCheckpoint(bool durable) =>
+        KillAt(Enumerable.Range(2, 98), durable);
+
+    /// <summary>The same at the given checkpoints; stops early when a reboot is not killed.</summary>
+    private static List<(int Point, string State, bool LossLogged)> KillAt(IEnumerable<int> points, bool durable)
     {
         string template = Directory.CreateTempSubdirectory("liveupdatefs-old-").FullName;
         using (MountedEmulator old = StartAndReboot("crash-old", durable: true))
             CopyStore(old.Store, template);
 
         var states = new List<(int Point, string State, bool LossLogged)>();
-        for (int point = 2; point < 100; point++)
+        foreach (int point in points)
         {
             using MountedEmulator emulator = MountedEmulator.Create();
             CopyStore(template, emulator.Store);
@@ -247,11 +259,21 @@ public sealed partial class RebootTests
             ProcessResult reboot = emulator.Reboot(null, durable ? Durable : []);
             if (reboot.ExitCode == 0)
                 break; // past the last checkpoint: nothing was killed
-            afterKill(reboot, emulator);
+            if (durable)
+            {
+                Assert.That(reboot.Output, Does.Contain("died during the freeze"), $"kill@{point}: {reboot.Output}");
+                emulator.Mount();
+            }
+            else if (reboot.Output.Contains("ended instead of restarting in place"))
+                Assert.That(emulator.Status(), Is.Not.Null, $"kill@{point}: the reboot started the next daemon");
+            else
+                emulator.Mount();
             string state = CrashCheck(emulator);
             states.Add((point, state, emulator.LogTail().Contains("died with it")));
         }
         TestContext.Out.WriteLine(string.Join('\n', states.Select(s => $"kill@{s.Point}: {s.State}")));
+        TestContext.Out.WriteLine($"kill points ({(durable ? "durable" : "in place")}): {states.Count}; "
+            + string.Join(", ", states.GroupBy(s => s.State).Select(g => $"{g.Key} {g.Count()}")));
         Directory.Delete(template, recursive: true);
         return states;
     }
