@@ -325,8 +325,9 @@ public sealed class LuoFileSystem(LuoDispatcher dispatcher, ILogger log, IReboot
         Errno result = envelope.Phase switch
         {
             Envelope.PhaseQueryFrozen => QueryFrozen(process, envelope),
-            Envelope.PhaseFreeze => FreezeForReboot(caller, process, envelope),
-            Envelope.PhaseRestart => RestartInPlace(caller, process),
+            Envelope.PhaseFreeze or Envelope.PhaseRestart when RebootRefusal(caller) is { } refused => refused,
+            Envelope.PhaseFreeze => FreezeForReboot(freezer!, process, envelope),
+            Envelope.PhaseRestart => RestartInPlace(freezer!, process),
             _ => Errno.EINVAL,
         };
         return envelope.Answer(process, address) ? Reply(result) : FuseReply.Fail(Errno.EFAULT);
@@ -345,15 +346,10 @@ public sealed class LuoFileSystem(LuoDispatcher dispatcher, ILogger log, IReboot
     /// <summary>
     /// `liveupdatefs reboot`'s freeze (spec §7 step 1). Runs on the FUSE
     /// thread, so every other LUO caller waits meanwhile; afterwards they are
-    /// held for good. Root or the daemon's own user only (reboot(2) needs
-    /// CAP_SYS_BOOT; EPERM otherwise).
+    /// held for good. Allowed by <see cref="RebootRefusal"/>.
     /// </summary>
-    private Errno FreezeForReboot(FuseCaller caller, CallerProcess process, Envelope envelope)
+    private Errno FreezeForReboot(IRebootFreezer handover, CallerProcess process, Envelope envelope)
     {
-        if (caller.Uid != 0 && caller.Uid != ProcessControl.EffectiveUid)
-            return Errno.EPERM;
-        if (freezer is null)
-            return Errno.EOPNOTSUPP;
         RebootMode? mode = envelope.CallerRequest switch
         {
             (uint)Envelope.FreezeInPlace => RebootMode.InPlace,
@@ -369,22 +365,28 @@ public sealed class LuoFileSystem(LuoDispatcher dispatcher, ILogger log, IReboot
         using (TextWriter? progress = terminal is null ? null : TerminalWriter.Over(terminal))
         {
             _log.Information("Reboot ({Mode}) requested by pid {Pid}: freezing the outgoing sessions", mode, process.ProcessId);
-            Errno result = freezer.FreezeForReboot(mode.Value, progress, out HandoverSummary summary);
+            Errno result = handover.FreezeForReboot(mode.Value, progress, out HandoverSummary summary);
             envelope.SetFreezeSummary(summary.Sessions, summary.Files, summary.Bytes);
             return result;
         }
     }
 
-    /// <summary>`liveupdatefs reboot` after an in-place freeze and the end of
-    /// the holders: this boot ends once the answer is out.</summary>
-    private Errno RestartInPlace(FuseCaller caller, CallerProcess process)
+    /// <summary>Who may reboot (both requests of `liveupdatefs reboot`): root
+    /// or the daemon's own user (reboot(2) needs CAP_SYS_BOOT; EPERM
+    /// otherwise), and only a daemon that has a freezer (EOPNOTSUPP); null: allowed.</summary>
+    private Errno? RebootRefusal(FuseCaller caller)
     {
         if (caller.Uid != 0 && caller.Uid != ProcessControl.EffectiveUid)
             return Errno.EPERM;
-        if (freezer is null)
-            return Errno.EOPNOTSUPP;
+        return freezer is null ? Errno.EOPNOTSUPP : null;
+    }
+
+    /// <summary>`liveupdatefs reboot` after an in-place freeze and the end of
+    /// the holders: this boot ends once the answer is out.</summary>
+    private Errno RestartInPlace(IRebootFreezer handover, CallerProcess process)
+    {
         _log.Information("Restart into the next boot requested by pid {Pid}", process.ProcessId);
-        return freezer.RestartInPlace();
+        return handover.RestartInPlace();
     }
 
     /// <summary>The debug trace: every request with its decoded struct (as

@@ -69,20 +69,19 @@ public sealed class MountCommand(MountOptions options)
 
     public int Run()
     {
-        if (!Preflight(out string? problem))
+        NodeAccess? access = options.Access(out string? problem);
+        if (access is null || !Preflight(out problem))
         {
             Console.Error.WriteLine($"liveupdatefs mount: {problem}");
             return 2;
         }
-        return options.Foreground ? Serve() : StartDaemon();
+        return options.Foreground ? Serve(access) : StartDaemon();
     }
 
     private bool Preflight(out string? problem)
     {
         problem = null;
-        if (options.Access(out string? accessProblem) is null)
-            problem = accessProblem;
-        else if (!File.Exists("/dev/fuse"))
+        if (!File.Exists("/dev/fuse"))
             problem = "/dev/fuse is missing: load the fuse module (modprobe fuse), or in Docker pass --device /dev/fuse --cap-add SYS_ADMIN";
         else if (ProcessControl.CallerAccessProblem() is { } refused)
             problem = $"the daemon cannot reach its callers' memory and fds ({refused}): in Docker add --cap-add SYS_PTRACE (its default seccomp profile allows process_vm_readv and pidfd_getfd only then)";
@@ -95,7 +94,7 @@ public sealed class MountCommand(MountOptions options)
 
     // ---- foreground: the daemon itself ----
 
-    private int Serve()
+    private int Serve(NodeAccess access)
     {
         if (Environment.GetEnvironmentVariable(DaemonizedVariable) == "1")
             ProcessControl.DetachFromTerminal();
@@ -111,10 +110,10 @@ public sealed class MountCommand(MountOptions options)
             return 1;
         }
         using (log)
-            return Serve(log);
+            return Serve(log, access);
     }
 
-    private int Serve(Serilog.Core.Logger log)
+    private int Serve(Serilog.Core.Logger log, NodeAccess access)
     {
         try
         {
@@ -127,7 +126,6 @@ public sealed class MountCommand(MountOptions options)
             var behaviour = new LuoBehaviour { GetNameFix = options.GetNameFix, FinishChecksReserved = options.FinishChecksReserved };
             var orchestrator = new Orchestrator([new MemfdHandler()], log, new StoredIncomingSessions(store, faults, kept, log));
             var freezer = new StoreHandover(orchestrator, store, faults, log);
-            NodeAccess access = options.Access(out _)!;
             var fileSystem = new LuoFileSystem(new LuoDispatcher(orchestrator, behaviour), log, freezer,
                 new DaemonFacts(options.Mountpoint, options.ToArguments(foreground: false), ServiceManager.Supervised,
                     Random.Shared.NextInt64().ToString("x16", System.Globalization.CultureInfo.InvariantCulture)), access);

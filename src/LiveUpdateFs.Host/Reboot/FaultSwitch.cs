@@ -23,6 +23,7 @@ public sealed class FaultSwitch : IStoreCheckpoints
 {
     public const string Variable = "LIVEUPDATEFS_FAULT";
     public const string FreezeFile = "freeze-file";
+    public const string Restart = "restart";
 
     private readonly ILogger _log;
     private readonly bool _kill;

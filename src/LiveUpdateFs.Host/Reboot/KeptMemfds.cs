@@ -18,17 +18,21 @@ public sealed class KeptMemfds
 
     private readonly Dictionary<KeptDescriptor, SafeFd> _fds;
 
-    private KeptMemfds(ulong? key, Dictionary<KeptDescriptor, SafeFd> fds)
+    private KeptMemfds(BootImage? image, Dictionary<KeptDescriptor, SafeFd> fds)
     {
-        Key = key;
+        Image = image;
         _fds = fds;
     }
 
     public static readonly KeptMemfds None = new(null, []);
 
-    /// <summary>The key of the generation these fds belong to; null when this
+    /// <summary>The committed generation these fds belong to, as read at
+    /// adoption (the first open need not read it again); null when this
     /// instance was not started by an in-place reboot.</summary>
-    public ulong? Key { get; }
+    public BootImage? Image { get; }
+
+    /// <summary>The key of <see cref="Image"/>; null without one.</summary>
+    public ulong? Key => Image?.KeptKey;
 
     public static KeptMemfds Adopt(StoreDirectory store, ILogger log)
     {
@@ -66,7 +70,7 @@ public sealed class KeptMemfds
             }
             fds[kept] = fd;
         }
-        return new KeptMemfds(key, fds);
+        return new KeptMemfds(image, fds);
     }
 
     /// <summary>The adopted fd of <paramref name="kept"/>, now the caller's; null when it did not survive.</summary>

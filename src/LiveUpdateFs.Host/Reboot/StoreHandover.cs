@@ -13,14 +13,11 @@ namespace LiveUpdateFs.Host.Reboot;
 /// reboot. Durable: the memfds' data is copied in and the generation committed
 /// before the freeze returns. In place: only the records are written; the
 /// generation is committed right before the daemon execs into the next boot,
-/// which inherits the memfds themselves (<see cref="InPlaceRestart"/>).
+/// which inherits the memfds themselves (<see cref="RestartInPlace"/>, <see cref="KeptMemfds"/>).
 /// </summary>
 public sealed class StoreHandover(Orchestrator orchestrator, StoreDirectory store, IStoreCheckpoints checkpoints, ILogger log)
     : IRebootFreezer
 {
-    /// <summary>The checkpoint of the restart request (test-only faults).</summary>
-    public const string RestartStep = "restart";
-
     private readonly ILogger _log = log.ForContext<StoreHandover>();
     private GenerationWriter? _inPlace;
 
@@ -74,7 +71,7 @@ public sealed class StoreHandover(Orchestrator orchestrator, StoreDirectory stor
     {
         if (_inPlace is null)
             return Errno.EINVAL;
-        if (checkpoints.Reach(RestartStep) is { IsError: true } fault)
+        if (checkpoints.Reach(FaultSwitch.Restart) is { IsError: true } fault)
             return fault;
         RestartRequested = _inPlace;
         StopServing?.Invoke();

@@ -23,7 +23,7 @@ public sealed class StoredIncomingSessions(StoreDirectory store, IStoreCheckpoin
         {
             if (checkpoints.Reach(StoreStep.Load) is { IsError: true } fault)
                 return fault;
-            image = store.LoadCommitted();
+            image = kept.Image ?? store.LoadCommitted();
         }
         catch (IOException ex)
         {
