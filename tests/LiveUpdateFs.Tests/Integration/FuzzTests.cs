@@ -13,27 +13,33 @@ namespace LiveUpdateFs.Tests.Integration;
 public sealed class FuzzTests
 {
     /// <summary>
-    /// The bound on the daemon's RSS growth over the short run. An idle daemon
-    /// is ~9 MiB and the run typically adds 4-6 MiB: the GC heap settling at its
-    /// working size and the pages of the log and FUSE buffers. What the bound
-    /// is for: a leak per request (say 1 KiB kept per call is 20 MiB over 20k
-    /// calls) or per session/preserved file (10000 sessions cost ~20 MiB, see
-    /// README "Speed") goes past it, the GC's settling does not.
+    /// The bound on the daemon's RSS growth over <see cref="MeasuredRuns"/> short
+    /// runs, measured after <see cref="WarmUpRuns"/> runs that let the GC heap
+    /// settle. The settling is machine-dependent (the gen0 budget follows the
+    /// cache size: 9 -> 26 MiB in the first run on a 32 MiB-L3 machine), and
+    /// it is over after one run: later runs add 0.03-0.4 MiB each. A leak
+    /// is not: 1 KiB kept per call is ~40 MiB over the measured 40k calls,
+    /// and even 150 bytes per call passes the bound.
     /// </summary>
-    private const long RssGrowthBoundKiB = 16 * 1024;
+    private const long RssGrowthBoundKiB = 6 * 1024;
+    private const int WarmUpRuns = 2;
+    private const int MeasuredRuns = 2;
 
     [Test]
-    [Description("issue 6: short fuzz run; every answer allowed by spec §2/§4/§6, then the daemon is alive, serves, and has its fds and memory back")]
+    [Description("issue 6, issue 11: short fuzz runs; every answer allowed by spec §2/§4/§6, then the daemon is alive, serves, and has its fds back; once its heap has settled, more runs do not grow it")]
     public void Short_fuzz_run_leaves_the_daemon_serving_without_leaks()
     {
         using MountedEmulator emulator = MountedEmulator.Start();
         Assert.That(Path.Exists(Repository.FuzzClient), Is.True, $"{Repository.FuzzClient} is missing: run ./scripts/setup");
         int pid = emulator.DaemonPid;
         int fdsBefore = FdCount(pid);
-        long rssBefore = RssKiB(pid);
 
-        ProcessResult run = emulator.RunClient(Repository.FuzzClient, preload: true, ["short"]);
-        Tap.AssertAllPassed(run, "luo_fuzz short", emulator);
+        for (int run = 0; run < WarmUpRuns; run++)
+            FuzzOnce(emulator);
+        long rssSettled = RssKiB(pid);
+        for (int run = 0; run < MeasuredRuns; run++)
+            FuzzOnce(emulator);
+        long rssAfter = RssKiB(pid);
 
         Assert.That(MountedEmulator.IsAlive(pid), Is.True, $"the daemon died during the run\n{emulator.LogTail()}");
         ProcessResult sanity = emulator.RunClient(Repository.FuzzClient, preload: true, ["sanity"]);
@@ -46,13 +52,19 @@ public sealed class FuzzTests
             Thread.Sleep(100);
             fdsAfter = FdCount(pid);
         }
-        long rssAfter = RssKiB(pid);
-        TestContext.Out.WriteLine($"daemon pid {pid}: fds {fdsBefore} -> {fdsAfter}, VmRSS {rssBefore} -> {rssAfter} KiB");
+        TestContext.Out.WriteLine($"daemon pid {pid}: fds {fdsBefore} -> {fdsAfter}, VmRSS after {WarmUpRuns} warm-up runs {rssSettled} KiB, after {MeasuredRuns} more {rssAfter} KiB");
         Assert.Multiple(() =>
         {
             Assert.That(fdsAfter, Is.EqualTo(fdsBefore), $"the daemon's fd count did not come back\n{emulator.LogTail()}");
-            Assert.That(rssAfter - rssBefore, Is.LessThan(RssGrowthBoundKiB), $"the daemon's RSS grew by {rssAfter - rssBefore} KiB");
+            Assert.That(rssAfter - rssSettled, Is.LessThan(RssGrowthBoundKiB),
+                $"the daemon's RSS grew by {rssAfter - rssSettled} KiB over {MeasuredRuns} runs after its heap had settled: something is kept per call");
         });
+    }
+
+    private static void FuzzOnce(MountedEmulator emulator)
+    {
+        ProcessResult run = emulator.RunClient(Repository.FuzzClient, preload: true, ["short"]);
+        Tap.AssertAllPassed(run, "luo_fuzz short", emulator);
     }
 
     private static int FdCount(int pid) => Directory.EnumerateFileSystemEntries($"/proc/{pid}/fd").Count();

@@ -20,10 +20,11 @@ public sealed partial class NodeAccessTests
     public void By_default_only_the_daemons_user_opens_the_device()
     {
         using MountedEmulator emulator = MountedEmulator.Start();
+        using PublicArtifacts programs = PublicArtifacts.Copy();
         Reachable(emulator);
 
         Assert.That(File.GetUnixFileMode(emulator.Device), Is.EqualTo(UnixFileMode.UserRead | UnixFileMode.UserWrite));
-        ProcessResult member = RunAs(Member, emulator, "crash-check");
+        ProcessResult member = RunAs(Member, emulator, programs, "crash-check");
         Assert.That(member.Output, Does.Contain("errno 13 (EACCES)"), member.Output);
     }
 
@@ -31,6 +32,7 @@ public sealed partial class NodeAccessTests
     public void A_device_group_gets_in_with_its_sessions_and_others_stay_out()
     {
         using MountedEmulator emulator = MountedEmulator.Create();
+        using PublicArtifacts programs = PublicArtifacts.Copy();
         ProcessResult mounted = emulator.Cli(["mount", "--mountpoint", emulator.Mountpoint, "--store", emulator.Store, "--link", "none",
             "--device-mode", "0660", "--device-group", $"{Member}"]);
         Assert.That(mounted.ExitCode, Is.Zero, mounted.Output);
@@ -38,13 +40,13 @@ public sealed partial class NodeAccessTests
         Assert.That(File.GetUnixFileMode(emulator.Device), Is.EqualTo(UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.GroupWrite));
 
         // crash-old creates sessions (their nodes are opened by the member) and preserves memfds.
-        ProcessResult member = RunAs(Member, emulator, "crash-old");
+        ProcessResult member = RunAs(Member, emulator, programs, "crash-old");
         Assert.That(member.Output, Does.Contain("6 passed, 0 failed"), member.Output);
         Match holder = HolderLine().Match(member.Output);
         Assert.That(holder.Success, Is.True, member.Output);
         ProcessRunner.Run("/bin/kill", ["-9", holder.Groups[1].Value]);
 
-        ProcessResult stranger = RunAs(Stranger, emulator, "crash-check");
+        ProcessResult stranger = RunAs(Stranger, emulator, programs, "crash-check");
         Assert.That(stranger.Output, Does.Contain("errno 13 (EACCES)"), stranger.Output);
     }
 
@@ -75,12 +77,13 @@ public sealed partial class NodeAccessTests
     private static void Reachable(MountedEmulator emulator) =>
         File.SetUnixFileMode(emulator.Directory, File.GetUnixFileMode(emulator.Directory) | UnixFileMode.OtherExecute | UnixFileMode.GroupExecute);
 
-    /// <summary>reboot_stages STAGE as uid = gid = <paramref name="id"/>, with the preload library.</summary>
-    private static ProcessResult RunAs(int id, MountedEmulator emulator, string stage) =>
+    /// <summary>reboot_stages STAGE as uid = gid = <paramref name="id"/>, with the preload library,
+    /// both from a copy that uid can execute wherever the checkout is.</summary>
+    private static ProcessResult RunAs(int id, MountedEmulator emulator, PublicArtifacts programs, string stage) =>
         ProcessRunner.Run("/usr/bin/setpriv",
             ["--reuid", $"{id}", "--regid", $"{id}", "--clear-groups", "/usr/bin/env",
-             $"LD_PRELOAD={Repository.PreloadLibrary}", $"LIVEUPDATEFS_MOUNTPOINT={emulator.Mountpoint}", $"LIVEUPDATE_DEVICE={emulator.Device}",
-             Path.Combine(Repository.CTests, "reboot_stages"), stage],
+             $"LD_PRELOAD={programs.PreloadLibrary}", $"LIVEUPDATEFS_MOUNTPOINT={emulator.Mountpoint}", $"LIVEUPDATE_DEVICE={emulator.Device}",
+             programs.CTest("reboot_stages"), stage],
             timeout: TimeSpan.FromSeconds(60));
 
     [GeneratedRegex(@"^# holder pid (\d+)$", RegexOptions.Multiline)]

@@ -17,7 +17,7 @@ public sealed class NonRootTests
     [Test]
     public void An_ordinary_user_mounts_reboots_and_retrieves_and_other_users_are_kept_out()
     {
-        Repository.RequireArtifacts();
+        using PublicArtifacts programs = PublicArtifacts.Copy();
         string dir = Directory.CreateTempSubdirectory("liveupdatefs-nonroot-").FullName;
         UnixFileMode fuseMode = File.GetUnixFileMode("/dev/fuse");
         try
@@ -27,24 +27,24 @@ public sealed class NonRootTests
             Chown(dir);
             string mnt = Path.Combine(dir, "mnt");
 
-            ProcessResult mounted = AsNobody(dir, Repository.Daemon, "mount", "--mountpoint", mnt, "--store", Path.Combine(dir, "store"));
+            ProcessResult mounted = AsNobody(dir, programs.Daemon, "mount", "--mountpoint", mnt, "--store", Path.Combine(dir, "store"));
             Assert.That(mounted.ExitCode, Is.Zero, mounted.Output);
             Assert.That(mounted.Output, Does.Not.Contain("(link"), "no /dev/liveupdate link without root");
 
-            ProcessResult stage = AsNobody(dir, Repository.Daemon, "run", "--mountpoint", mnt, "--", Path.Combine(Repository.CTests, "reboot_stages"), "crash-old");
+            ProcessResult stage = AsNobody(dir, programs.Daemon, "run", "--mountpoint", mnt, "--", programs.CTest("reboot_stages"), "crash-old");
             Assert.That(stage.Output, Does.Contain("6 passed, 0 failed"), stage.Output);
-            ProcessResult reboot = AsNobody(dir, Repository.Daemon, "reboot", "--mountpoint", mnt);
+            ProcessResult reboot = AsNobody(dir, programs.Daemon, "reboot", "--mountpoint", mnt);
             Assert.That(reboot.ExitCode, Is.Zero, reboot.Output);
             Assert.That(reboot.Output, Does.Contain("ended 1 processes"));
 
-            ProcessResult check = AsNobody(dir, Repository.Daemon, "run", "--mountpoint", mnt, "--", Path.Combine(Repository.CTests, "reboot_stages"), "crash-check");
+            ProcessResult check = AsNobody(dir, programs.Daemon, "run", "--mountpoint", mnt, "--", programs.CTest("reboot_stages"), "crash-check");
             Assert.That(check.Output, Does.Contain("# state old").And.Contain("16 passed, 0 failed"), check.Output);
 
             ProcessResult other = ProcessRunner.Run(Path.Combine(Repository.CTests, "reboot_stages"), ["crash-check"],
                 new Dictionary<string, string?> { ["LIVEUPDATE_DEVICE"] = Path.Combine(mnt, "liveupdate") });
             Assert.That(other.Output, Does.Contain("errno 13 (EACCES)"), "another user (even root) cannot open the node of a mount without allow_other");
 
-            ProcessResult stopped = AsNobody(dir, Repository.Daemon, "unmount", "--mountpoint", mnt);
+            ProcessResult stopped = AsNobody(dir, programs.Daemon, "unmount", "--mountpoint", mnt);
             Assert.That(stopped.ExitCode, Is.Zero, stopped.Output);
         }
         finally
