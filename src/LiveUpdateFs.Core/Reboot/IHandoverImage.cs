@@ -1,0 +1,26 @@
+using LiveUpdateFs.Core.Files;
+using LiveUpdateFs.Core.Sessions;
+using LiveUpdateFs.Uapi;
+
+namespace LiveUpdateFs.Core.Reboot;
+
+/// <summary>
+/// Where a reboot writes the outgoing state (spec §7 step 1): the stand-in for
+/// the session and file records the kernel fills in at serialization. Nothing
+/// is visible to the next boot before <see cref="Commit"/>.
+/// </summary>
+public interface IHandoverImage
+{
+    /// <summary>Starts a session record; the files added next belong to it.</summary>
+    void AddSession(SessionName name);
+
+    /// <summary>The handler's freeze plus the record of one file: contents,
+    /// the size and seals recorded at preserve, the position now.</summary>
+    Errno AddFile(PreservedFile file);
+
+    /// <summary>Publishes the image: the next boot sees it whole.</summary>
+    Errno Commit();
+
+    /// <summary>Drops what was written; the last committed image stays.</summary>
+    void Abort();
+}
