@@ -57,15 +57,17 @@ public sealed class Envelope
     /// <summary>A FREEZE request as `liveupdatefs reboot` sends it.</summary>
     /// <param name="progressFd">A terminal of the sender for progress lines, or -1.</param>
     /// <param name="durable">Copy the memfds into the store rather than keep them for an in-place restart.</param>
-    public static Envelope NewFreeze(int progressFd, bool durable)
+    /// <param name="boot">The boot (status.json's id) the sender means to reboot; 0: whichever serves.</param>
+    public static Envelope NewFreeze(int progressFd, bool durable, ulong boot = 0)
     {
         Envelope envelope = New(PhaseFreeze);
+        BinaryPrimitives.WriteUInt64LittleEndian(envelope._bytes.AsSpan(ArgOffset), boot);
         BinaryPrimitives.WriteInt32LittleEndian(envelope._bytes.AsSpan(ChannelFdOffset), progressFd);
         BinaryPrimitives.WriteUInt64LittleEndian(envelope._bytes.AsSpan(RequestOffset), durable ? FreezeDurable : FreezeInPlace);
         return envelope;
     }
 
-    /// <summary>The RESTART request: after an in-place freeze, exec into the next boot.</summary>
+    /// <summary>The RESTART request: after the freeze, commit and exec into the next boot.</summary>
     public static Envelope NewRestart() => New(PhaseRestart);
 
     private static Envelope New(uint phase)

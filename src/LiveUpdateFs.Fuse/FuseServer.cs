@@ -15,7 +15,7 @@ namespace LiveUpdateFs.Fuse;
 /// handled before a request the same program makes after close() returned
 /// (fuse-facts: "Open, flush, release").
 /// </summary>
-public sealed unsafe class FuseServer : IDisposable
+public sealed unsafe class FuseServer : IFuseLoop, IDisposable
 {
     private const uint FuseIoctlCompat = 1 << 0;
     private const double NoCaching = 0.0;
@@ -26,7 +26,8 @@ public sealed unsafe class FuseServer : IDisposable
 
     private readonly IFuseFileSystem _fileSystem;
     private readonly ILogger _log;
-    private readonly List<nint> _held = [];
+    private readonly List<HeldRequest> _held = [];
+    private readonly System.Collections.Concurrent.ConcurrentQueue<Action> _posted = new();
     private GCHandle _self;
     private nint _session;
     private bool _mounted;
@@ -114,6 +115,8 @@ public sealed unsafe class FuseServer : IDisposable
                     return;
                 }
                 FuseNative.SessionProcessBuf(_session, &buffer);
+                if (!_posted.IsEmpty)
+                    RunPosted();
             }
         }
         finally
@@ -140,18 +143,110 @@ public sealed unsafe class FuseServer : IDisposable
     public void Stop()
     {
         _stopRequested = true;
+        Poke();
+    }
+
+    /// <summary>Runs <paramref name="work"/> on the serving thread, after the
+    /// request it is handling (if any); safe from any thread. Woken the same
+    /// way as <see cref="Stop"/>. Work posted after Run returned is dropped.</summary>
+    public void Post(Action work)
+    {
+        _posted.Enqueue(work);
+        Poke();
+    }
+
+    /// <summary>Answers the held requests again (on the serving thread, after
+    /// the state that held them changed): each is handled anew and either
+    /// answered now or held again, in the order it arrived.</summary>
+    public void ReplayHeld()
+    {
+        if (_held.Count == 0)
+            return;
+        HeldRequest[] held = [.. _held];
+        _held.Clear();
+        foreach (HeldRequest request in held)
+        {
+            FuseReply reply;
+            try
+            {
+                reply = request.Retry(_fileSystem);
+            }
+            catch (Exception ex)
+            {
+                _log.Error(ex, "FUSE {Operation} failed inside the daemon when it was answered after a hold; the caller gets EIO. Please report this with the log", request.Operation);
+                reply = FuseReply.Fail(Errno.EIO);
+            }
+            if (reply.Kind == FuseReplyKind.Held)
+            {
+                _held.Add(request);
+                continue;
+            }
+            Callbacks.Send(this, request.Req, reply, request.FileInfo, 0, 0);
+            request.Dispose();
+        }
+    }
+
+    /// <summary>The wake-up of <see cref="Run"/>'s blocking read: a request of our own.</summary>
+    private void Poke()
+    {
         if (!_mounted)
             return;
         string wake = Path.Combine(Mountpoint, WakeName);
-        var poke = new Thread(() => File.Exists(wake)) { IsBackground = true, Name = "fuse-stop-wake" };
+        var poke = new Thread(() => File.Exists(wake)) { IsBackground = true, Name = "fuse-wake" };
         poke.Start();
+    }
+
+    private void RunPosted()
+    {
+        while (_posted.TryDequeue(out Action? work))
+        {
+            try
+            {
+                work();
+            }
+            catch (Exception ex)
+            {
+                _log.Error(ex, "Deferred work on the FUSE thread failed; the daemon goes on serving. Please report this with the log");
+            }
+        }
+    }
+
+    /// <summary>A request answered later (<see cref="FuseReply.Hold"/>): how
+    /// to handle it again, and for an open a copy of libfuse's file info,
+    /// which lived on libfuse's stack only for the first call.</summary>
+    private sealed class HeldRequest(nint req, string operation, Func<IFuseFileSystem, FuseReply> retry, FuseFileInfo* fileInfo) : IDisposable
+    {
+        public nint Req { get; } = req;
+        public string Operation { get; } = operation;
+        public Func<IFuseFileSystem, FuseReply> Retry { get; } = retry;
+        public FuseFileInfo* FileInfo { get; private set; } = fileInfo;
+
+        public static HeldRequest Of(nint req, string operation, Func<IFuseFileSystem, FuseReply> retry, FuseFileInfo* fileInfo)
+        {
+            FuseFileInfo* copy = null;
+            if (fileInfo is not null)
+            {
+                copy = (FuseFileInfo*)NativeMemory.Alloc((nuint)sizeof(FuseFileInfo));
+                *copy = *fileInfo;
+            }
+            return new HeldRequest(req, operation, retry, copy);
+        }
+
+        public void Dispose()
+        {
+            NativeMemory.Free(FileInfo);
+            FileInfo = null;
+        }
     }
 
     public void Dispose()
     {
         // What the connection's end would answer anyway, but said by us: every request gets one reply.
-        foreach (nint req in _held)
-            FuseNative.ReplyErr(req, Errno.ENOTCONN.Value);
+        foreach (HeldRequest request in _held)
+        {
+            FuseNative.ReplyErr(request.Req, Errno.ENOTCONN.Value);
+            request.Dispose();
+        }
         _held.Clear();
         if (_session != 0)
         {
@@ -215,7 +310,7 @@ public sealed unsafe class FuseServer : IDisposable
 
         [UnmanagedCallersOnly]
         private static void OnOpen(nint req, ulong ino, FuseFileInfo* fi) =>
-            Answer(req, "open", (Req: req, Ino: ino, Fi: (nint)fi), static (fs, s) => fs.Open(Caller(s.Req), s.Ino, ((FuseFileInfo*)s.Fi)->Flags), fi);
+            Answer(req, "open", (Req: req, Ino: ino, Flags: fi->Flags), static (fs, s) => fs.Open(Caller(s.Req), s.Ino, s.Flags), fi);
 
         [UnmanagedCallersOnly]
         private static void OnRead(nint req, ulong ino, nuint size, long offset, FuseFileInfo* fi) =>
@@ -240,8 +335,8 @@ public sealed unsafe class FuseServer : IDisposable
 
         [UnmanagedCallersOnly]
         private static void OnIoctl(nint req, ulong ino, uint cmd, nint arg, FuseFileInfo* fi, uint flags, void* inBuf, nuint inSize, nuint outSize) =>
-            Answer(req, "ioctl", (Req: req, Ino: ino, Fi: (nint)fi, Cmd: cmd, Arg: arg, Flags: flags),
-                static (fs, s) => fs.Ioctl(Caller(s.Req), s.Ino, ((FuseFileInfo*)s.Fi)->Fh, s.Cmd, (ulong)s.Arg, (s.Flags & FuseIoctlCompat) != 0));
+            Answer(req, "ioctl", (Req: req, Ino: ino, Fh: fi->Fh, Cmd: cmd, Arg: arg, Flags: flags),
+                static (fs, s) => fs.Ioctl(Caller(s.Req), s.Ino, s.Fh, s.Cmd, (ulong)s.Arg, (s.Flags & FuseIoctlCompat) != 0));
 
         private static string Utf8(byte* text) => Marshal.PtrToStringUTF8((nint)text) ?? "";
 
@@ -263,16 +358,20 @@ public sealed unsafe class FuseServer : IDisposable
                 server?._log.Error(ex, "FUSE {Operation} failed inside the daemon; the caller gets EIO. Please report this with the log", operation);
                 reply = FuseReply.Fail(Errno.EIO);
             }
+            if (reply.Kind == FuseReplyKind.Held && server is not null)
+            {
+                // Handled again by ReplayHeld: the state (a value copy) and the
+                // request stay valid until the one reply.
+                server._held.Add(HeldRequest.Of(req, operation, fs => handle(fs, state), fi));
+                return;
+            }
             Send(server, req, reply, fi, size, offset);
         }
 
-        private static void Send(FuseServer? server, nint req, in FuseReply reply, FuseFileInfo* fi, nuint size, long offset)
+        public static void Send(FuseServer? server, nint req, in FuseReply reply, FuseFileInfo* fi, nuint size, long offset)
         {
             switch (reply.Kind)
             {
-                case FuseReplyKind.Held when server is not null:
-                    server._held.Add(req);
-                    break;
                 case FuseReplyKind.Held:
                     FuseNative.ReplyErr(req, Errno.EIO.Value);
                     break;

@@ -16,19 +16,28 @@ namespace LiveUpdateFs.Fuse;
 /// session fds, the control node (the preload library's frozen-size query and
 /// the reboot command's freeze), and status.json. Runs on the single FUSE thread.
 /// </summary>
-/// <param name="freezer">Runs the reboot serialization; null: reboots are refused (EOPNOTSUPP).</param>
+/// <param name="reboots">Owns the reboot (FREEZE, RESTART); null: reboots are refused (EOPNOTSUPP).</param>
 /// <param name="daemon">What status.json says about the daemon.</param>
 /// <param name="access">Who may open the device; default 0600, the daemon's group.</param>
-public sealed class LuoFileSystem(LuoDispatcher dispatcher, ILogger log, IRebootFreezer? freezer = null, DaemonFacts? daemon = null,
+public sealed class LuoFileSystem(LuoDispatcher dispatcher, ILogger log, RebootStateMachine? reboots = null, DaemonFacts? daemon = null,
     NodeAccess? access = null)
-    : IFuseFileSystem
+    : IFuseFileSystem, IDisposable
 {
     private readonly LuoNodes _nodes = new(access ?? NodeAccess.Default);
     private readonly ILogger _log = log.ForContext<LuoFileSystem>();
     private readonly Dictionary<ulong, OpenFile> _openFiles = [];
     private readonly Dictionary<ulong, Ticket> _tickets = [];
+    private readonly ExitWatcher _exits = new();
+    private IFuseLoop? _loop;
     private ulong _nextHandle;
     private ulong _nextTicket;
+
+    /// <summary>The loop that serves this file system: news from other
+    /// threads (a requester's or the reboot client's exit) reach the state
+    /// through it, and a thaw answers the held requests.</summary>
+    public void Attach(IFuseLoop loop) => _loop = loop;
+
+    public void Dispose() => _exits.Dispose();
 
     private Orchestrator Orchestrator => dispatcher.Orchestrator;
 
@@ -51,6 +60,9 @@ public sealed class LuoFileSystem(LuoDispatcher dispatcher, ILogger log, IReboot
         public PendingFd Pending { get; } = pending;
         public ProcessPin Requester { get; } = requester;
         public bool Opened { get; set; }
+
+        /// <summary>The watch that drops the ticket when its requester exits.</summary>
+        public long ExitWatch { get; set; }
 
         public void Dispose() => Requester.Dispose();
     }
@@ -137,6 +149,7 @@ public sealed class LuoFileSystem(LuoDispatcher dispatcher, ILogger log, IReboot
             return FuseReply.Fail(Errno.EACCES);
         }
         ticket.Opened = true;
+        Orchestrator.SessionHeld(session);
         return FuseReply.Opened(Add(new SessionFile(session, SessionNodeName(ticketId))));
     }
 
@@ -235,11 +248,8 @@ public sealed class LuoFileSystem(LuoDispatcher dispatcher, ILogger log, IReboot
         if (!envelope.Answer(process, address))
         {
             // The library's own stack went away: undo what PREPARE left waiting.
-            if (envelope.Phase == Envelope.PhasePrepare && !result.IsError && _tickets.Remove(envelope.Ticket, out Ticket? orphan))
-            {
-                orphan.Pending.Abort();
-                orphan.Dispose();
-            }
+            if (envelope.Phase == Envelope.PhasePrepare && !result.IsError && _tickets.ContainsKey(envelope.Ticket))
+                DropTicket(envelope.Ticket).Pending.Abort();
             return FuseReply.Fail(Errno.EFAULT);
         }
         return Reply(result);
@@ -247,7 +257,6 @@ public sealed class LuoFileSystem(LuoDispatcher dispatcher, ILogger log, IReboot
 
     private Errno Prepare(CallerProcess process, Session? session, Envelope envelope)
     {
-        DropAbandonedTickets();
         var reservation = new LibraryFdReservation(new Errno(envelope.ReserveErrno));
         IoctlOutcome outcome = dispatcher.Dispatch(session, envelope.CallerRequest, envelope.CallerArgument, new RequestContext(process, process, reservation));
         Trace(envelope.CallerRequest, session, outcome);
@@ -270,24 +279,35 @@ public sealed class LuoFileSystem(LuoDispatcher dispatcher, ILogger log, IReboot
             return Errno.ESRCH;
         }
         ulong ticket = ++_nextTicket;
-        _tickets.Add(ticket, new Ticket(pending, requester));
+        var entry = new Ticket(pending, requester);
+        _tickets.Add(ticket, entry);
+        // Dropped as soon as the requester exits without completing (README
+        // "What a reboot hands over"): its session is never handed over.
+        entry.ExitWatch = _exits.Add(requester.Pid, timeout: null, () => _loop?.Post(() => DropIfAbandoned(ticket)));
         envelope.Ticket = ticket;
         envelope.SetNodeName(pending.Session is null ? "" : SessionNodeName(ticket));
         return Errno.None;
     }
 
     /// <summary>A library that died between PREPARE and COMMIT leaves a ticket
-    /// no one will complete: undo it as the kernel undoes a dropped fd.</summary>
-    private void DropAbandonedTickets()
+    /// no one will complete: undo it as the kernel undoes a dropped fd. Runs
+    /// on the FUSE thread when the requester's pidfd turns readable.</summary>
+    private void DropIfAbandoned(ulong id)
     {
-        foreach ((ulong id, Ticket ticket) in _tickets.Where(t => t.Value.Requester.HasExited).ToList())
-        {
-            _log.Warning("Process {Pid} died before taking the fd of its {Request}; the result is undone",
-                ticket.Requester.Pid, ticket.Pending.Request.Command.Name);
-            _tickets.Remove(id);
-            ticket.Pending.Abort();
-            ticket.Dispose();
-        }
+        if (!_tickets.TryGetValue(id, out Ticket? ticket) || !ticket.Requester.HasExited)
+            return;
+        _log.Warning("Process {Pid} died before taking the fd of its {Request}; the result is undone",
+            ticket.Requester.Pid, ticket.Pending.Request.Command.Name);
+        DropTicket(id).Pending.Abort();
+    }
+
+    /// <summary>Removes a ticket and its exit watch; the caller completes or aborts its result.</summary>
+    private Ticket DropTicket(ulong id)
+    {
+        _tickets.Remove(id, out Ticket? ticket);
+        _exits.Cancel(ticket!.ExitWatch);
+        ticket.Dispose();
+        return ticket;
     }
 
     private static Errno SendToCaller(CallerProcess process, int channelFd, HeldFile file)
@@ -303,8 +323,7 @@ public sealed class LuoFileSystem(LuoDispatcher dispatcher, ILogger log, IReboot
     {
         if (!_tickets.TryGetValue(envelope.Ticket, out Ticket? ticket) || !ticket.Requester.Is(process.ProcessId))
             return Errno.EINVAL;
-        _tickets.Remove(envelope.Ticket);
-        ticket.Dispose();
+        DropTicket(envelope.Ticket);
         if (envelope.InstallErrno != 0)
         {
             ticket.Pending.Abort();
@@ -326,8 +345,8 @@ public sealed class LuoFileSystem(LuoDispatcher dispatcher, ILogger log, IReboot
         {
             Envelope.PhaseQueryFrozen => QueryFrozen(process, envelope),
             Envelope.PhaseFreeze or Envelope.PhaseRestart when RebootRefusal(caller) is { } refused => refused,
-            Envelope.PhaseFreeze => FreezeForReboot(freezer!, process, envelope),
-            Envelope.PhaseRestart => RestartInPlace(freezer!, process),
+            Envelope.PhaseFreeze => FreezeForReboot(reboots!, process, envelope),
+            Envelope.PhaseRestart => Restart(reboots!, process),
             _ => Errno.EINVAL,
         };
         return envelope.Answer(process, address) ? Reply(result) : FuseReply.Fail(Errno.EFAULT);
@@ -346,10 +365,20 @@ public sealed class LuoFileSystem(LuoDispatcher dispatcher, ILogger log, IReboot
     /// <summary>
     /// `liveupdatefs reboot`'s freeze (spec §7 step 1). Runs on the FUSE
     /// thread, so every other LUO caller waits meanwhile; afterwards they are
-    /// held for good. Allowed by <see cref="RebootRefusal"/>.
+    /// held until the restart (then ENOTCONN: the "machine" went down) or a
+    /// thaw (then they are served). Allowed by <see cref="RebootRefusal"/>.
+    /// ESTALE when the caller names a boot that is not this one (it read
+    /// status.json before another reboot): two reboot commands started
+    /// together give one reboot, never two.
     /// </summary>
-    private Errno FreezeForReboot(IRebootFreezer handover, CallerProcess process, Envelope envelope)
+    private Errno FreezeForReboot(RebootStateMachine machine, CallerProcess process, Envelope envelope)
     {
+        if (envelope.CallerArgument != 0 && envelope.CallerArgument != BootId)
+        {
+            _log.Warning("Reboot requested by pid {Pid} for boot {Expected:x16} refused with ESTALE: this is boot {Boot}; nothing changed",
+                process.ProcessId, envelope.CallerArgument, daemon?.Boot);
+            return Errno.ESTALE;
+        }
         RebootMode? mode = envelope.CallerRequest switch
         {
             (uint)Envelope.FreezeInPlace => RebootMode.InPlace,
@@ -361,32 +390,52 @@ public sealed class LuoFileSystem(LuoDispatcher dispatcher, ILogger log, IReboot
         SafeFd? terminal = null;
         if (envelope.ChannelFd >= 0 && process.TakeDescriptor(envelope.ChannelFd, out terminal).IsError)
             terminal = null;
+        if (ProcessPin.Of(process.ProcessId) is not { } client)
+            return Errno.ESRCH;
         using (terminal)
         using (TextWriter? progress = terminal is null ? null : TerminalWriter.Over(terminal))
         {
             _log.Information("Reboot ({Mode}) requested by pid {Pid}: freezing the outgoing sessions", mode, process.ProcessId);
-            Errno result = handover.FreezeForReboot(mode.Value, progress, out HandoverSummary summary);
+            Errno result = machine.Freeze(mode.Value, client, progress, out HandoverSummary summary);
             envelope.SetFreezeSummary(summary.Sessions, summary.Files, summary.Bytes);
+            if (!result.IsError)
+                _exits.Add(process.ProcessId, machine.FreezeTimeout, () => _loop?.Post(() => ThawIfAbandoned(machine)));
             return result;
         }
     }
 
+    /// <summary>The boot id of status.json as a number (0 when unknown).</summary>
+    private ulong BootId => ulong.TryParse(daemon?.Boot, System.Globalization.NumberStyles.AllowHexSpecifier, null, out ulong id) ? id : 0;
+
+    /// <summary>The freeze's client ended or its time is up: the boot serves again.</summary>
+    private void ThawIfAbandoned(RebootStateMachine machine)
+    {
+        if (machine.ThawIfAbandoned())
+            _loop?.ReplayHeld();
+    }
+
     /// <summary>Who may reboot (both requests of `liveupdatefs reboot`): root
     /// or the daemon's own user (reboot(2) needs CAP_SYS_BOOT; EPERM
-    /// otherwise), and only a daemon that has a freezer (EOPNOTSUPP); null: allowed.</summary>
+    /// otherwise), and only a daemon that can reboot (EOPNOTSUPP); null: allowed.</summary>
     private Errno? RebootRefusal(FuseCaller caller)
     {
         if (caller.Uid != 0 && caller.Uid != ProcessControl.EffectiveUid)
             return Errno.EPERM;
-        return freezer is null ? Errno.EOPNOTSUPP : null;
+        return reboots is null ? Errno.EOPNOTSUPP : null;
     }
 
-    /// <summary>`liveupdatefs reboot` after an in-place freeze and the end of
-    /// the holders: this boot ends once the answer is out.</summary>
-    private Errno RestartInPlace(IRebootFreezer handover, CallerProcess process)
+    /// <summary>`liveupdatefs reboot` after its freeze and the end of the
+    /// holders: the image is committed, and this boot ends once the answer is
+    /// out. A failed commit thaws the boot: the held callers are served.</summary>
+    private Errno Restart(RebootStateMachine machine, CallerProcess process)
     {
         _log.Information("Restart into the next boot requested by pid {Pid}", process.ProcessId);
-        return handover.RestartInPlace();
+        Errno result = machine.Restart(process.ProcessId);
+        if (machine.Phase == RebootPhase.Committed)
+            _loop?.Stop();
+        else if (machine.Phase == RebootPhase.Serving)
+            _loop?.Post(() => _loop.ReplayHeld());
+        return result;
     }
 
     /// <summary>The debug trace: every request with its decoded struct (as
@@ -419,7 +468,7 @@ public sealed class LuoFileSystem(LuoDispatcher dispatcher, ILogger log, IReboot
         // (status.json is what `mount` polls until the daemon serves).
         bool anyHeld = _openFiles.Values.Any(f => f is DeviceFile or SessionFile);
         var holders = anyHeld && facts.Mountpoint is { } mountpoint ? EmulatorFdHolders.ByNode(mountpoint) : [];
-        return StatusJson.Render(Orchestrator.Snapshot(), facts, nodes, holders);
+        return StatusJson.Render(Orchestrator.Snapshot(), facts, nodes, holders, (reboots?.Phase ?? RebootPhase.Serving).ToString().ToLowerInvariant());
     }
 
     private static bool TryParseSessionNode(string name, out ulong ticket)

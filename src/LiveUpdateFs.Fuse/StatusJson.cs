@@ -8,8 +8,9 @@ public static class StatusJson
 {
     /// <param name="nodes">Session id → the per-session node its fd is open on.</param>
     /// <param name="holders">Node name → the pids holding an fd of it.</param>
+    /// <param name="reboot">Where the boot is in a reboot (serving, frozen, committed).</param>
     public static byte[] Render(OrchestratorSnapshot snapshot, DaemonFacts daemon, IReadOnlyDictionary<long, string> nodes,
-        IReadOnlyDictionary<string, List<int>> holders)
+        IReadOnlyDictionary<string, List<int>> holders, string reboot = "serving")
     {
         using var stream = new MemoryStream();
         using (var json = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true }))
@@ -25,6 +26,7 @@ public static class StatusJson
             json.WriteBoolean("deviceOpen", snapshot.DeviceOpen);
             WritePids(json, "deviceHolders", holders.GetValueOrDefault(LuoNodes.DeviceName));
             json.WriteBoolean("frozen", snapshot.Frozen);
+            json.WriteString("reboot", reboot);
             json.WriteBoolean("incomingLoaded", snapshot.IncomingLoaded);
             json.WriteStartArray("sessions");
             foreach (SessionSnapshot session in snapshot.Sessions)

@@ -59,6 +59,16 @@ public static class Cli
         {
             Description = "Group of the device node (a name or a gid), for --device-mode 0660; default: the daemon's group",
         };
+        var freezeTimeout = new Option<int>("--freeze-timeout")
+        {
+            Description = "Seconds a reboot's freeze waits for its restart request before it is called off and the boot serves again (1-3600)",
+            DefaultValueFactory = _ => MountOptions.DefaultFreezeTimeoutSeconds,
+        };
+        freezeTimeout.Validators.Add(result =>
+        {
+            if (result.GetValueOrDefault<int>() is < 1 or > 3600)
+                result.AddError("--freeze-timeout takes 1 to 3600 seconds");
+        });
         var json = new Option<bool>("--json") { Description = "Print the status as JSON" };
         var keepProcesses = new Option<bool>("--keep-processes")
         {
@@ -72,7 +82,7 @@ public static class Cli
 
         var mount = new Command("mount", "Mount the emulated /dev/liveupdate and serve it (returns once the node is usable)")
         {
-            mountpoint, store, link, foreground, logLevel, logFormat, logFile, getNameSize16, finishChecksReserved, deviceMode, deviceGroup,
+            mountpoint, store, link, foreground, logLevel, logFormat, logFile, getNameSize16, finishChecksReserved, deviceMode, deviceGroup, freezeTimeout,
         };
         mount.SetAction(r => new MountCommand(new MountOptions(
             MountpointPath(r.GetValue(mountpoint)!),
@@ -83,7 +93,8 @@ public static class Cli
             GetNameFix: !r.GetValue(getNameSize16),
             FinishChecksReserved: r.GetValue(finishChecksReserved),
             DeviceMode: r.GetValue(deviceMode),
-            DeviceGroup: r.GetValue(deviceGroup))).Run());
+            DeviceGroup: r.GetValue(deviceGroup),
+            FreezeTimeoutSeconds: r.GetValue(freezeTimeout))).Run());
 
         var unmount = new Command("unmount", "Stop the daemon serving DIR and unmount it; its open outgoing sessions are handed over to the next start (like docker stop)") { mountpoint };
         unmount.SetAction(r => ControlCommands.Unmount(MountpointPath(r.GetValue(mountpoint)!)));

@@ -57,8 +57,8 @@ public sealed class DaemonHost(MountOptions options)
 
             var behaviour = new LuoBehaviour { GetNameFix = options.GetNameFix, FinishChecksReserved = options.FinishChecksReserved };
             var orchestrator = new Orchestrator([new MemfdHandler()], log, new StoredIncomingSessions(store, faults, kept, log));
-            var freezer = new StoreHandover(orchestrator, store, faults, log);
-            var fileSystem = new LuoFileSystem(new LuoDispatcher(orchestrator, behaviour), log, freezer,
+            var reboots = new RebootStateMachine(orchestrator, new StoreHandover(store, faults, log), options.FreezeTimeout, log);
+            using var fileSystem = new LuoFileSystem(new LuoDispatcher(orchestrator, behaviour), log, reboots,
                 new DaemonFacts(options.Mountpoint, options.ToArguments(foreground: false), ServiceManager.Supervised,
                     Random.Shared.NextInt64().ToString("x16", System.Globalization.CultureInfo.InvariantCulture)), access);
             FuseServer? serving = null;
@@ -70,21 +70,22 @@ public sealed class DaemonHost(MountOptions options)
             using (DeviceLink.Create(options.LinkPath, Path.Combine(options.Mountpoint, Defaults.DeviceNode), log))
             {
                 serving = server;
-                freezer.StopServing = server.Stop;
-                log.Information("LiveUpdateFs serves {Device} (mode {Mode}, gid {Gid}, store {Store}, link {Link}, GET_NAME fix {GetNameFix}, FINISH checks reserved {FinishChecksReserved}); stop with Ctrl-C or liveupdatefs unmount",
+                fileSystem.Attach(server);
+                log.Information("LiveUpdateFs serves {Device} (mode {Mode}, gid {Gid}, store {Store}, link {Link}, GET_NAME fix {GetNameFix}, FINISH checks reserved {FinishChecksReserved}, freeze timeout {FreezeTimeout} s); stop with Ctrl-C or liveupdatefs unmount",
                     Path.Combine(options.Mountpoint, Defaults.DeviceNode), Convert.ToString(access.Mode, 8).PadLeft(4, '0'), access.Gid,
-                    options.Store, options.LinkPath ?? "none", behaviour.GetNameFix, behaviour.FinishChecksReserved);
+                    options.Store, options.LinkPath ?? "none", behaviour.GetNameFix, behaviour.FinishChecksReserved, options.FreezeTimeout.TotalSeconds);
                 ServiceManager.Notify($"READY=1\nMAINPID={Environment.ProcessId}\nSTATUS=serving {Path.Combine(options.Mountpoint, Defaults.DeviceNode)}");
                 server.Run();
                 serving = null;
             }
-            // Unmounted: every held request has had its ENOTCONN.
-            if (freezer.RestartRequested is { } next)
-                return RestartInPlace(next, freezer, log);
+            // Unmounted: every held request has had its ENOTCONN. A committed
+            // reboot starts the next boot; anything else is a stop, handed
+            // over durably like a reboot (docker stop / start).
+            StopOutcome outcome = reboots.Stop();
+            if (outcome.Restart is { } plan)
+                return StartNextBoot(plan, reboots, log);
             ServiceManager.Notify("STOPPING=1");
-            if (!orchestrator.Frozen)
-                return FreezeAndStop(freezer, log);
-            return freezer.InPlacePending ? WriteDurablyAndStop(freezer, log) : Stopped(log);
+            return Stopped(outcome, log);
 
             void Stop(PosixSignalContext context)
             {
@@ -100,77 +101,54 @@ public sealed class DaemonHost(MountOptions options)
     }
 
     /// <summary>
-    /// The in-place reboot's second half: commit the prepared generation and
-    /// exec this program again with the kept memfds open; the new instance
-    /// adopts them (<see cref="KeptMemfds"/>). Returns only when that fails,
-    /// after writing the sessions durably instead.
+    /// A committed reboot's second half: exec this program again as the next
+    /// boot. In place, the kept memfds stay open across the exec and the new
+    /// instance adopts them (<see cref="KeptMemfds"/>); durable, it reads the
+    /// store. Returns only when the exec fails, after writing the sessions
+    /// durably where they would die with this process.
     /// </summary>
-    private int RestartInPlace(GenerationWriter next, StoreHandover freezer, ILogger log)
+    private int StartNextBoot(RestartPlan plan, RebootStateMachine reboots, ILogger log)
     {
-        Errno published = next.Publish();
-        if (published.IsError)
-        {
-            log.Error("The in-place reboot could not commit generation {Generation} ({Errno}); the sessions are written into the store instead",
-                next.Generation, published.Name);
-            return WriteDurablyAndStop(freezer, log);
-        }
-        freezer.WarnIfUnsynced(next);
+        GenerationWriter next = ((StoreImage)plan.Image).Writer;
+        bool inPlace = plan.Mode == RebootMode.InPlace;
         var environment = Environment.GetEnvironmentVariables().Cast<System.Collections.DictionaryEntry>()
             .Select(e => ((string)e.Key, (string?)e.Value))
             // A fault fires in one instance only; the key is the new one's.
             .Where(e => e.Item1 is not (FaultSwitch.Variable or KeptMemfds.Variable))
             .Select(e => $"{e.Item1}={e.Item2}")
-            .Append($"{KeptMemfds.Variable}={next.KeptKey:x16}")
+            .Concat(inPlace ? [$"{KeptMemfds.Variable}={next.KeptKey:x16}"] : [])
             .ToList();
         List<string> arguments = [HostSys.SelfExecutable, .. HostSys.SelfArguments, .. options.ToArguments(foreground: true)];
-        log.Information("Reboot in place: generation {Generation} committed; starting the next boot in this process with {Files} memfds kept open",
-            next.Generation, next.KeptFiles.Count);
-        Errno exec = ProcessImage.Exec(HostSys.SelfExecutable, arguments, environment, next.KeptFiles.Select(k => k.Fd).ToList());
-        log.Error("The in-place reboot could not exec {Program} ({Errno}); the sessions are written into the store instead. Start the daemon again with liveupdatefs mount",
+        log.Information("Reboot ({Mode}): starting the next boot from generation {Generation} in this process with {Files} memfds kept open",
+            plan.Mode, next.Generation, inPlace ? next.KeptFiles.Count : 0);
+        Errno exec = ProcessImage.Exec(HostSys.SelfExecutable, arguments, environment, inPlace ? next.KeptFiles.Select(k => k.Fd).ToList() : []);
+        log.Error("The reboot could not exec {Program} ({Errno}); the next start boots from the store. Start the daemon again with liveupdatefs mount",
             HostSys.SelfExecutable, exec.Name);
-        return WriteDurablyAndStop(freezer, log);
+        StopOutcome written = reboots.RestartFailed();
+        if (written.Result.IsError)
+            return Stopped(written, log);
+        return Stopped(new StopOutcome(Errno.None, written.Summary, plan), log);
     }
 
-    /// <summary>A stop after an in-place freeze: the kept memfds would die with
-    /// this process, so their sessions are copied into the store first.</summary>
-    private static int WriteDurablyAndStop(StoreHandover freezer, ILogger log)
+    /// <summary>How the daemon ends: 1 when this boot's sessions were lost;
+    /// under a supervisor, after a committed reboot, the status that makes it
+    /// start the next boot.</summary>
+    private static int Stopped(StopOutcome outcome, ILogger log)
     {
-        Errno written = freezer.WriteInPlaceDurably(out HandoverSummary summary);
-        if (written.IsError)
+        if (outcome.Result.IsError)
         {
-            log.Error("LiveUpdateFs stops and the sessions frozen for the in-place reboot are LOST: writing them into the store failed with {Errno} (see above); the next start boots into the previous committed state",
-                written.Name);
+            log.Error("LiveUpdateFs stops WITHOUT handing over this boot's sessions: writing them into the store failed with {Errno} (see above); the next start boots into the previous committed state",
+                outcome.Result.Name);
             return 1;
         }
-        log.Information("The {Sessions} sessions with {Files} files frozen for an in-place reboot were written into the store instead", summary.Sessions, summary.Files);
-        return Stopped(log);
-    }
-
-    private static int Stopped(ILogger log)
-    {
-        if (ServiceManager.Supervised)
+        if (outcome.Restart is not null && ServiceManager.Supervised)
         {
-            log.Information("LiveUpdateFs stops after the reboot serialization with status {Status}: the supervisor starts the next boot",
+            log.Information("LiveUpdateFs stops after the reboot with status {Status}: the supervisor starts the next boot",
                 ServiceManager.RestartForLiveUpdate);
             return ServiceManager.RestartForLiveUpdate;
         }
-        log.Information("LiveUpdateFs stops after the reboot serialization; the next start boots into the handed-over sessions");
-        return 0;
-    }
-
-    /// <summary>SIGTERM, Ctrl-C, unmount: the same freeze as a reboot, so the
-    /// next start boots into the outgoing sessions (docker stop / start).</summary>
-    private static int FreezeAndStop(IRebootFreezer freezer, ILogger log)
-    {
-        Errno frozen = freezer.FreezeForReboot(RebootMode.Durable, progress: null, out HandoverSummary summary);
-        if (frozen.IsError)
-        {
-            log.Error("LiveUpdateFs stops WITHOUT handing over this boot's sessions: the freeze failed with {Errno} (see above); the next start boots into the previous committed state",
-                frozen.Name);
-            return 1;
-        }
         log.Information("LiveUpdateFs stops; {Sessions} sessions with {Files} files are handed over to the next start (open fds on the mount now get ENOTCONN)",
-            summary.Sessions, summary.Files);
+            outcome.Summary.Sessions, outcome.Summary.Files);
         return 0;
     }
 }

@@ -69,24 +69,36 @@ public sealed class StoreLock : IDisposable
 
     private StoreLock(FileStream lockFile) => _lock = lockFile;
 
+    /// <summary>How long a start waits for the lock of a daemon that is still
+    /// exiting (one just killed closes its files a moment after its mount went away).</summary>
+    private static readonly TimeSpan DyingOwnerGrace = TimeSpan.FromSeconds(2);
+
     public static StoreLock Acquire(string store)
     {
         Directory.CreateDirectory(store, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
         File.SetUnixFileMode(store, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
-        try
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        while (true)
         {
-            // FileShare.None takes an exclusive flock() on Unix.
-            return new StoreLock(new FileStream(Path.Combine(store, "lock"), new FileStreamOptions
+            try
             {
-                Mode = FileMode.OpenOrCreate,
-                Access = FileAccess.ReadWrite,
-                Share = FileShare.None,
-                UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite,
-            }));
-        }
-        catch (IOException)
-        {
-            throw new InvalidOperationException($"the store {store} is locked by another liveupdatefs daemon: stop that one first, or give this one its own --store");
+                // FileShare.None takes an exclusive flock() on Unix.
+                return new StoreLock(new FileStream(Path.Combine(store, "lock"), new FileStreamOptions
+                {
+                    Mode = FileMode.OpenOrCreate,
+                    Access = FileAccess.ReadWrite,
+                    Share = FileShare.None,
+                    UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite,
+                }));
+            }
+            catch (IOException) when (clock.Elapsed < DyingOwnerGrace)
+            {
+                Thread.Sleep(20);
+            }
+            catch (IOException)
+            {
+                throw new InvalidOperationException($"the store {store} is locked by another liveupdatefs daemon: stop that one first, or give this one its own --store");
+            }
         }
     }
 

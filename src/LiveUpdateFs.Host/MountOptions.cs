@@ -5,8 +5,14 @@ namespace LiveUpdateFs.Host;
 
 /// <summary>The options of `liveupdatefs mount`, and the arguments that mount a daemon like this one again.</summary>
 public sealed record MountOptions(string Mountpoint, string Store, string? Link, bool Foreground, LogSettings Log,
-    bool GetNameFix, bool FinishChecksReserved, string? DeviceMode = null, string? DeviceGroup = null)
+    bool GetNameFix, bool FinishChecksReserved, string? DeviceMode = null, string? DeviceGroup = null, int FreezeTimeoutSeconds = MountOptions.DefaultFreezeTimeoutSeconds)
 {
+    /// <summary>How long a reboot's freeze waits for its restart request by
+    /// default: the reboot command sends it right after ending the holders.</summary>
+    public const int DefaultFreezeTimeoutSeconds = 30;
+
+    public TimeSpan FreezeTimeout => TimeSpan.FromSeconds(FreezeTimeoutSeconds);
+
     /// <summary>Who may open the device; null when the options are unusable (<paramref name="problem"/> says why).</summary>
     public NodeAccess? Access(out string? problem) => NodeAccess.Parse(DeviceMode, DeviceGroup, out problem);
 
@@ -40,6 +46,8 @@ public sealed record MountOptions(string Mountpoint, string Store, string? Link,
             arguments.AddRange(["--device-mode", DeviceMode]);
         if (DeviceGroup is not null)
             arguments.AddRange(["--device-group", DeviceGroup]);
+        if (FreezeTimeoutSeconds != DefaultFreezeTimeoutSeconds)
+            arguments.AddRange(["--freeze-timeout", FreezeTimeoutSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
         return arguments;
     }
 }

@@ -8,7 +8,7 @@ namespace LiveUpdateFs.Interop;
 /// what spans requests: the fd hand-over between PREPARE, the session node's
 /// open and COMMIT.
 /// </summary>
-public sealed unsafe class ProcessPin : IDisposable
+public sealed unsafe class ProcessPin : Core.Reboot.IRebootClient
 {
     private readonly SafeFd _pidfd;
 

@@ -33,6 +33,7 @@ public readonly record struct Errno(int Value)
     public static readonly Errno EOPNOTSUPP = new(95);
     public static readonly Errno ECONNABORTED = new(103);
     public static readonly Errno ENOTCONN = new(107);
+    public static readonly Errno ESTALE = new(116);
 
     public bool IsError => Value != 0;
 
@@ -67,6 +68,7 @@ public readonly record struct Errno(int Value)
         95 => "EOPNOTSUPP",
         103 => "ECONNABORTED",
         107 => "ENOTCONN",
+        116 => "ESTALE",
         _ => $"errno {Value}",
     };
 

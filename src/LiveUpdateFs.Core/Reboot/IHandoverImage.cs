@@ -7,7 +7,7 @@ namespace LiveUpdateFs.Core.Reboot;
 /// <summary>
 /// Where a reboot writes the outgoing state (spec §7 step 1): the stand-in for
 /// the session and file records the kernel fills in at serialization. Nothing
-/// is visible to the next boot before <see cref="Commit"/>.
+/// is visible to the next boot before <see cref="Publish"/>.
 /// </summary>
 public interface IHandoverImage
 {
@@ -18,9 +18,14 @@ public interface IHandoverImage
     /// the size and seals recorded at preserve, the position now.</summary>
     Errno AddFile(PreservedFile file);
 
-    /// <summary>Publishes the image: the next boot sees it whole.</summary>
-    Errno Commit();
+    /// <summary>Completes the image (durable, but not yet what the next boot
+    /// sees): the end of the freeze.</summary>
+    Errno Prepare();
 
-    /// <summary>Drops what was written; the last committed image stays.</summary>
+    /// <summary>After <see cref="Prepare"/>: makes the image the one the next
+    /// boot sees, whole (the commit, at the restart).</summary>
+    Errno Publish();
+
+    /// <summary>Drops what was written; the last published image stays. A no-op after a publish.</summary>
     void Abort();
 }

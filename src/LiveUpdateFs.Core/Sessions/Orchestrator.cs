@@ -31,6 +31,7 @@ public sealed class Orchestrator
     private bool _deviceInUse;
     private Errno? _deserialized;
     private bool _frozen;
+    private readonly List<Session> _releasedWhileFrozen = [];
 
     private readonly record struct PreservedEntry(Session Session, ulong Token, bool Frozen);
 
@@ -113,6 +114,14 @@ public sealed class Orchestrator
         }
         _log.Information("Session {Session} created (outgoing, id {SessionId})", name.ToString(), session.Id);
         return Errno.None;
+    }
+
+    /// <summary>The session's fd now exists in its creator (the fd hand-over
+    /// completed): from now on a reboot hands the session over.</summary>
+    public void SessionHeld(Session session)
+    {
+        lock (_lock)
+            session.Held = true;
     }
 
     // ---- RETRIEVE_SESSION (spec §4.2 steps 3-5) ----
@@ -252,10 +261,16 @@ public sealed class Orchestrator
         int files;
         lock (_lock)
         {
-            // [v7.2] after a successful reboot serialization the release blocks
-            // forever: nothing may change what was handed over.
-            if (session.Gone || _frozen)
+            if (session.Gone)
                 return;
+            // [v7.2] after a successful reboot serialization the release waits
+            // (the kernel blocks it for good): nothing may change what is being
+            // handed over. If the reboot is called off (Thaw) it happens then.
+            if (_frozen)
+            {
+                _releasedWhileFrozen.Add(session); // one release per open file, so once
+                return;
+            }
             session.Gone = true;
             if (session.Kind == SessionKind.Outgoing)
             {
@@ -295,8 +310,9 @@ public sealed class Orchestrator
     /// <summary>
     /// Serializes every outgoing session whose fd is open, in creation order,
     /// its files in preservation order, into <paramref name="image"/>, and
-    /// commits it. Any failure aborts the image and changes nothing here: the
-    /// boot goes on. Success freezes this orchestrator for good.
+    /// prepares it. Any failure aborts the image and changes nothing here: the
+    /// boot goes on. Success freezes this orchestrator until <see cref="Thaw"/>
+    /// (the reboot called off) or for good (the next boot starts).
     /// </summary>
     public Errno Freeze(IHandoverImage image, out HandoverSummary summary)
     {
@@ -316,6 +332,29 @@ public sealed class Orchestrator
     }
 
     /// <summary>
+    /// Calls off a reboot after a successful freeze (its image is dropped by
+    /// the caller): the boot goes on as if the freeze had failed (spec §7: a
+    /// failed reboot leaves every session intact). Session fds released
+    /// meanwhile are released now, in the order they were closed.
+    /// </summary>
+    public void Thaw()
+    {
+        List<Session> released;
+        lock (_lock)
+        {
+            if (!_frozen)
+                return;
+            _frozen = false;
+            released = [.. _releasedWhileFrozen];
+            _releasedWhileFrozen.Clear();
+        }
+        _log.Information("The reboot was called off: this boot is thawed and serves again; {Released} session fds closed meanwhile are released now",
+            released.Count);
+        foreach (Session session in released)
+            ReleaseSession(session);
+    }
+
+    /// <summary>
     /// The same serialization once more, of a boot that is already frozen:
     /// an in-place handover that cannot continue (the daemon is stopped
     /// instead of restarted) is written again into a durable image.
@@ -332,8 +371,13 @@ public sealed class Orchestrator
         summary = default;
         int files = 0;
         long bytes = 0;
-        foreach (Session session in _outgoing)
+        int sessions = 0;
+        // Only sessions whose fd exists: one whose creator died before it took
+        // the fd was never created as far as any process can tell (the
+        // kernel's CREATE_SESSION installs the fd before it returns).
+        foreach (Session session in _outgoing.Where(s => s.Held))
         {
+            sessions++;
             image.AddSession(session.Name);
             foreach (PreservedFile file in session.Preserved)
             {
@@ -349,14 +393,14 @@ public sealed class Orchestrator
                 bytes += file.File.Facts.Size;
             }
         }
-        Errno committed = image.Commit();
-        if (committed.IsError)
+        Errno prepared = image.Prepare();
+        if (prepared.IsError)
         {
-            _log.Error("Reboot aborted: the handover image could not be committed ({Errno}); the previous one stays and this boot goes on", committed.Name);
+            _log.Error("Reboot aborted: the handover image could not be completed ({Errno}); the previous one stays and this boot goes on", prepared.Name);
             image.Abort();
-            return committed;
+            return prepared;
         }
-        summary = new HandoverSummary(_outgoing.Count, files, bytes);
+        summary = new HandoverSummary(sessions, files, bytes);
         return Errno.None;
     }
 

@@ -68,6 +68,11 @@ public sealed class Session
     /// <summary>Incoming only: a session fd exists or existed (RETRIEVE_SESSION ran).</summary>
     public bool Retrieved { get; internal set; }
 
+    /// <summary>Outgoing only: its fd was handed to its creator (the fd
+    /// exists). A session whose creator died before taking the fd is never
+    /// handed over (docs: README "What a reboot hands over").</summary>
+    public bool Held { get; internal set; }
+
     /// <summary>Removed from its list: later operations on a stale fd do nothing.</summary>
     public bool Gone { get; internal set; }
 

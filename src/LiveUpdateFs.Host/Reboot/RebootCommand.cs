@@ -11,13 +11,14 @@ namespace LiveUpdateFs.Host.Reboot;
 /// running daemon freezes its outgoing sessions (nothing changes if that
 /// fails); then the processes holding emulator fds are ended and the next
 /// boot starts on the same mountpoint and link, booting into the handed-over
-/// sessions. In place (the default) the daemon execs itself with the memfds
-/// still open, as the kernel keeps pages in place; durable, their data goes
-/// into the store, the daemon stops and a new one starts.
+/// sessions: the daemon commits and execs itself (same pid, new boot). In
+/// place (the default) the memfds stay open across the exec, as the kernel
+/// keeps pages in place; durable, their data went into the store. The
+/// freeze names the boot the command saw, so of two commands started
+/// together one reboots and the other is refused (EBUSY or ESTALE).
 /// </summary>
 public sealed class RebootCommand(string mountpoint, bool keepProcesses, bool durable)
 {
-    private static readonly TimeSpan StopTimeout = TimeSpan.FromSeconds(15);
     private static readonly TimeSpan EndTimeout = TimeSpan.FromSeconds(5);
     private static readonly TimeSpan RestartTimeout = TimeSpan.FromSeconds(30);
 
@@ -37,7 +38,7 @@ public sealed class RebootCommand(string mountpoint, bool keepProcesses, bool du
 
         var clock = Stopwatch.StartNew();
         bool showProgress = ControlNode.IsTerminal(2);
-        Envelope freeze = Envelope.NewFreeze(showProgress ? 2 : -1, durable);
+        Envelope freeze = Envelope.NewFreeze(showProgress ? 2 : -1, durable, BootNumber(boot));
         Errno result = ControlNode.Ioctl(ControlPath, Envelope.Request, freeze.Buffer);
         TimeSpan frozenAfter = clock.Elapsed;
         if (result.IsError)
@@ -47,9 +48,7 @@ public sealed class RebootCommand(string mountpoint, bool keepProcesses, bool du
             + (durable ? " (copied into the store)" : " (kept in place)"));
 
         List<int> ended = EndHolders(daemonPid);
-        bool restarted = durable ? StopDaemon(daemonPid) && StartNextDaemon(daemonPid, supervised, mountArguments)
-            : RestartInPlace(daemonPid, boot, supervised, mountArguments);
-        if (!restarted)
+        if (!Restart(daemonPid, boot, supervised, mountArguments))
             return 1;
         // The ended processes were held in LUO requests; they finish dying now that the old connection is gone.
         foreach (int pid in ended)
@@ -61,17 +60,17 @@ public sealed class RebootCommand(string mountpoint, bool keepProcesses, bool du
 
     private string ControlPath => Path.Combine(mountpoint, Envelope.ControlNode);
 
-    /// <summary>Asks the frozen daemon to exec into the next boot and waits
-    /// until that boot serves (same pid, new boot in status.json). A daemon
-    /// that could not exec writes the sessions into the store and exits; then
-    /// the next daemon is started as after a durable freeze.</summary>
-    private bool RestartInPlace(int daemonPid, string oldBoot, bool supervised, string[] mountArguments)
+    /// <summary>Asks the frozen daemon to commit and exec into the next boot,
+    /// and waits until that boot serves (same pid, new boot in status.json).
+    /// A daemon that could not exec writes the sessions into the store and
+    /// exits; then the next daemon is started from the store.</summary>
+    private bool Restart(int daemonPid, string oldBoot, bool supervised, string[] mountArguments)
     {
         Errno result = ControlNode.Ioctl(ControlPath, Envelope.Request, Envelope.NewRestart().Buffer);
         if (result.IsError)
         {
-            Fail(1, $"the daemon did not restart in place ({result.Name}); its sessions stay frozen in it. "
-                + $"Stop it with `liveupdatefs unmount --mountpoint {mountpoint}` (it then writes them into the store) and mount again");
+            Fail(1, $"the daemon could not commit the reboot ({result.Name}): nothing was committed, the reboot is called off and the emulator serves again; "
+                + "sessions of the processes ended above are gone with them, as after a failed kexec. The daemon's log says why; run the reboot again");
             return false;
         }
         var clock = Stopwatch.StartNew();
@@ -87,11 +86,11 @@ public sealed class RebootCommand(string mountpoint, bool keepProcesses, bool du
             }
             if (ProcessControl.WaitForExit(daemonPid, TimeSpan.Zero))
             {
-                // Either its exec failed and it wrote the sessions into the
-                // store, or it was killed: then the kept memfds died with it.
+                // Either its exec failed and the sessions are in the store,
+                // or it was killed: then in-place memfds died with it.
                 StartNextDaemon(daemonPid, supervised, mountArguments);
-                Fail(1, $"the daemon (pid {daemonPid}) ended instead of restarting in place; its log says whether it wrote the sessions into the store "
-                    + "or was killed (then the kept memfds died with it, as memory in a crash). Use --durable where the daemon may be killed");
+                Fail(1, $"the daemon (pid {daemonPid}) ended instead of restarting; its log says whether the sessions are in the store "
+                    + "or it was killed (then kept memfds died with it, as memory in a crash, and an uncommitted durable reboot left the previous state). Use --durable where the daemon may be killed");
                 return false;
             }
             Thread.Sleep(2);
@@ -108,15 +107,25 @@ public sealed class RebootCommand(string mountpoint, bool keepProcesses, bool du
         return false;
     }
 
+    /// <summary>status.json's boot id as the freeze names it (0: any boot).</summary>
+    private static ulong BootNumber(string boot) =>
+        ulong.TryParse(boot, System.Globalization.NumberStyles.AllowHexSpecifier, System.Globalization.CultureInfo.InvariantCulture, out ulong id) ? id : 0;
+
     private int FreezeFailed(Errno result, bool answered, int daemonPid)
     {
         if (answered && result == Errno.EPERM)
             return Fail(1, "the daemon refused the freeze (EPERM): only root or the user running the daemon may reboot it; nothing changed");
+        if (answered && result == Errno.EBUSY)
+            return Fail(1, "another reboot is under way (EBUSY): this one was refused and changed nothing. "
+                + $"Wait for the other to finish (liveupdatefs status --mountpoint {mountpoint}); reboot again only if you want a second live update");
+        if (answered && result == Errno.ESTALE)
+            return Fail(1, "the emulator rebooted since this command looked (ESTALE): another reboot ran first, this one was refused and changed nothing. "
+                + "Reboot again only if you want a second live update");
         if (answered)
             return Fail(1, $"the freeze failed with {result.Name}: nothing changed, every session stays as it was and the emulator keeps serving. "
                 + "The daemon's log says which file could not be frozen");
         if (result == Errno.ENOTCONN || result == Errno.ECONNABORTED || ProcessControl.WaitForExit(daemonPid, TimeSpan.Zero))
-            return Fail(1, $"the daemon (pid {daemonPid}) died during the freeze; the store keeps the last committed state, complete. "
+            return Fail(1, $"the daemon (pid {daemonPid}) died during the freeze; nothing of this reboot was committed (a crash: the next start boots cold if this boot had opened the device, else into the last committed state). "
                 + $"Start the emulator again with: liveupdatefs mount --mountpoint {mountpoint}");
         return Fail(1, $"the emulator at {mountpoint} did not understand the freeze request ({result.Name}); is it an older liveupdatefs? Restart it with this version");
     }
@@ -132,15 +141,6 @@ public sealed class RebootCommand(string mountpoint, bool keepProcesses, bool du
         if (holders.Count > 0)
             Console.WriteLine($"liveupdatefs: ended {holders.Count} processes holding emulator fds: {string.Join(' ', holders)}");
         return holders;
-    }
-
-    private bool StopDaemon(int daemonPid)
-    {
-        ProcessControl.Terminate(daemonPid);
-        if (ProcessControl.WaitForExit(daemonPid, StopTimeout))
-            return true;
-        Fail(1, $"the old daemon (pid {daemonPid}) did not stop within {StopTimeout.TotalSeconds} s; the handed-over state is committed: kill -9 {daemonPid}, then liveupdatefs mount --mountpoint {mountpoint}");
-        return false;
     }
 
     /// <summary>Under systemd the old daemon exits with

@@ -1,7 +1,4 @@
-using System.Diagnostics;
 using LiveUpdateFs.Core.Reboot;
-using LiveUpdateFs.Core.Sessions;
-using LiveUpdateFs.Interop;
 using LiveUpdateFs.Store;
 using LiveUpdateFs.Uapi;
 using Serilog;
@@ -9,102 +6,22 @@ using Serilog;
 namespace LiveUpdateFs.Host.Reboot;
 
 /// <summary>
-/// The reboot serialization into the persistence store, one new generation per
-/// reboot. Durable: the memfds' data is copied in and the generation committed
-/// before the freeze returns. In place: only the records are written; the
-/// generation is committed right before the daemon execs into the next boot,
-/// which inherits the memfds themselves (<see cref="RestartInPlace"/>, <see cref="KeptMemfds"/>).
+/// The persistence store as the target of reboots: one new generation per
+/// image (<see cref="StoreImage"/>). The reboot state machine asks for an
+/// image only while serving, so starting a generation (which removes
+/// uncommitted leftovers) never touches a prepared one.
 /// </summary>
-public sealed class StoreHandover(Orchestrator orchestrator, StoreDirectory store, IStoreCheckpoints checkpoints, ILogger log)
-    : IRebootFreezer
+public sealed class StoreHandover(StoreDirectory store, IStoreCheckpoints checkpoints, ILogger log) : IHandoverTarget
 {
     private readonly ILogger _log = log.ForContext<StoreHandover>();
-    private GenerationWriter? _inPlace;
 
-    /// <summary>Called when the next boot should start in this process: stops serving.</summary>
-    public Action? StopServing { get; set; }
-
-    /// <summary>The prepared in-place generation once the reboot command asked
-    /// for the restart; null otherwise.</summary>
-    public GenerationWriter? RestartRequested { get; private set; }
-
-    /// <summary>An in-place freeze happened and its generation is not committed:
-    /// stopping without the restart must write the sessions durably.</summary>
-    public bool InPlacePending => _inPlace is not null;
-
-    public Errno FreezeForReboot(RebootMode mode, TextWriter? progress, out HandoverSummary summary)
+    public Errno NewImage(RebootMode mode, TextWriter? progress, out IHandoverImage? image)
     {
-        summary = default;
-        var clock = Stopwatch.StartNew();
-        GenerationWriter? writer = Begin();
-        if (writer is null)
-            return Errno.EIO;
-        Errno result = orchestrator.Freeze(new Image(writer, checkpoints, mode, progress), out summary);
-        if (result.IsError)
-        {
-            writer.Dispose();
-            return result;
-        }
-        if (mode == RebootMode.InPlace)
-        {
-            _inPlace = writer; // committed at the restart, or replaced by a durable one at a stop
-            _log.Information("Generation {Generation} prepared in place in {Milliseconds} ms: the memfds stay open for the next boot",
-                writer.Generation, clock.ElapsedMilliseconds);
-            return Errno.None;
-        }
-        writer.Dispose();
-        _log.Information("Generation {Generation} committed in {Store} in {Milliseconds} ms", writer.Generation, store.Path, clock.ElapsedMilliseconds);
-        WarnIfUnsynced(writer);
-        return Errno.None;
-    }
-
-    /// <summary>A commit whose pointer switch could not be fsynced stands, but
-    /// a power loss may undo it: worth a warning, not a failed reboot.</summary>
-    public void WarnIfUnsynced(GenerationWriter writer)
-    {
-        if (writer.UnsyncedPointer.IsError)
-            _log.Warning("Generation {Generation} is committed, but fsync of the store {Store} failed with {Errno}: after a power loss the store may come back with the previous generation. Check the disk",
-                writer.Generation, store.Path, writer.UnsyncedPointer.Name);
-    }
-
-    public Errno RestartInPlace()
-    {
-        if (_inPlace is null)
-            return Errno.EINVAL;
-        if (checkpoints.Reach(FaultSwitch.Restart) is { IsError: true } fault)
-            return fault;
-        RestartRequested = _inPlace;
-        StopServing?.Invoke();
-        return Errno.None;
-    }
-
-    /// <summary>
-    /// The daemon stops after an in-place freeze without restarting (SIGTERM,
-    /// unmount, or a failed exec): the memfds die with this process, so the
-    /// frozen sessions are copied into a durable generation instead.
-    /// </summary>
-    public Errno WriteInPlaceDurably(out HandoverSummary summary)
-    {
-        summary = default;
-        _inPlace?.Dispose();
-        _inPlace = null;
-        RestartRequested = null;
-        GenerationWriter? writer = Begin();
-        if (writer is null)
-            return Errno.EIO;
-        using (writer)
-        {
-            Errno result = orchestrator.Reserialize(new Image(writer, checkpoints, RebootMode.Durable, progress: null), out summary);
-            WarnIfUnsynced(writer);
-            return result;
-        }
-    }
-
-    private GenerationWriter? Begin()
-    {
+        image = null;
         try
         {
-            return store.BeginGeneration();
+            image = new StoreImage(store.BeginGeneration(), checkpoints, mode, progress, store.Path, _log);
+            return Errno.None;
         }
         catch (StoreCorruptException ex)
         {
@@ -115,45 +32,6 @@ public sealed class StoreHandover(Orchestrator orchestrator, StoreDirectory stor
         {
             _log.Error("Reboot refused: cannot start a new generation in {Store}: {Problem}. Check its space and permissions", store.Path, ex.Message);
         }
-        return null;
-    }
-
-    /// <summary>One reboot's records: the memfd handler's freeze takes the
-    /// file position now; size and seals are those recorded at preserve.</summary>
-    private sealed class Image(GenerationWriter writer, IStoreCheckpoints checkpoints, RebootMode mode, TextWriter? progress) : IHandoverImage
-    {
-        private const long ShowProgressFrom = 64L << 20;
-        private string _session = "";
-
-        public void AddSession(SessionName name)
-        {
-            _session = name.ToString();
-            writer.AddSession(name.Bytes);
-        }
-
-        public Errno AddFile(PreservedFile file)
-        {
-            if (checkpoints.Reach(FaultSwitch.FreezeFile) is { IsError: true } fault)
-                return fault;
-            if (file.File is not HeldFile held)
-                return Errno.EINVAL;
-            var (error, position) = MemfdOps.Position(held.Fd);
-            if (error.IsError)
-                return error;
-            var shape = new FileShape(held.Facts.Size, held.Facts.Seals);
-            if (mode == RebootMode.InPlace)
-                return writer.AddKeptFile(file.Token, file.Handler.Compatible, held.Fd, position, shape);
-            Action<long>? report = progress is not null && shape.Size >= ShowProgressFrom
-                ? copied => progress.Write($"\rfreezing token {file.Token} of session {_session}: {copied >> 20} MiB of data copied ({shape.Size >> 20} MiB file)")
-                : null;
-            error = writer.AddFile(file.Token, file.Handler.Compatible, held.Fd, position, shape, report);
-            if (report is not null)
-                progress!.WriteLine();
-            return error;
-        }
-
-        public Errno Commit() => mode == RebootMode.InPlace ? writer.Prepare() : writer.Commit();
-
-        public void Abort() => writer.Abort();
+        return Errno.EIO;
     }
 }

@@ -20,10 +20,11 @@ internal sealed class OrchestratorHarness
 
     public Errno Create(string name, out Session? session) => Luo.CreateSession(Structs.NameField(name), out session);
 
-    /// <summary>Creates an outgoing session that must succeed.</summary>
+    /// <summary>Creates an outgoing session that must succeed, and hands its fd to its creator.</summary>
     public Session Create(string name)
     {
         Assert.That(Create(name, out Session? session), Is.EqualTo(Errno.None), $"create {name}");
+        Luo.SessionHeld(session!);
         return session!;
     }
 

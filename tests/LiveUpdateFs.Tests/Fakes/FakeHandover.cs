@@ -4,12 +4,15 @@ using LiveUpdateFs.Uapi;
 
 namespace LiveUpdateFs.Tests.Fakes;
 
-/// <summary>Records what a freeze writes; can refuse the k-th file or the commit.</summary>
-public sealed class FakeHandoverImage(int failFile = 0, Errno failWith = default, Errno commitResult = default) : IHandoverImage
+/// <summary>Records what a freeze writes; can refuse the k-th file, the prepare or the publish.</summary>
+public sealed class FakeHandoverImage(int failFile = 0, Errno failWith = default, Errno commitResult = default, Errno publishResult = default) : IHandoverImage
 {
     /// <summary>"session NAME" and "file TOKEN" lines, in the order written.</summary>
     public List<string> Records { get; } = [];
+
+    /// <summary>Prepared: complete, not yet published.</summary>
     public bool Committed { get; private set; }
+    public bool Published { get; private set; }
     public bool Aborted { get; private set; }
     private int _files;
 
@@ -23,7 +26,7 @@ public sealed class FakeHandoverImage(int failFile = 0, Errno failWith = default
         return Errno.None;
     }
 
-    public Errno Commit()
+    public Errno Prepare()
     {
         if (commitResult.IsError)
             return commitResult;
@@ -31,7 +34,19 @@ public sealed class FakeHandoverImage(int failFile = 0, Errno failWith = default
         return Errno.None;
     }
 
-    public void Abort() => Aborted = true;
+    public Errno Publish()
+    {
+        if (publishResult.IsError)
+            return publishResult;
+        Published = true;
+        return Errno.None;
+    }
+
+    public void Abort()
+    {
+        if (!Published)
+            Aborted = true;
+    }
 }
 
 /// <summary>The previous boot's sessions, or a failure to read them; counts the loads.</summary>

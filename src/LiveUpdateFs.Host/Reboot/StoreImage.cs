@@ -1,0 +1,82 @@
+using System.Diagnostics;
+using LiveUpdateFs.Core.Files;
+using LiveUpdateFs.Core.Reboot;
+using LiveUpdateFs.Core.Sessions;
+using LiveUpdateFs.Interop;
+using LiveUpdateFs.Store;
+using LiveUpdateFs.Uapi;
+using Serilog;
+
+namespace LiveUpdateFs.Host.Reboot;
+
+/// <summary>
+/// One reboot's image: a store generation. Durable: each memfd's data is
+/// copied in as it is added. In place: only the records; the memfds stay
+/// open (<see cref="Writer"/>'s kept files) across the daemon's exec into
+/// the next boot. The memfd handler's freeze takes the file position now;
+/// size and seals are those recorded at preserve.
+/// </summary>
+public sealed class StoreImage(GenerationWriter writer, IStoreCheckpoints checkpoints, RebootMode mode, TextWriter? progress, string store, ILogger log)
+    : IHandoverImage
+{
+    private const long ShowProgressFrom = 64L << 20;
+    private readonly Stopwatch _clock = Stopwatch.StartNew();
+    private string _session = "";
+
+    /// <summary>The generation: its kept fds and key travel with the exec.</summary>
+    public GenerationWriter Writer => writer;
+
+    public void AddSession(SessionName name)
+    {
+        _session = name.ToString();
+        writer.AddSession(name.Bytes);
+    }
+
+    public Errno AddFile(PreservedFile file)
+    {
+        if (checkpoints.Reach(FaultSwitch.FreezeFile) is { IsError: true } fault)
+            return fault;
+        if (file.File is not HeldFile held)
+            return Errno.EINVAL;
+        var (error, position) = MemfdOps.Position(held.Fd);
+        if (error.IsError)
+            return error;
+        var shape = new FileShape(held.Facts.Size, held.Facts.Seals);
+        if (mode == RebootMode.InPlace)
+            return writer.AddKeptFile(file.Token, file.Handler.Compatible, held.Fd, position, shape);
+        Action<long>? report = progress is not null && shape.Size >= ShowProgressFrom
+            ? copied => progress.Write($"\rfreezing token {file.Token} of session {_session}: {copied >> 20} MiB of data copied ({shape.Size >> 20} MiB file)")
+            : null;
+        error = writer.AddFile(file.Token, file.Handler.Compatible, held.Fd, position, shape, report);
+        if (report is not null)
+            progress!.WriteLine();
+        return error;
+    }
+
+    public Errno Prepare()
+    {
+        Errno prepared = writer.Prepare();
+        if (!prepared.IsError)
+            log.Information("Generation {Generation} prepared ({Mode}) in {Milliseconds} ms; it becomes the committed one at the restart",
+                writer.Generation, mode, _clock.ElapsedMilliseconds);
+        return prepared;
+    }
+
+    public Errno Publish()
+    {
+        if (checkpoints.Reach(FaultSwitch.Restart) is { IsError: true } fault)
+            return fault;
+        Errno published = writer.Publish();
+        if (published.IsError)
+            return published;
+        log.Information("Generation {Generation} committed in {Store}", writer.Generation, store);
+        // A commit whose pointer switch could not be fsynced stands, but a
+        // power loss may undo it: worth a warning, not a failed reboot.
+        if (writer.UnsyncedPointer.IsError)
+            log.Warning("Generation {Generation} is committed, but fsync of the store {Store} failed with {Errno}: after a power loss the store may come back with the previous generation. Check the disk",
+                writer.Generation, store, writer.UnsyncedPointer.Name);
+        return Errno.None;
+    }
+
+    public void Abort() => writer.Abort();
+}

@@ -1,0 +1,197 @@
+using System.Diagnostics;
+using System.Text.Json;
+using System.Text.RegularExpressions;
+
+namespace LiveUpdateFs.Tests.Integration;
+
+/// <summary>
+/// The reboot as one state machine against real mounts (issue 11): reboots
+/// started together, a reboot client that dies or stays silent between
+/// FREEZE and RESTART, a creator that dies before it takes its session fd.
+/// tests/c/control_stages speaks the control requests by hand.
+/// </summary>
+[TestFixture]
+[NonParallelizable]
+[Category("Integration")]
+public sealed partial class RebootStateTests
+{
+    private static readonly string[] Durable = ["--durable"];
+
+    [TestCase(2, false)]
+    [TestCase(3, false)]
+    [TestCase(2, true)]
+    [TestCase(3, true)]
+    [Description("issue 11 (1): reboot commands started together, several rounds: exactly one reboots, the others are refused with a clear message, the store stays readable and every session comes back exactly once")]
+    public void Concurrent_reboots_give_one_reboot_and_every_session_once(int commands, bool durable)
+    {
+        using MountedEmulator emulator = MountedEmulator.Start(logLevel: "information");
+        for (int round = 0; round < 4; round++)
+        {
+            emulator.RunStage("crash-new");
+            using var start = new Barrier(commands);
+            Task<ProcessResult>[] reboots = Enumerable.Range(0, commands)
+                .Select(_ => Task.Run(() =>
+                {
+                    start.SignalAndWait();
+                    return emulator.Reboot(null, durable ? Durable : []);
+                }))
+                .ToArray();
+            ProcessResult[] results = reboots.Select(r => r.Result).ToArray();
+            string all = string.Join("\n---\n", results.Select(r => $"exit {r.ExitCode}: {r.Output}"));
+
+            Assert.That(results.Count(r => r.ExitCode == 0), Is.EqualTo(1), $"round {round}: exactly one reboot\n{all}\n{emulator.LogTail()}");
+            foreach (ProcessResult refused in results.Where(r => r.ExitCode != 0))
+                Assert.That(refused.Output, Does.Match("another reboot is under way \\(EBUSY\\)|rebooted since this command looked \\(ESTALE\\)"),
+                    $"round {round}: a refusal says why\n{all}");
+            Assert.That(CrashCheck(emulator), Is.EqualTo("new"), $"round {round}: every session back, once\n{all}");
+        }
+    }
+
+    [TestCase(false)]
+    [TestCase(true)]
+    [Description("issue 11 (1): FREEZE, FREEZE, RESTART on the control node: the second is EBUSY, the store is untouched by it, the first reboot completes")]
+    public void Freeze_freeze_restart_reboots_once(bool durable)
+    {
+        using MountedEmulator emulator = MountedEmulator.Start();
+        emulator.RunStage("crash-new");
+        string boot = Boot(emulator);
+
+        ProcessResult control = emulator.RunCTest("control_stages", "freeze", durable ? "durable" : "inplace", "twice");
+
+        Tap.AssertAllPassed(control, "control_stages freeze twice", emulator);
+        WaitUntil(() => Boot(emulator) is { } b && b != boot, "the next boot serves");
+        Assert.That(CrashCheck(emulator), Is.EqualTo("new"));
+        ProcessResult again = emulator.Reboot(null, durable ? Durable : []);
+        Assert.That(again.ExitCode, Is.Zero, again.Output + emulator.LogTail());
+    }
+
+    [TestCase(false)]
+    [TestCase(true)]
+    [Description("issue 11 (6): the reboot client killed between FREEZE and RESTART: held callers are released at once, nothing is lost, a retry succeeds")]
+    public void A_reboot_client_killed_after_its_freeze_thaws_the_boot(bool durable)
+    {
+        using MountedEmulator emulator = MountedEmulator.Start();
+        emulator.RunStage("crash-new");
+        using Process client = StartClient(emulator, "freeze", durable ? "durable" : "inplace", "hang");
+        WaitForLine(client, "# frozen");
+        Task<ProcessResult> held = Task.Run(() => emulator.RunCTest("control_stages", "absent", "never-created"));
+        Thread.Sleep(300);
+        Assert.That(held.IsCompleted, Is.False, "a LUO caller waits while the boot is frozen");
+
+        client.Kill();
+
+        Assert.That(held.Wait(TimeSpan.FromSeconds(10)), Is.True, "the held caller is served once the client is gone");
+        Tap.AssertAllPassed(held.Result, "control_stages absent (held, then served)", emulator);
+        Assert.That(emulator.LogTail(), Does.Contain("called off"));
+        Assert.That(RebootPhase(emulator), Is.EqualTo("serving"));
+        Assert.That(emulator.CommittedGeneration, Is.Null, "nothing was committed");
+        ProcessResult retry = emulator.Reboot(null, durable ? Durable : []);
+        Assert.That(retry.ExitCode, Is.Zero, retry.Output + emulator.LogTail());
+        Assert.That(CrashCheck(emulator), Is.EqualTo("new"));
+    }
+
+    [Test]
+    [Description("issue 11 (6): a reboot client that stays silent after its freeze: the freeze is called off at --freeze-timeout and held callers are served")]
+    public void A_silent_reboot_client_is_called_off_at_the_timeout()
+    {
+        using MountedEmulator emulator = MountedEmulator.Create();
+        ProcessResult mounted = emulator.Cli(["mount", "--mountpoint", emulator.Mountpoint, "--store", emulator.Store, "--link", "none",
+            "--freeze-timeout", "2"]);
+        Assert.That(mounted.ExitCode, Is.Zero, mounted.Output);
+        emulator.RunStage("crash-new");
+        using Process client = StartClient(emulator, "freeze", "inplace", "hang");
+        WaitForLine(client, "# frozen");
+
+        ProcessResult held = emulator.RunCTest("control_stages", "absent", "never-created");
+
+        Tap.AssertAllPassed(held, "control_stages absent (held until the timeout)", emulator);
+        Assert.That(client.HasExited, Is.False, "the client still hangs: the timeout, not its exit, thawed the boot");
+        Assert.That(emulator.LogTail(), Does.Contain("did not ask for the restart within 2 s"));
+        client.Kill();
+        ProcessResult retry = emulator.Reboot();
+        Assert.That(retry.ExitCode, Is.Zero, retry.Output + emulator.LogTail());
+        Assert.That(CrashCheck(emulator), Is.EqualTo("new"));
+    }
+
+    [TestCase(false)]
+    [TestCase(true)]
+    [Description("issue 11 (5): a creator killed between PREPARE and the open of its session node: its session is dropped at once and never handed over")]
+    public void A_session_whose_creator_died_before_taking_it_is_not_handed_over(bool durable)
+    {
+        using MountedEmulator emulator = MountedEmulator.Start();
+        emulator.RunStage("crash-new");
+
+        ProcessResult phantom = emulator.RunCTest("control_stages", "phantom", "phantom");
+        Tap.AssertAllPassed(phantom, "control_stages phantom", emulator);
+        WaitUntil(() => !SessionNames(emulator).Contains("phantom"), "the phantom session is dropped once its creator is gone");
+
+        ProcessResult reboot = emulator.Reboot(null, durable ? Durable : []);
+        Assert.That(reboot.ExitCode, Is.Zero, reboot.Output + emulator.LogTail());
+        Assert.That(reboot.Output, Does.Contain("froze 3 sessions"));
+        Tap.AssertAllPassed(emulator.RunCTest("control_stages", "absent", "phantom"), "control_stages absent phantom", emulator);
+        Assert.That(CrashCheck(emulator), Is.EqualTo("new"));
+    }
+
+    private static Process StartClient(MountedEmulator emulator, params string[] arguments)
+    {
+        var start = new ProcessStartInfo(Path.Combine(Repository.CTests, "control_stages")) { UseShellExecute = false, RedirectStandardOutput = true };
+        foreach (string argument in arguments)
+            start.ArgumentList.Add(argument);
+        start.Environment["LIVEUPDATE_DEVICE"] = emulator.Device;
+        return Process.Start(start)!;
+    }
+
+    private static void WaitForLine(Process process, string line)
+    {
+        Task<string?> read = Task.Run(() =>
+        {
+            for (string? l = process.StandardOutput.ReadLine(); l is not null; l = process.StandardOutput.ReadLine())
+            {
+                if (l == line)
+                    return l;
+            }
+            return null;
+        });
+        Assert.That(read.Wait(TimeSpan.FromSeconds(20)) && read.Result == line, Is.True, $"the client printed \"{line}\"");
+    }
+
+    private static void WaitUntil(Func<bool> condition, string what)
+    {
+        var clock = Stopwatch.StartNew();
+        while (!condition())
+        {
+            Assert.That(clock.Elapsed, Is.LessThan(TimeSpan.FromSeconds(20)), what);
+            Thread.Sleep(20);
+        }
+    }
+
+    private static string? Boot(MountedEmulator emulator)
+    {
+        using JsonDocument? status = emulator.Status();
+        return status?.RootElement.GetProperty("boot").GetString();
+    }
+
+    private static string RebootPhase(MountedEmulator emulator)
+    {
+        using JsonDocument status = emulator.Status() ?? throw new AssertionException("no daemon answers status.json");
+        return status.RootElement.GetProperty("reboot").GetString()!;
+    }
+
+    private static List<string> SessionNames(MountedEmulator emulator)
+    {
+        using JsonDocument status = emulator.Status() ?? throw new AssertionException("no daemon answers status.json");
+        return status.RootElement.GetProperty("sessions").EnumerateArray().Select(s => s.GetProperty("name").GetString()!).ToList();
+    }
+
+    /// <summary>Runs crash-check (which must pass) and returns the state it found.</summary>
+    private static string CrashCheck(MountedEmulator emulator)
+    {
+        emulator.RunStage("crash-check", out ProcessResult result);
+        Match state = StateLine().Match(result.Output);
+        Assert.That(state.Success, Is.True, result.Output);
+        return state.Groups[1].Value;
+    }
+
+    [GeneratedRegex(@"^# state (old|new|none)$", RegexOptions.Multiline)]
+    private static partial Regex StateLine();
+}

@@ -1,0 +1,101 @@
+/*
+ * control_stages - drives the reboot's control requests (lufs-envelope.h
+ * FREEZE and RESTART) and the session hand-over by hand, the way a
+ * misbehaving `liveupdatefs reboot` or a dying creator would. Driven by the
+ * NUnit harness (RebootStateTests); never run by the *_test loop.
+ *
+ *   control_stages freeze MODE THEN   MODE: inplace | durable
+ *       THEN: exit     FREEZE, then exit at once (the client vanishes)
+ *             hang     FREEZE, print "# frozen", then wait until killed
+ *             twice    FREEZE, FREEZE again (EBUSY), RESTART (0)
+ *   control_stages phantom NAME
+ *       PREPARE of CREATE_SESSION NAME, then exit without opening the
+ *       session node: a creator that dies halfway.
+ *   control_stages absent NAME
+ *       RETRIEVE_SESSION NAME -> ENOENT.
+ *
+ * Environment: LIVEUPDATE_DEVICE names the device node. Output: TAP and
+ * "N passed, M failed"; exit status 0, 1 (a failure) or 2 (usage).
+ */
+#include <limits.h>
+#include <unistd.h>
+
+#include "lufs_direct.h"
+
+static int control_open(void)
+{
+	char path[PATH_MAX];
+	int rc = lufs_node_path(LUFS_CONTROL_NODE, path, sizeof path);
+	return rc < 0 ? rc : neg_errno(open(path, O_RDWR | O_CLOEXEC));
+}
+
+static int control(int ctl, __u32 phase, __u64 request)
+{
+	struct lufs_envelope env;
+	memset(&env, 0, sizeof env);
+	env.magic = LUFS_ENVELOPE_MAGIC;
+	env.version = LUFS_ENVELOPE_VERSION;
+	env.phase = phase;
+	env.request = request;
+	env.channel_fd = -1;
+	env.installed_fd = -1;
+	return lu_ioctl(ctl, LUFS_ENVELOPE_REQUEST, &env);
+}
+
+static int freeze_stage(const char *mode, const char *then)
+{
+	__u64 request = strcmp(mode, "durable") == 0 ? LUFS_FREEZE_DURABLE : LUFS_FREEZE_IN_PLACE;
+	int ctl = control_open();
+	if (ctl < 0)
+		tap_fatal("design", "cannot open the control node", "open the control node");
+	check_rc(control(ctl, LUFS_PHASE_FREEZE, request), 0, "7", "FREEZE (%s)", mode);
+	if (strcmp(then, "hang") == 0) {
+		tap_note("frozen");
+		fflush(stdout);
+		for (;;)
+			pause();
+	}
+	if (strcmp(then, "twice") == 0) {
+		check_rc(control(ctl, LUFS_PHASE_FREEZE, request), EBUSY, "design",
+			 "a second FREEZE while frozen -> EBUSY");
+		check_rc(control(ctl, LUFS_PHASE_RESTART, 0), 0, "design", "RESTART after the refused FREEZE");
+	}
+	close(ctl);
+	return tap_done();
+}
+
+static int phantom_stage(const char *name)
+{
+	int dev = lu_open_device_or_die();
+	struct liveupdate_ioctl_create_session cs = { .size = sizeof cs, .fd = -1 };
+	struct lufs_envelope env;
+	lu_fill_name(cs.name, name);
+	check_rc(lufs_prepare(dev, LIVEUPDATE_IOCTL_CREATE_SESSION, &cs, &env), 0, "4.1",
+		 "PREPARE of CREATE_SESSION \"%s\"; the node is never opened", name);
+	return tap_done(); /* exits with the ticket pending and the device open */
+}
+
+static int absent_stage(const char *name)
+{
+	int dev = lu_open_device_or_die();
+	int s = lu_retrieve(dev, name);
+	check_rc(s, ENOENT, "7", "RETRIEVE_SESSION \"%s\" -> ENOENT: it was never handed over", name);
+	close_if(s);
+	close(dev);
+	return tap_done();
+}
+
+int main(int argc, char **argv)
+{
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (argc == 4 && strcmp(argv[1], "freeze") == 0 &&
+	    (strcmp(argv[2], "inplace") == 0 || strcmp(argv[2], "durable") == 0) &&
+	    (strcmp(argv[3], "exit") == 0 || strcmp(argv[3], "hang") == 0 || strcmp(argv[3], "twice") == 0))
+		return freeze_stage(argv[2], argv[3]);
+	if (argc == 3 && strcmp(argv[1], "phantom") == 0)
+		return phantom_stage(argv[2]);
+	if (argc == 3 && strcmp(argv[1], "absent") == 0)
+		return absent_stage(argv[2]);
+	fprintf(stderr, "usage: control_stages freeze inplace|durable exit|hang|twice | phantom NAME | absent NAME\n");
+	return 2;
+}
