@@ -15,6 +15,17 @@ public sealed class BootImage
         KeptKey = keptKey;
     }
 
+    /// <summary>A generation that was already handed over to a boot (its
+    /// <see cref="ConsumedMarker"/>): it offers nothing, and none of its
+    /// files (manifest, kept list, data) is read.</summary>
+    internal static BootImage ConsumedGeneration(ulong generation) => new(generation, []) { Consumed = true };
+
+    /// <summary>The generation was handed over at an earlier boot's first open
+    /// of the device (<see cref="StoreDirectory.MarkConsumed"/>); that boot
+    /// ended without a reboot (a crash), so this one starts cold.
+    /// <see cref="Sessions"/> is then empty.</summary>
+    public bool Consumed { get; private init; }
+
     /// <summary>Set for an in-place generation: its files are fds the previous
     /// instance kept open across its exec (<see cref="StoredFile.Kept"/>), and
     /// only the instance it started with this key holds them.</summary>

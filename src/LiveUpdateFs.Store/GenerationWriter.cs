@@ -127,9 +127,9 @@ public sealed class GenerationWriter : IDisposable
 
     /// <summary>
     /// Switches the pointer atomically to this prepared generation. Older
-    /// generations are removed only afterwards (best effort; the next
-    /// <see cref="StoreDirectory.BeginGeneration"/> removes what is left). On
-    /// error the previous commit stays in force.
+    /// generations are removed only afterwards, and only once the switch is
+    /// durable (best effort; the next <see cref="StoreDirectory.BeginGeneration"/>
+    /// removes what is left). On error the previous commit stays in force.
     /// </summary>
     public Errno Publish()
     {
@@ -141,6 +141,10 @@ public sealed class GenerationWriter : IDisposable
             return Remember(error);
         UnsyncedPointer = unsynced;
         _finished = true;
+        // The rename may not have reached the disk: after a power loss the old
+        // pointer can come back, and must still name a complete generation.
+        if (unsynced.IsError)
+            return Errno.None;
         // Past the commit nothing can fail the reboot any more: the checkpoint's error is ignored.
         _checkpoints.Reach(StoreStep.Cleanup);
         StoreDirectory.RemoveGenerationsExcept(_store, _generation);

@@ -19,7 +19,8 @@ public sealed class NoCheckpoints : IStoreCheckpoints
     public Errno Reach(string step) => Errno.None;
 }
 
-/// <summary>The checkpoint names, in the order a generation is written.</summary>
+/// <summary>The checkpoint names, in the order a generation is written, then
+/// those of the next boot's first open of the device.</summary>
 public static class StoreStep
 {
     public const string ContentWrite = "content-write";
@@ -32,4 +33,5 @@ public static class StoreStep
     public const string PointerFsync = "pointer-fsync";
     public const string Cleanup = "cleanup";
     public const string Load = "load";
+    public const string ConsumedWrite = "consumed-write";
 }

@@ -11,6 +11,8 @@ namespace LiveUpdateFs.Store;
 /// STORE/gen-XXXXXXXXXXXXXXXX/manifest
 /// STORE/gen-XXXXXXXXXXXXXXXX/data-000000 ...   packed data runs, one per memfd
 /// STORE/gen-XXXXXXXXXXXXXXXX/kept     an in-place generation's fds instead of data files
+/// STORE/gen-XXXXXXXXXXXXXXXX/consumed the generation was handed over (see <see cref="ConsumedMarker"/>)
+/// STORE/gen-XXXXXXXXXXXXXXXX/consumed.tmp  that mark, before its atomic rename
 /// </code>
 /// Other files (the host's "lock") are left alone.
 /// </summary>
@@ -20,6 +22,8 @@ internal static class StoreLayout
     public const string PointerTemp = "current.tmp";
     public const string Manifest = "manifest";
     public const string Kept = "kept";
+    public const string Consumed = "consumed";
+    public const string ConsumedTemp = "consumed.tmp";
     private const string GenerationPrefix = "gen-";
 
     public const UnixFileMode DirectoryMode = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute;

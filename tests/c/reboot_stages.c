@@ -26,8 +26,10 @@
  *       crash-check accepts exactly one of three states: OLD (old-a, old-b
  *       complete, new-* absent), NEW (new-a, new-b, new-c complete, old-*
  *       absent) or NONE (every session absent: what a crash during an
- *       in-place reboot leaves, like a crash during a kexec; the harness
- *       decides where NONE is acceptable).
+ *       in-place reboot leaves, like a crash during a kexec, and a crash of
+ *       a boot that already opened the device, which consumed the handover;
+ *       the harness decides where NONE is acceptable). crash-check retrieves,
+ *       checks and FINISHes what it finds, so it also consumes a handover.
  *
  * Contract with the harness:
  *   - Environment: LD_PRELOAD of libliveupdate-preload.so, LIVEUPDATE_DEVICE

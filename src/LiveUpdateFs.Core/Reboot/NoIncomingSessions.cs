@@ -12,4 +12,6 @@ public sealed class NoIncomingSessions : IIncomingSource
         sessions = [];
         return Errno.None;
     }
+
+    public Errno MarkConsumed() => Errno.None;
 }

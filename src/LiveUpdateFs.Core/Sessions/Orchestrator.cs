@@ -48,6 +48,7 @@ public sealed class Orchestrator
     /// Open of the device: the atomic 0→1 of the in_use flag (EBUSY), then,
     /// on the first open of this boot, the deserialization of the incoming
     /// sessions. Its result is kept: after a failure every open is EIO.
+    /// Only a failure to record the handover as consumed is not kept.
     /// </summary>
     public Errno OpenDevice()
     {
@@ -56,14 +57,19 @@ public sealed class Orchestrator
             if (_deviceInUse)
                 return Errno.EBUSY;
             _deserialized ??= DeserializeLocked();
-            if (_deserialized.Value.IsError)
-                return _deserialized.Value;
+            if (_deserialized is not { } deserialized)
+                return Errno.EIO;
+            if (deserialized.IsError)
+                return deserialized;
             _deviceInUse = true;
             return Errno.None;
         }
     }
 
-    private Errno DeserializeLocked()
+    /// <returns>The result every later open gets; null when the handover
+    /// could not be marked consumed, which decided nothing: the next open
+    /// deserializes again.</returns>
+    private Errno? DeserializeLocked()
     {
         Errno loaded = _incomingSource.Load(out IReadOnlyList<IncomingSessionImage> sessions);
         if (loaded.IsError)
@@ -77,8 +83,12 @@ public sealed class Orchestrator
                     image.Name.ToString(), unknown.Token, unknown.Compatible);
                 return Errno.EIO;
             }
-            AddIncomingLocked(image);
         }
+        // Before the open can succeed: a crash of this boot from here on must not hand the sessions over again.
+        if (_incomingSource.MarkConsumed().IsError)
+            return null;
+        foreach (IncomingSessionImage image in sessions)
+            AddIncomingLocked(image);
         if (sessions.Count > 0)
             _log.Information("First open of the device: {Sessions} incoming sessions with {Files} files handed over by the previous boot",
                 sessions.Count, sessions.Sum(s => s.Files.Count));

@@ -45,6 +45,8 @@ public sealed class KeptMemfds
         BootImage image;
         try
         {
+            // Read only: the generation is marked consumed at the first open
+            // of the device (StoredIncomingSessions), never here at start.
             image = store.LoadCommitted();
         }
         catch (IOException)

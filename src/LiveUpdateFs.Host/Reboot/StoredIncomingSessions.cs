@@ -10,14 +10,63 @@ namespace LiveUpdateFs.Host.Reboot;
 
 /// <summary>The new boot's side of the store: the committed generation read
 /// back as incoming sessions, each file restored only when it is retrieved,
-/// from the store or from the memfds an in-place reboot kept open.</summary>
+/// from the store or from the memfds an in-place reboot kept open. The
+/// generation is handed over once: the first open marks it consumed, and a
+/// restart after a crash of this boot starts cold, as a crashed kernel does.</summary>
 public sealed class StoredIncomingSessions(StoreDirectory store, IStoreCheckpoints checkpoints, KeptMemfds kept, ILogger log) : IIncomingSource
 {
     private readonly ILogger _log = log.ForContext<StoredIncomingSessions>();
 
+    /// <summary>What the load returned; kept, as the kept fds are taken once
+    /// and the open after a failed <see cref="MarkConsumed"/> loads again.</summary>
+    private IReadOnlyList<IncomingSessionImage>? _loaded;
+
+    /// <summary>The generation whose sessions were loaded, until it is marked consumed.</summary>
+    private BootImage? _toMark;
+
     public Errno Load(out IReadOnlyList<IncomingSessionImage> sessions)
     {
+        if (_loaded is not null)
+        {
+            sessions = _loaded;
+            return Errno.None;
+        }
+        Errno error = LoadCommitted(out sessions, out BootImage? handedOver);
+        if (!error.IsError)
+            (_loaded, _toMark) = (sessions, handedOver);
+        return error;
+    }
+
+    /// <summary>
+    /// Marks the loaded generation consumed in the store (the mark is durable
+    /// when this returns). When that fails (disk full, EIO), this open fails
+    /// with EIO rather than succeed unmarked: booting cold would lose sessions
+    /// that can still be handed over once the disk is fixed, and an open that
+    /// succeeded unmarked would offer them again after a crash, with their old
+    /// bytes (stale guest RAM). Nothing is consumed; the next open tries again.
+    /// </summary>
+    public Errno MarkConsumed()
+    {
+        if (_toMark is not { } image)
+            return Errno.None;
+        Errno error = store.MarkConsumed(image);
+        if (error.IsError)
+        {
+            _log.Error("Cannot record in {Store} that generation {Generation} is handed over to this boot ({Errno}); this open of the device fails with EIO and nothing is handed over yet, so that a crash cannot offer the sessions twice. Free space on the store's file system or check the disk, then open the device again",
+                store.Path, image.Generation, error.Name);
+            return error;
+        }
+        _toMark = null;
+        _log.Debug("Generation {Generation} in {Store} marked consumed: a restart without a reboot boots cold", image.Generation, store.Path);
+        return Errno.None;
+    }
+
+    /// <summary>The committed generation's sessions; <paramref name="handedOver"/>
+    /// is the generation when it has some to hand over.</summary>
+    private Errno LoadCommitted(out IReadOnlyList<IncomingSessionImage> sessions, out BootImage? handedOver)
+    {
         sessions = [];
+        handedOver = null;
         BootImage image;
         try
         {
@@ -30,6 +79,12 @@ public sealed class StoredIncomingSessions(StoreDirectory store, IStoreCheckpoin
             // StoreCorruptException names the bad file and the fix.
             _log.Error("Cannot read the incoming sessions: {Problem} Until then every open of the device fails with EIO", ex.Message);
             return Errno.EIO;
+        }
+        if (image.Consumed)
+        {
+            _log.Error("Generation {Generation} in {Store} was already handed over to a boot that then ended without a reboot (its daemon was killed or crashed after the first open of the device). As a kernel that crashed, this boot starts cold: no incoming sessions. To carry sessions to the next boot, end a boot with `liveupdatefs reboot` (`--durable` if the next daemon may die before its first open) or `liveupdatefs unmount`",
+                image.Generation, store.Path);
+            return Errno.None;
         }
         if (image.KeptKey is { } key && key != kept.Key)
         {
@@ -52,6 +107,7 @@ public sealed class StoredIncomingSessions(StoreDirectory store, IStoreCheckpoin
                 f.Kept is { } descriptor ? new KeptFileSource(kept.Take(descriptor), f, name, _log) : new StoredFileSource(store, f, name, _log))).ToList()));
         }
         sessions = result;
+        handedOver = result.Count > 0 ? image : null;
         return Errno.None;
     }
 

@@ -56,6 +56,49 @@ public class DeserializeTests
     }
 
     [Test]
+    [Description("§3: the first open marks the handover consumed once, before it succeeds; later opens do not mark again")]
+    public void FirstOpen_MarksTheHandoverConsumedOnce()
+    {
+        var source = new FakeIncomingSource(default, Image("a"));
+        Orchestrator luo = With(source);
+
+        Assert.That(luo.OpenDevice(), Is.EqualTo(Errno.None));
+        luo.ReleaseDevice();
+        Assert.That(luo.OpenDevice(), Is.EqualTo(Errno.None));
+
+        Assert.That(source.Marks, Is.EqualTo(1));
+    }
+
+    [Test]
+    [Description("§3: a handover that cannot be marked consumed fails the open with EIO and offers nothing; the next open tries again")]
+    public void FailedConsumedMark_IsEioForThatOpenOnly()
+    {
+        var source = new FakeIncomingSource(default, Image("a")) { FailingMarks = 1 };
+        Orchestrator luo = With(source);
+
+        Assert.That(luo.OpenDevice(), Is.EqualTo(Errno.EIO));
+        Assert.That(luo.Snapshot().Sessions, Is.Empty, "nothing handed over");
+        Assert.That(luo.Snapshot().IncomingLoaded, Is.False);
+        Assert.That(luo.Snapshot().DeviceOpen, Is.False);
+
+        Assert.That(luo.OpenDevice(), Is.EqualTo(Errno.None));
+        Assert.That(source.Marks, Is.EqualTo(1));
+        Assert.That(luo.Snapshot().Sessions.Select(s => s.Name), Is.EqualTo(new[] { "a" }), "exactly once, not twice");
+        Assert.That(luo.RetrieveSession(Structs.NameField("a"), out _), Is.EqualTo(Errno.None));
+    }
+
+    [Test]
+    [Description("§3: a deserialization that fails its checks consumes nothing")]
+    public void UnknownCompatible_IsNotMarkedConsumed()
+    {
+        var source = new FakeIncomingSource(default, Image("a"), Image("b", compatible: "memfd-v1"));
+        Orchestrator luo = With(source);
+
+        Assert.That(luo.OpenDevice(), Is.EqualTo(Errno.EIO));
+        Assert.That(source.Marks, Is.Zero);
+    }
+
+    [Test]
     [Description("§3: the busy check comes first: a second open while the first is alive is EBUSY, not a second load")]
     public void BusyCheck_BeforeLoad()
     {

@@ -48,16 +48,3 @@ public sealed class FakeHandoverImage(int failFile = 0, Errno failWith = default
             Aborted = true;
     }
 }
-
-/// <summary>The previous boot's sessions, or a failure to read them; counts the loads.</summary>
-public sealed class FakeIncomingSource(Errno failure = default, params IncomingSessionImage[] sessions) : IIncomingSource
-{
-    public int Loads { get; private set; }
-
-    public Errno Load(out IReadOnlyList<IncomingSessionImage> loaded)
-    {
-        Loads++;
-        loaded = failure.IsError ? [] : sessions;
-        return failure;
-    }
-}

@@ -88,6 +88,27 @@ public sealed partial class MountedEmulator : IDisposable
 
     public int RunStage(string stage) => RunStage(stage, out _);
 
+    /// <summary>Runs reboot_stages crash-check (which must pass: it retrieves,
+    /// checks and FINISHes whatever it finds) and returns the state it found:
+    /// "old", "new" or "none".</summary>
+    public string CrashCheck()
+    {
+        RunStage("crash-check", out ProcessResult result);
+        Match state = StateLine().Match(result.Output);
+        Assert.That(state.Success, Is.True, result.Output);
+        return state.Groups[1].Value;
+    }
+
+    /// <summary>SIGKILL to the serving daemon (a crash: no freeze, no unmount);
+    /// returns once it has exited. A pidfd says so at the exit itself: the
+    /// orphaned daemon's zombie waits for a reaper that may be slow.</summary>
+    public void KillDaemon()
+    {
+        int pid = DaemonPid;
+        Assert.That(LiveUpdateFs.Interop.ProcessControl.Kill(pid), Is.EqualTo(LiveUpdateFs.Uapi.Errno.None), $"kill -9 {pid}");
+        Assert.That(LiveUpdateFs.Interop.ProcessControl.WaitForExit(pid, TimeSpan.FromSeconds(20)), Is.True, $"daemon {pid} did not die");
+    }
+
     /// <summary>The daemon's status.json, or null when no daemon answers.</summary>
     public JsonDocument? Status()
     {
@@ -133,4 +154,7 @@ public sealed partial class MountedEmulator : IDisposable
 
     [GeneratedRegex(@"^# holder pid (\d+)$", RegexOptions.Multiline)]
     private static partial Regex HolderLine();
+
+    [GeneratedRegex(@"^# state (old|new|none)$", RegexOptions.Multiline)]
+    private static partial Regex StateLine();
 }

@@ -1,5 +1,4 @@
 using System.Text.Json;
-using System.Text.RegularExpressions;
 
 namespace LiveUpdateFs.Tests.Integration;
 
@@ -10,7 +9,7 @@ namespace LiveUpdateFs.Tests.Integration;
 [TestFixture]
 [NonParallelizable]
 [Category("Integration")]
-public sealed partial class RebootTests
+public sealed class RebootTests
 {
     private static Dictionary<string, string?> Fault(string fault) => new() { ["LIVEUPDATEFS_FAULT"] = fault };
 
@@ -79,17 +78,17 @@ public sealed partial class RebootTests
     }
 
     [Test]
-    [Description("§7 in place: SIGKILL at every checkpoint of the freeze, the commit and the restart leaves the old state or, once the kept memfds were committed and died with the daemon, none (a crash during a kexec); never part of either")]
-    public void Sigkill_during_an_in_place_reboot_leaves_the_old_state_or_none()
+    [Description("§7 in place: SIGKILL at every checkpoint of the freeze, the commit and the restart leaves no state (a crash during a kexec): before the commit the old generation was already handed over to this boot, after it the kept memfds died with the daemon; the log says which")]
+    public void Sigkill_during_an_in_place_reboot_leaves_no_state()
     {
         var states = KillAtEveryCheckpoint(durable: false);
 
         Assert.That(states, Has.Count.GreaterThanOrEqualTo(8), "at least 8 kill points");
-        int firstNone = states.FindIndex(s => s.State == "none");
-        Assert.That(firstNone, Is.Positive, "kills before the commit leave the old state, after it nothing");
-        Assert.That(states.Take(firstNone).Select(s => s.State), Is.All.EqualTo("old"));
-        Assert.That(states.Skip(firstNone).Select(s => s.State), Is.All.EqualTo("none"));
-        Assert.That(states.Skip(firstNone).Select(s => s.LossLogged), Is.All.True, "the log says what was lost");
+        Assert.That(states.Select(s => s.State), Is.All.EqualTo("none"));
+        int firstDied = states.FindIndex(s => s.Loss == Loss.KeptMemfdsDied);
+        Assert.That(firstDied, Is.Positive, "kills before the commit find the consumed old generation, after it the new one's memfds gone");
+        Assert.That(states.Take(firstDied).Select(s => s.Loss), Is.All.EqualTo(Loss.AlreadyHandedOver));
+        Assert.That(states.Skip(firstDied).Select(s => s.Loss), Is.All.EqualTo(Loss.KeptMemfdsDied));
     }
 
     [Test]
@@ -201,14 +200,16 @@ public sealed partial class RebootTests
     }
 
     [Test]
-    [Description("§7: SIGKILL of the daemon at every checkpoint of freeze and commit: the restart sees the old or the new state, complete")]
-    public void Sigkill_at_every_checkpoint_leaves_the_old_or_the_new_state()
+    [Description("§7: SIGKILL of the daemon at every checkpoint of freeze and commit: the restart sees no state (the old one was handed over to the boot that died, as to a kernel that crashed) or the new state, complete")]
+    public void Sigkill_at_every_checkpoint_leaves_no_state_or_the_new_state()
     {
         var states = KillAtEveryCheckpoint(durable: true);
 
         Assert.That(states, Has.Count.GreaterThanOrEqualTo(20), "at least 20 kill points");
         int firstNew = states.FindIndex(s => s.State == "new");
-        Assert.That(firstNew, Is.Positive, "early kills leave the old state, a kill after the commit the new one");
+        Assert.That(firstNew, Is.Positive, "early kills leave no state, a kill after the commit the new one");
+        Assert.That(states.Take(firstNew).Select(s => (s.State, s.Loss)), Is.All.EqualTo(("none", Loss.AlreadyHandedOver)),
+            "the old generation was consumed at crash-new's open of the device");
         Assert.That(states.Skip(firstNew).Select(s => s.State), Is.All.EqualTo("new"), "once committed, the new state stays");
     }
 
@@ -231,24 +232,33 @@ public sealed partial class RebootTests
         Assert.That(states.Select(s => s.State), Is.EqualTo(points.Select(p => sweep.Single(x => x.Point == p).State)));
     }
 
+    /// <summary>What the restarted daemon's log says it lost.</summary>
+    private enum Loss
+    {
+        Nothing,
+        AlreadyHandedOver,
+        KeptMemfdsDied,
+    }
+
     /// <summary>
     /// From a committed crash-old state, crash-new and a reboot whose daemon
-    /// is SIGKILLed at checkpoint 2, 3, ... until a reboot gets past them all
-    /// (checkpoint 1 is the first load, when crash-new opens the device:
-    /// Sigkill_at_the_first_load covers it); then crash-check says which state
+    /// is SIGKILLed at checkpoint 3, 4, ... until a reboot gets past them all
+    /// (checkpoints 1 and 2 are the first load and its consumed mark, when
+    /// crash-new opens the device: Sigkill_at_the_first_load and
+    /// ConsumedHandoverTests cover them); then crash-check says which state
     /// the next daemon found.
     /// </summary>
-    private static List<(int Point, string State, bool LossLogged)> KillAtEveryCheckpoint(bool durable) =>
-        KillAt(Enumerable.Range(2, 98), durable);
+    private static List<(int Point, string State, Loss Loss)> KillAtEveryCheckpoint(bool durable) =>
+        KillAt(Enumerable.Range(3, 97), durable);
 
     /// <summary>The same at the given checkpoints; stops early when a reboot is not killed.</summary>
-    private static List<(int Point, string State, bool LossLogged)> KillAt(IEnumerable<int> points, bool durable)
+    private static List<(int Point, string State, Loss Loss)> KillAt(IEnumerable<int> points, bool durable)
     {
         string template = Directory.CreateTempSubdirectory("liveupdatefs-old-").FullName;
         using (MountedEmulator old = StartAndReboot("crash-old", durable: true))
             CopyStore(old.Store, template);
 
-        var states = new List<(int Point, string State, bool LossLogged)>();
+        var states = new List<(int Point, string State, Loss Loss)>();
         foreach (int point in points)
         {
             using MountedEmulator emulator = MountedEmulator.Create();
@@ -269,7 +279,9 @@ public sealed partial class RebootTests
             else
                 emulator.Mount();
             string state = CrashCheck(emulator);
-            states.Add((point, state, emulator.LogTail().Contains("died with it")));
+            string log = emulator.LogTail();
+            states.Add((point, state, log.Contains("was already handed over") ? Loss.AlreadyHandedOver
+                : log.Contains("died with it") ? Loss.KeptMemfdsDied : Loss.Nothing));
         }
         TestContext.Out.WriteLine(string.Join('\n', states.Select(s => $"kill@{s.Point}: {s.State}")));
         TestContext.Out.WriteLine($"kill points ({(durable ? "durable" : "in place")}): {states.Count}; "
@@ -393,14 +405,7 @@ public sealed partial class RebootTests
         return emulator;
     }
 
-    /// <summary>Runs crash-check (which must pass) and returns the state it found: "old" or "new".</summary>
-    private static string CrashCheck(MountedEmulator emulator)
-    {
-        emulator.RunStage("crash-check", out ProcessResult result);
-        Match state = StateLine().Match(result.Output);
-        Assert.That(state.Success, Is.True, result.Output);
-        return state.Groups[1].Value;
-    }
+    private static string CrashCheck(MountedEmulator emulator) => emulator.CrashCheck();
 
     private static string StatusSessions(MountedEmulator emulator)
     {
@@ -428,7 +433,4 @@ public sealed partial class RebootTests
         using JsonDocument status = emulator.Status() ?? throw new AssertionException("no daemon answers status.json");
         return (status.RootElement.GetProperty("daemonPid").GetInt32(), status.RootElement.GetProperty("boot").GetString()!);
     }
-
-    [GeneratedRegex(@"^# state (old|new|none)$", RegexOptions.Multiline)]
-    private static partial Regex StateLine();
 }

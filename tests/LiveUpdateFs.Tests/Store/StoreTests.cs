@@ -374,6 +374,125 @@ public sealed class StoreTests
     }
 
     [Test]
+    [Description("§3: a store without the consumed mark (as every earlier version wrote it) offers its generation")]
+    public void GenerationWithoutTheMarkIsOffered()
+    {
+        var store = StoreDirectory.Open(_root);
+        CommitBaseline(store);
+
+        Assert.That(File.Exists(Path.Combine(_root, "gen-0000000000000001", "consumed")), Is.False, "a commit writes no mark");
+        Assert.That(StoreDirectory.Open(_root).LoadCommitted().Consumed, Is.False);
+        AssertBaseline(StoreDirectory.Open(_root));
+    }
+
+    [Test]
+    [Description("§3: the consumed mark is written (temp, fsync, rename, directory fsync) at its checkpoint and read back by the next daemon: the generation offers nothing")]
+    public void ConsumedMarkIsWrittenAndReadBack()
+    {
+        CommitBaseline(StoreDirectory.Open(_root));
+        var checkpoints = new FailingCheckpoints("none");
+        var store = StoreDirectory.Open(_root, checkpoints);
+        BootImage image = store.LoadCommitted();
+
+        Assert.That(store.MarkConsumed(image), Is.EqualTo(Errno.None));
+
+        Assert.That(checkpoints.Reached, Is.EqualTo(new[] { StoreStep.ConsumedWrite }));
+        string generation = Path.Combine(_root, "gen-0000000000000001");
+        Assert.That(Directory.EnumerateFiles(generation).Select(Path.GetFileName), Does.Contain("consumed").And.Not.Contain("consumed.tmp"));
+        Assert.That(File.GetUnixFileMode(Path.Combine(generation, "consumed")), Is.EqualTo(UnixFileMode.UserRead | UnixFileMode.UserWrite));
+        BootImage again = StoreDirectory.Open(_root).LoadCommitted();
+        Assert.That((again.Generation, again.Consumed, again.Sessions.Count), Is.EqualTo((1UL, true, 0)));
+        Assert.That(store.MarkConsumed(again), Is.EqualTo(Errno.None), "marking a consumed generation again changes nothing");
+    }
+
+    [Test]
+    [Description("§3: a consumed generation needs none of its files again: its manifest and data may be gone")]
+    public void ConsumedGenerationNeedsNeitherManifestNorData()
+    {
+        var store = StoreDirectory.Open(_root);
+        CommitBaseline(store);
+        Assert.That(store.MarkConsumed(store.LoadCommitted()), Is.EqualTo(Errno.None));
+        string generation = Path.Combine(_root, "gen-0000000000000001");
+        foreach (string file in Directory.EnumerateFiles(generation).Where(f => Path.GetFileName(f) != "consumed"))
+            File.Delete(file);
+
+        BootImage image = StoreDirectory.Open(_root).LoadCommitted();
+        Assert.That((image.Generation, image.Consumed, image.Sessions.Count), Is.EqualTo((1UL, true, 0)));
+    }
+
+    [Test]
+    [Description("§3: a mark that fails leaves no mark: the generation is still offered")]
+    public void FailedConsumedMarkLeavesNoMark()
+    {
+        CommitBaseline(StoreDirectory.Open(_root));
+        var store = StoreDirectory.Open(_root, new FailingCheckpoints(StoreStep.ConsumedWrite));
+        // A leftover of an attempt that died between the temp file and its rename.
+        File.WriteAllText(Path.Combine(_root, "gen-0000000000000001", "consumed.tmp"), "half");
+
+        Assert.That(store.MarkConsumed(store.LoadCommitted()), Is.EqualTo(Errno.EIO));
+        Assert.That(store.LoadCommitted().Consumed, Is.False, "a leftover temp file is no mark");
+        AssertBaseline(store);
+
+        Assert.That(store.MarkConsumed(store.LoadCommitted()), Is.EqualTo(Errno.None), "the next attempt succeeds");
+        Assert.That(store.LoadCommitted().Consumed, Is.True);
+        Assert.That(File.Exists(Path.Combine(_root, "gen-0000000000000001", "consumed.tmp")), Is.False);
+    }
+
+    [Test]
+    [Description("§7: a reboot after a consumed generation commits a new one, offered in full; the consumed one is removed")]
+    public void CommitAfterAConsumedGenerationIsOffered()
+    {
+        var store = StoreDirectory.Open(_root);
+        CommitBaseline(store);
+        Assert.That(store.MarkConsumed(store.LoadCommitted()), Is.EqualTo(Errno.None));
+        using var memfd = Create(3, (0, "new"u8.ToArray()));
+        using (var writer = store.BeginGeneration())
+        {
+            writer.AddSession("next"u8);
+            Assert.That(writer.AddFile(9, "memfd-v2", memfd, 0), Is.EqualTo(Errno.None));
+            Assert.That(writer.Commit(), Is.EqualTo(Errno.None));
+        }
+
+        BootImage image = StoreDirectory.Open(_root).LoadCommitted();
+        Assert.That((image.Generation, image.Consumed), Is.EqualTo((2UL, false)));
+        Assert.That(image.Sessions.Single().Name.ToArray(), Is.EqualTo("next"u8.ToArray()));
+        Assert.That(Directory.EnumerateDirectories(_root).Select(Path.GetFileName), Is.EqualTo(new[] { "gen-0000000000000002" }));
+    }
+
+    [Test]
+    public void EmptyStoreHasNothingToMark()
+    {
+        var store = StoreDirectory.Open(_root);
+        Assert.That(store.MarkConsumed(store.LoadCommitted()), Is.EqualTo(Errno.None));
+        Assert.That(Directory.EnumerateFileSystemEntries(_root), Is.Empty);
+    }
+
+    [Test]
+    [Description("A commit whose pointer rename is not yet durable (its directory fsync failed) keeps the previous generation: a power loss may bring that pointer back")]
+    public void FailedPointerFsyncKeepsThePreviousGeneration()
+    {
+        CommitBaseline(StoreDirectory.Open(_root));
+        var faults = new FailingCheckpoints(StoreStep.PointerFsync);
+        var store = StoreDirectory.Open(_root, faults);
+        using var memfd = Create(3, (0, "new"u8.ToArray()));
+        using (var writer = store.BeginGeneration())
+        {
+            writer.AddSession("next"u8);
+            Assert.That(writer.AddFile(9, "memfd-v2", memfd, 0), Is.EqualTo(Errno.None));
+            Assert.That(writer.Commit(), Is.EqualTo(Errno.None), "the rename is the commit");
+            Assert.That(writer.UnsyncedPointer, Is.EqualTo(Errno.EIO));
+        }
+
+        Assert.That(store.LoadCommitted().Generation, Is.EqualTo(2UL));
+        Assert.That(Directory.EnumerateDirectories(_root).Select(Path.GetFileName).Order(),
+            Is.EqualTo(new[] { "gen-0000000000000001", "gen-0000000000000002" }), "the previous generation stays");
+
+        // The next generation, its store directory durable, removes it.
+        using (store.BeginGeneration())
+            Assert.That(Directory.Exists(Path.Combine(_root, "gen-0000000000000001")), Is.False);
+    }
+
+    [Test]
     public void FailedAddFileBlocksTheCommit()
     {
         var store = StoreDirectory.Open(_root);
