@@ -78,6 +78,10 @@ public static class Cli
         {
             Description = "Copy the preserved memfds into the store (survives a killed daemon) instead of keeping them open across an exec of the daemon (the default: zero-copy, like the kernel)",
         };
+        var expectBoot = new Option<string?>("--expect-boot")
+        {
+            Description = "Reboot only this boot (the \"boot\" of status --json); refused with ESTALE, changing nothing, when another reboot came first. For scripts that retry",
+        };
         var program = new Argument<string[]>("program") { Description = "The program and its arguments", Arity = ArgumentArity.OneOrMore };
 
         var mount = new Command("mount", "Mount the emulated /dev/liveupdate and serve it (returns once the node is usable)")
@@ -103,9 +107,10 @@ public static class Cli
             "Live update: freeze the outgoing sessions, end the processes holding emulator fds, restart the daemon into the next boot "
             + "(in place, memfds kept open; or --durable, through the store); returns once the new boot serves RETRIEVE_SESSION")
         {
-            mountpoint, keepProcesses, durable,
+            mountpoint, keepProcesses, durable, expectBoot,
         };
-        reboot.SetAction(r => new Reboot.RebootCommand(MountpointPath(r.GetValue(mountpoint)!), r.GetValue(keepProcesses), r.GetValue(durable)).Run());
+        reboot.SetAction(r => new Reboot.RebootCommand(MountpointPath(r.GetValue(mountpoint)!), r.GetValue(keepProcesses), r.GetValue(durable),
+            r.GetValue(expectBoot)).Run());
 
         var status = new Command("status", "Show sessions, files and state") { mountpoint, json };
         status.SetAction(r => ControlCommands.Status(MountpointPath(r.GetValue(mountpoint)!), r.GetValue(json)));

@@ -17,15 +17,19 @@ namespace LiveUpdateFs.Host.Reboot;
 /// freeze names the boot the command saw, so of two commands started
 /// together one reboots and the other is refused (EBUSY or ESTALE).
 /// </summary>
-public sealed class RebootCommand(string mountpoint, bool keepProcesses, bool durable)
+/// <param name="expectBoot">Reboot only this boot (status.json's id): a
+/// retry or a second command that passes the boot it saw never reboots the
+/// boot that a first one started. Null: the boot that serves now.</param>
+public sealed class RebootCommand(string mountpoint, bool keepProcesses, bool durable, string? expectBoot = null)
 {
     private static readonly TimeSpan EndTimeout = TimeSpan.FromSeconds(5);
     private static readonly TimeSpan RestartTimeout = TimeSpan.FromSeconds(30);
 
     public int Run()
     {
-        if (!ControlCommands.TryReadStatus(mountpoint, out int daemonPid, out JsonDocument? status))
-            return Fail(1, $"no daemon serves {mountpoint}; start one with: liveupdatefs mount --mountpoint {mountpoint}");
+        if (!ReadStatus(out int daemonPid, out JsonDocument? status))
+            return Fail(1, $"no daemon serves {mountpoint} (a reboot under way restarts it within moments: check with liveupdatefs status); "
+                + $"start one with: liveupdatefs mount --mountpoint {mountpoint}");
         string[] mountArguments;
         bool supervised;
         string boot;
@@ -35,14 +39,16 @@ public sealed class RebootCommand(string mountpoint, bool keepProcesses, bool du
             supervised = status.RootElement.GetProperty("supervised").GetBoolean();
             boot = status.RootElement.TryGetProperty("boot", out JsonElement b) ? b.GetString() ?? "" : "";
         }
+        if (expectBoot is not null && !string.Equals(boot, expectBoot, StringComparison.OrdinalIgnoreCase))
+            return Fail(1, $"the emulator rebooted since boot {expectBoot} (ESTALE): it now runs boot {boot}; this reboot was refused and changed nothing");
 
         var clock = Stopwatch.StartNew();
         bool showProgress = ControlNode.IsTerminal(2);
-        Envelope freeze = Envelope.NewFreeze(showProgress ? 2 : -1, durable, BootNumber(boot));
+        Envelope freeze = Envelope.NewFreeze(showProgress ? 2 : -1, durable, BootNumber(expectBoot ?? boot));
         Errno result = ControlNode.Ioctl(ControlPath, Envelope.Request, freeze.Buffer);
         TimeSpan frozenAfter = clock.Elapsed;
         if (result.IsError)
-            return FreezeFailed(result, freeze.Answered, daemonPid);
+            return FreezeFailed(result, freeze.Answered, daemonPid, boot);
         var (sessions, files, bytes) = freeze.FreezeSummary;
         Console.WriteLine($"liveupdatefs: froze {sessions} sessions, {files} files, {Size(bytes)} of memfd in {frozenAfter.TotalMilliseconds:F0} ms"
             + (durable ? " (copied into the store)" : " (kept in place)"));
@@ -60,14 +66,30 @@ public sealed class RebootCommand(string mountpoint, bool keepProcesses, bool du
 
     private string ControlPath => Path.Combine(mountpoint, Envelope.ControlNode);
 
+    /// <summary>status.json; with an expected boot, a daemon between two boots
+    /// (its exec) is waited for, so that the answer is "rebooted since", not "not there".</summary>
+    private bool ReadStatus(out int daemonPid, out JsonDocument? status)
+    {
+        var clock = Stopwatch.StartNew();
+        while (!ControlCommands.TryReadStatus(mountpoint, out daemonPid, out status))
+        {
+            if (expectBoot is null || clock.Elapsed > RestartTimeout)
+                return false;
+            Thread.Sleep(5);
+        }
+        return true;
+    }
+
     /// <summary>Asks the frozen daemon to commit and exec into the next boot,
     /// and waits until that boot serves (same pid, new boot in status.json).
     /// A daemon that could not exec writes the sessions into the store and
     /// exits; then the next daemon is started from the store.</summary>
     private bool Restart(int daemonPid, string oldBoot, bool supervised, string[] mountArguments)
     {
-        Errno result = ControlNode.Ioctl(ControlPath, Envelope.Request, Envelope.NewRestart().Buffer);
-        if (result.IsError)
+        Envelope restart = Envelope.NewRestart();
+        Errno result = ControlNode.Ioctl(ControlPath, Envelope.Request, restart.Buffer);
+        // Unanswered: the daemon died in the commit (the wait below sees it end).
+        if (result.IsError && restart.Answered)
         {
             Fail(1, $"the daemon could not commit the reboot ({result.Name}): nothing was committed, the reboot is called off and the emulator serves again; "
                 + "sessions of the processes ended above are gone with them, as after a failed kexec. The daemon's log says why; run the reboot again");
@@ -111,14 +133,34 @@ public sealed class RebootCommand(string mountpoint, bool keepProcesses, bool du
     private static ulong BootNumber(string boot) =>
         ulong.TryParse(boot, System.Globalization.NumberStyles.AllowHexSpecifier, System.Globalization.CultureInfo.InvariantCulture, out ulong id) ? id : 0;
 
-    private int FreezeFailed(Errno result, bool answered, int daemonPid)
+    /// <summary>An unanswered freeze whose connection went away while the
+    /// daemon lives on: it waited behind another reboot, whose next boot now
+    /// serves (the daemon execs: same pid, new boot).</summary>
+    private bool RebootedMeanwhile(Errno result, int daemonPid, string boot)
+    {
+        if (result != Errno.ENOTCONN && result != Errno.ECONNABORTED)
+            return false;
+        var clock = Stopwatch.StartNew();
+        while (clock.Elapsed < RestartTimeout && !ProcessControl.WaitForExit(daemonPid, TimeSpan.Zero))
+        {
+            if (ControlCommands.TryReadStatus(mountpoint, out int pid, out JsonDocument? status))
+            {
+                using (status)
+                    return pid == daemonPid && status!.RootElement.GetProperty("boot").GetString() != boot;
+            }
+            Thread.Sleep(5);
+        }
+        return false;
+    }
+
+    private int FreezeFailed(Errno result, bool answered, int daemonPid, string boot)
     {
         if (answered && result == Errno.EPERM)
             return Fail(1, "the daemon refused the freeze (EPERM): only root or the user running the daemon may reboot it; nothing changed");
         if (answered && result == Errno.EBUSY)
             return Fail(1, "another reboot is under way (EBUSY): this one was refused and changed nothing. "
                 + $"Wait for the other to finish (liveupdatefs status --mountpoint {mountpoint}); reboot again only if you want a second live update");
-        if (answered && result == Errno.ESTALE)
+        if (answered && result == Errno.ESTALE || !answered && RebootedMeanwhile(result, daemonPid, boot))
             return Fail(1, "the emulator rebooted since this command looked (ESTALE): another reboot ran first, this one was refused and changed nothing. "
                 + "Reboot again only if you want a second live update");
         if (answered)

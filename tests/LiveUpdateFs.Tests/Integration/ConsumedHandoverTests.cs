@@ -76,8 +76,12 @@ public sealed class ConsumedHandoverTests
     {
         using MountedEmulator emulator = MountedEmulator.Start();
         emulator.RunStage("crash-old");
-        ProcessResult reboot = emulator.Reboot(new Dictionary<string, string?> { ["LIVEUPDATEFS_FAULT"] = "fail@consumed-write" }, "--durable");
+        ProcessResult reboot = emulator.Reboot(null, "--durable");
         Assert.That(reboot.ExitCode, Is.Zero, reboot.Output + emulator.LogTail());
+        // The reboot's next boot is the same process (exec); a fault needs a daemon
+        // started with it, before anyone opened the device.
+        emulator.KillDaemon();
+        emulator.Mount(new Dictionary<string, string?> { ["LIVEUPDATEFS_FAULT"] = "fail@consumed-write" });
 
         ProcessResult refused = emulator.RunCTest("reboot_stages", "crash-check");
         Assert.That(refused.Output, Does.Contain("open the device (errno 5 (EIO)"), refused.Output);
@@ -94,8 +98,12 @@ public sealed class ConsumedHandoverTests
     {
         using MountedEmulator emulator = MountedEmulator.Start();
         emulator.RunStage("crash-old");
-        ProcessResult reboot = emulator.Reboot(new Dictionary<string, string?> { ["LIVEUPDATEFS_FAULT"] = "fail@consumed-write" }, "--durable");
+        ProcessResult reboot = emulator.Reboot(null, "--durable");
         Assert.That(reboot.ExitCode, Is.Zero, reboot.Output + emulator.LogTail());
+        // The reboot's next boot is the same process (exec); a fault needs a daemon
+        // started with it, before anyone opened the device.
+        emulator.KillDaemon();
+        emulator.Mount(new Dictionary<string, string?> { ["LIVEUPDATEFS_FAULT"] = "fail@consumed-write" });
         ProcessResult refused = emulator.RunCTest("reboot_stages", "crash-check");
         Assert.That(refused.Output, Does.Contain("open the device (errno 5 (EIO)"), refused.Output);
 

@@ -58,23 +58,62 @@ public sealed class RebootTests
         Assert.That(CrashCheck(emulator), Is.EqualTo("old"));
     }
 
-    [Test]
-    [Description("§7: a daemon stopped after an in-place freeze, without its restart, writes the frozen sessions into the store; the next start boots into them")]
-    public void Stop_after_an_in_place_freeze_writes_the_sessions_durably()
+    [TestCase(false)]
+    [TestCase(true)]
+    [Description("§7: a daemon stopped while a freeze waits for its restart hands the frozen sessions over durably (an in-place image is written again with the data); the next start boots into them")]
+    public void Stop_while_frozen_writes_the_sessions_durably(bool durable)
     {
-        using MountedEmulator emulator = MountedEmulator.Start(environment: Fault("fail@restart"));
+        using MountedEmulator emulator = MountedEmulator.Start();
         emulator.RunStage("crash-old");
-
-        ProcessResult reboot = emulator.Reboot();
-        Assert.That(reboot.ExitCode, Is.EqualTo(1), reboot.Output);
-        Assert.That(reboot.Output, Does.Contain("did not restart in place (EIO)").And.Contain("liveupdatefs unmount"));
+        using System.Diagnostics.Process client = StartControlClient(emulator, "freeze", durable ? "durable" : "inplace", "hang");
+        Assert.That(client.StandardOutput.ReadLine(), Does.Contain("FREEZE"));
+        Assert.That(client.StandardOutput.ReadLine(), Is.EqualTo("# frozen"));
 
         ProcessResult stopped = emulator.Cli(["unmount", "--mountpoint", emulator.Mountpoint]);
+        client.Kill();
+
         Assert.That(stopped.ExitCode, Is.Zero, stopped.Output);
-        Assert.That(emulator.LogTail(), Does.Contain("frozen for an in-place reboot were written into the store instead"));
+        Assert.That(emulator.LogTail(), Does.Contain("2 sessions with 3 files are handed over"));
         Assert.That(Directory.EnumerateFiles(Path.Combine(emulator.Store, emulator.CommittedGeneration!), "data-*"), Has.Exactly(3).Items);
         emulator.Mount();
         Assert.That(CrashCheck(emulator), Is.EqualTo("old"));
+    }
+
+    [TestCase("fail@restart", false)]
+    [TestCase("fail@restart", true)]
+    [TestCase("fail@pointer-rename", false)]
+    [TestCase("fail@pointer-rename", true)]
+    [Description("§7: a commit that fails at the restart calls the reboot off: the command fails with the error, nothing is committed, the boot serves again with every session of a process that was kept, and a retry succeeds")]
+    public void Failed_commit_calls_the_reboot_off(string fault, bool durable)
+    {
+        using MountedEmulator emulator = MountedEmulator.Start(environment: Fault(fault));
+        int holder = emulator.RunStage("crash-new");
+        string before = StatusSessions(emulator);
+        string[] mode = durable ? Durable : [];
+
+        ProcessResult reboot = emulator.Reboot(null, ["--keep-processes", .. mode]);
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(reboot.ExitCode, Is.EqualTo(1), reboot.Output);
+            Assert.That(reboot.Output, Does.Contain("could not commit the reboot (EIO)"));
+            Assert.That(MountedEmulator.IsAlive(holder), Is.True);
+            Assert.That(emulator.CommittedGeneration, Is.Null, "nothing was committed");
+            Assert.That(Directory.EnumerateDirectories(emulator.Store, "gen-*"), Is.Empty, "the aborted generation is removed");
+            Assert.That(StatusSessions(emulator), Is.EqualTo(before), "the sessions are as they were");
+        });
+        ProcessResult retry = emulator.Reboot(null, mode);
+        Assert.That(retry.ExitCode, Is.Zero, retry.Output + emulator.LogTail());
+        Assert.That(CrashCheck(emulator), Is.EqualTo("new"));
+    }
+
+    private static System.Diagnostics.Process StartControlClient(MountedEmulator emulator, params string[] arguments)
+    {
+        var start = new System.Diagnostics.ProcessStartInfo(Path.Combine(Repository.CTests, "control_stages")) { UseShellExecute = false, RedirectStandardOutput = true };
+        foreach (string argument in arguments)
+            start.ArgumentList.Add(argument);
+        start.Environment["LIVEUPDATE_DEVICE"] = emulator.Device;
+        return System.Diagnostics.Process.Start(start)!;
     }
 
     [Test]
@@ -158,7 +197,6 @@ public sealed class RebootTests
     [TestCase("fail@content-fsync#4", true)]
     [TestCase("fail@manifest-write", false)]
     [TestCase("fail@manifest-write", true)]
-    [TestCase("fail@pointer-rename", true)]
     [Description("§7: a freeze that fails rolls back: the reboot fails with the error, nothing changed, service continues, a later reboot succeeds")]
     public void Failed_freeze_rolls_back_and_service_continues(string fault, bool durable)
     {
@@ -269,15 +307,13 @@ public sealed class RebootTests
             ProcessResult reboot = emulator.Reboot(null, durable ? Durable : []);
             if (reboot.ExitCode == 0)
                 break; // past the last checkpoint: nothing was killed
-            if (durable)
+            if (reboot.Output.Contains("ended instead of restarting"))
+                Assert.That(emulator.Status(), Is.Not.Null, $"kill@{point}: the reboot started the next daemon");
+            else
             {
                 Assert.That(reboot.Output, Does.Contain("died during the freeze"), $"kill@{point}: {reboot.Output}");
                 emulator.Mount();
             }
-            else if (reboot.Output.Contains("ended instead of restarting in place"))
-                Assert.That(emulator.Status(), Is.Not.Null, $"kill@{point}: the reboot started the next daemon");
-            else
-                emulator.Mount();
             string state = CrashCheck(emulator);
             string log = emulator.LogTail();
             states.Add((point, state, log.Contains("was already handed over") ? Loss.AlreadyHandedOver
@@ -294,7 +330,9 @@ public sealed class RebootTests
     [Description("§3: SIGKILL while the first open loads the incoming sessions: the open fails, the restart loads them whole")]
     public void Sigkill_at_the_first_load_keeps_the_committed_state()
     {
-        using MountedEmulator emulator = StartAndReboot("crash-old", durable: true, Fault("kill@load"));
+        using MountedEmulator emulator = StartAndReboot("crash-old", durable: true);
+        emulator.KillDaemon(); // before anyone opened the device: nothing is consumed yet
+        emulator.Mount(Fault("kill@load"));
 
         ProcessResult killed = emulator.RunCTest("reboot_stages", "crash-check");
         Assert.That(killed.Output, Does.Contain("not ok 1 - [§3] open the device"), "the daemon died in the open");
@@ -319,34 +357,10 @@ public sealed class RebootTests
         Assert.That(emulator.LogTail(), Does.Contain(manifest).And.Contain("move the store directory aside"));
     }
 
-    [Test]
-    [Description("§7 under systemd (Type=notify): READY=1 once serving; a reboot's frozen daemon exits 75 and the supervisor's next start is awaited")]
-    public void Under_a_supervisor_the_reboot_waits_for_its_restart()
-    {
-        using MountedEmulator emulator = MountedEmulator.Create();
-        using System.Net.Sockets.Socket notify = NotifySocket(emulator, out string socketPath);
-        string[] foreground = ForegroundMount(emulator);
-
-        using System.Diagnostics.Process first = StartSupervised(foreground, socketPath);
-        Assert.That(Receive(notify), Does.Contain("READY=1").And.Contain($"MAINPID={first.Id}"));
-        emulator.RunStage("crash-old");
-
-        Task<ProcessResult> reboot = Task.Run(() => emulator.Reboot(null, Durable));
-        Assert.That(first.WaitForExit(30_000), Is.True, "the frozen daemon exits");
-        Assert.That(first.ExitCode, Is.EqualTo(75), "status 75 asks the supervisor for the next boot");
-        Assert.That(Receive(notify), Does.Contain("STOPPING=1"));
-
-        using System.Diagnostics.Process second = StartSupervised(foreground, socketPath); // what systemd does
-        Assert.That(Receive(notify), Does.Contain("READY=1"));
-        ProcessResult result = reboot.Result;
-        Assert.That(result.ExitCode, Is.Zero, result.Output + emulator.LogTail());
-        Assert.That(result.Output, Does.Contain($"the supervisor started the new daemon, pid {second.Id}"));
-        Assert.That(CrashCheck(emulator), Is.EqualTo("old"));
-    }
-
-    [Test]
-    [Description("§7 under systemd (Type=notify): an in-place reboot keeps the main pid and says READY=1 again from the next boot")]
-    public void Under_a_supervisor_an_in_place_reboot_keeps_the_main_pid()
+    [TestCase(false)]
+    [TestCase(true)]
+    [Description("§7 under systemd (Type=notify): a reboot, in place or durable, keeps the main pid and says READY=1 again from the next boot")]
+    public void Under_a_supervisor_a_reboot_keeps_the_main_pid(bool durable)
     {
         using MountedEmulator emulator = MountedEmulator.Create();
         using System.Net.Sockets.Socket notify = NotifySocket(emulator, out string socketPath);
@@ -354,7 +368,7 @@ public sealed class RebootTests
         Assert.That(Receive(notify), Does.Contain("READY=1"));
         emulator.RunStage("crash-old");
 
-        ProcessResult reboot = emulator.Reboot();
+        ProcessResult reboot = emulator.Reboot(null, durable ? Durable : []);
 
         Assert.That(reboot.ExitCode, Is.Zero, reboot.Output + emulator.LogTail());
         Assert.That(Receive(notify), Does.Contain("READY=1").And.Contain($"MAINPID={daemon.Id}"), "the next boot, same process");
