@@ -113,10 +113,11 @@ public sealed class DaemonHost(MountOptions options)
         bool inPlace = plan.Mode == RebootMode.InPlace;
         var environment = Environment.GetEnvironmentVariables().Cast<System.Collections.DictionaryEntry>()
             .Select(e => ((string)e.Key, (string?)e.Value))
-            // A fault fires in one instance only; the key is the new one's.
-            .Where(e => e.Item1 is not (FaultSwitch.Variable or KeptMemfds.Variable))
+            // A fault fires in one instance only (the next one gets its own); the key is the new one's.
+            .Where(e => e.Item1 is not (FaultSwitch.Variable or FaultSwitch.NextVariable or KeptMemfds.Variable))
             .Select(e => $"{e.Item1}={e.Item2}")
             .Concat(inPlace ? [$"{KeptMemfds.Variable}={next.KeptKey:x16}"] : [])
+            .Concat(Environment.GetEnvironmentVariable(FaultSwitch.NextVariable) is { Length: > 0 } fault ? [$"{FaultSwitch.Variable}={fault}"] : [])
             .ToList();
         List<string> arguments = [HostSys.SelfExecutable, .. HostSys.SelfArguments, .. options.ToArguments(foreground: true)];
         log.Information("Reboot ({Mode}): starting the next boot from generation {Generation} in this process with {Files} memfds kept open",

@@ -227,7 +227,10 @@ public sealed class Orchestrator
                     return restored;
                 }
                 incoming.Retrieved = held;
-                _preservedFiles[held!.Facts.Identity] = new PreservedEntry(session, token, Frozen: false);
+                // An in-place retrieve reopens the kept inode; a process that
+                // survived the reboot may have preserved that inode again in
+                // an outgoing session: its preservation stays as it is.
+                _preservedFiles.TryAdd(held!.Facts.Identity, new PreservedEntry(session, token, Frozen: false));
             }
             file = incoming.Retrieved;
         }
@@ -252,8 +255,10 @@ public sealed class Orchestrator
         {
             if (file.Retrieved is { } held)
             {
-                // The caller's fds stay valid; LUO only drops its own reference.
-                _preservedFiles.Remove(held.Facts.Identity);
+                // The caller's fds stay valid; LUO only drops its own reference
+                // (and its table entry, unless the inode is another session's).
+                if (_preservedFiles.TryGetValue(held.Facts.Identity, out PreservedEntry entry) && entry.Session == session)
+                    _preservedFiles.Remove(held.Facts.Identity);
                 held.Dispose();
             }
             else if (!file.FailedWith.IsError)

@@ -16,14 +16,19 @@ namespace LiveUpdateFs.Host.Reboot;
 /// steps: <c>freeze-file</c>, <c>restart</c> (the in-place restart request)
 /// and those of <see cref="StoreStep"/>).</item>
 /// </list>
-/// Each fault fires once, in one daemon instance: an in-place restart does
-/// not pass the switch on. Unset, every checkpoint passes.
+/// Each fault fires once, in one daemon instance: a reboot's exec does not
+/// pass the switch on, but arms <see cref="NextVariable"/>'s fault in the
+/// next boot instead. Unset, every checkpoint passes.
 /// </summary>
 public sealed class FaultSwitch : IStoreCheckpoints
 {
     public const string Variable = "LIVEUPDATEFS_FAULT";
     public const string FreezeFile = "freeze-file";
     public const string Restart = "restart";
+    public const string RetrieveFd = "retrieve-fd";
+
+    /// <summary>A fault for the next boot of this process (after a reboot's exec).</summary>
+    public const string NextVariable = "LIVEUPDATEFS_FAULT_NEXT";
 
     private readonly ILogger _log;
     private readonly bool _kill;

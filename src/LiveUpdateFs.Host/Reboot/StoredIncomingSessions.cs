@@ -104,7 +104,7 @@ public sealed class StoredIncomingSessions(StoreDirectory store, IStoreCheckpoin
                 return Errno.EIO;
             }
             result.Add(new IncomingSessionImage(name, stored.Files.Select(f => new IncomingFileImage(f.Token, f.Compatible,
-                f.Kept is { } descriptor ? new KeptFileSource(kept.Take(descriptor), f, name, _log) : new StoredFileSource(store, f, name, _log))).ToList()));
+                f.Kept is { } descriptor ? new KeptFileSource(kept.Take(descriptor), f, name, checkpoints, _log) : new StoredFileSource(store, f, name, _log))).ToList()));
         }
         sessions = result;
         handedOver = result.Count > 0 ? image : null;
@@ -162,7 +162,7 @@ public sealed class StoredIncomingSessions(StoreDirectory store, IStoreCheckpoin
     /// §8.3); when the kept inode no longer has them (a seal added since), the
     /// data is copied into a new memfd that does.
     /// </summary>
-    private sealed class KeptFileSource(SafeFd? fd, StoredFile file, SessionName session, ILogger log) : IRestorableFile
+    private sealed class KeptFileSource(SafeFd? fd, StoredFile file, SessionName session, IStoreCheckpoints checkpoints, ILogger log) : IRestorableFile
     {
         public long Size => file.Size;
 
@@ -171,10 +171,29 @@ public sealed class StoredIncomingSessions(StoreDirectory store, IStoreCheckpoin
             restored = null;
             if (fd is null)
                 return Errno.EIO; // Adopt logged why
-            var (sealError, seals) = MemfdOps.GetSeals(fd);
-            var (statError, stat) = MemfdOps.Stat(fd);
+            Errno failed = checkpoints.Reach(FaultSwitch.RetrieveFd);
+            if (!failed.IsError)
+                failed = Reopen(out restored);
+            if (failed.IsError)
+            {
+                // The failure is permanent (spec §4.4) and FINISH has nothing more
+                // to do for it (§8.6): the kept pages are released now.
+                fd.Dispose();
+                fd = null;
+                log.Error("Token {Token} of session {Session}: its kept memfd could not be opened again ({Errno}); RETRIEVE_FD returns EIO for it from now on",
+                    file.Token, session.ToString(), failed.Name);
+                return Errno.EIO;
+            }
+            return Errno.None;
+        }
+
+        private Errno Reopen(out IHeldFile? restored)
+        {
+            restored = null;
+            var (sealError, seals) = MemfdOps.GetSeals(fd!);
+            var (statError, stat) = MemfdOps.Stat(fd!);
             bool asRecorded = !sealError.IsError && !statError.IsError && seals == file.Seals && stat.Size == file.Size;
-            var (error, reopened) = asRecorded ? MemfdOps.Reopen(fd) : MemfdOps.CopyOf(fd, file.Size, file.Seals);
+            var (error, reopened) = asRecorded ? MemfdOps.Reopen(fd!) : MemfdOps.CopyOf(fd!, file.Size, file.Seals);
             FileFacts facts = default;
             if (!error.IsError)
             {
@@ -184,14 +203,13 @@ public sealed class StoredIncomingSessions(StoreDirectory store, IStoreCheckpoin
                 if (!error.IsError)
                 {
                     restored = new HeldFile(reopened!, facts);
-                    fd.Dispose();
+                    fd!.Dispose(); // the new open file holds the pages now
+                    fd = null;
                     return Errno.None;
                 }
                 reopened!.Dispose();
             }
-            log.Error("Token {Token} of session {Session}: its kept memfd could not be opened again ({Errno}); RETRIEVE_FD returns EIO for it from now on",
-                file.Token, session.ToString(), error.Name);
-            return Errno.EIO;
+            return error;
         }
 
         public void Discard() => fd?.Dispose();

@@ -111,6 +111,22 @@ public class IncomingSessionTests
         Assert.That(_h.Preserve(outgoing, 1, Facts.Memfd(50)), Is.EqualTo(Errno.None));
     }
 
+    [Test]
+    [Description("issue 11 (7): a file retrieved while the same inode is preserved in an outgoing session (an in-place survivor preserved it again) leaves that preservation alone, through FINISH")]
+    public void RetrievedFile_SharingAnOutgoingInode_LeavesItsPreservation()
+    {
+        Session outgoing = _h.Create("out");
+        Assert.That(_h.Preserve(outgoing, 7, Facts.Memfd(50)), Is.EqualTo(Errno.None));
+        Session incoming = _h.Incoming("in", (1, Memfd(50)));
+
+        Assert.That(_h.Luo.RetrieveFile(incoming, 1, out _), Is.EqualTo(Errno.None));
+        Assert.That(_h.Luo.IsFrozen(Facts.Memfd(50).Identity), Is.True, "still preserved (frozen) by the outgoing session");
+        _h.Luo.Finish(incoming);
+
+        Assert.That(_h.Luo.IsFrozen(Facts.Memfd(50).Identity), Is.True, "FINISH of the incoming session did not drop it");
+        Assert.That(_h.Preserve(_h.Create("again"), 8, Facts.Memfd(50)), Is.EqualTo(Errno.EBUSY), "no double preservation");
+    }
+
     // ---- FINISH ----
 
     [Test]

@@ -79,6 +79,31 @@ public sealed class RebootTests
         Assert.That(CrashCheck(emulator), Is.EqualTo("old"));
     }
 
+    [Test]
+    [Description("issue 11 (7), §4.4, §8.6: an in-place RETRIEVE_FD that fails releases its kept memfd at once (FINISH has nothing more to do for it); the daemon keeps no memfd after the sessions are finished")]
+    public void A_failed_in_place_retrieve_releases_its_kept_memfd()
+    {
+        using MountedEmulator emulator = MountedEmulator.Start(environment: new Dictionary<string, string?> { ["LIVEUPDATEFS_FAULT_NEXT"] = "fail@retrieve-fd" });
+        emulator.RunStage("crash-old");
+        ProcessResult reboot = emulator.Reboot();
+        Assert.That(reboot.ExitCode, Is.Zero, reboot.Output + emulator.LogTail());
+        int daemon = emulator.DaemonPid;
+        Assert.That(Memfds(daemon), Is.EqualTo(3), "the kept memfds");
+
+        ProcessResult check = emulator.RunCTest("reboot_stages", "crash-check");
+
+        Assert.That(check.Output, Does.Contain("not ok 2 - [§4.4] RETRIEVE_FD old-a token 1"), check.Output);
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        while (Memfds(daemon) > 0 && clock.Elapsed < TimeSpan.FromSeconds(10))
+            Thread.Sleep(20);
+        Assert.That(Memfds(daemon), Is.Zero, "no kept memfd is left behind");
+    }
+
+    /// <summary>How many memfds a process holds open.</summary>
+    private static int Memfds(int pid) =>
+        Directory.EnumerateFileSystemEntries($"/proc/{pid}/fd")
+            .Count(fd => new FileInfo(fd).LinkTarget?.StartsWith("/memfd:", StringComparison.Ordinal) == true);
+
     [TestCase("fail@restart", false)]
     [TestCase("fail@restart", true)]
     [TestCase("fail@pointer-rename", false)]
