@@ -86,6 +86,9 @@ internal static unsafe partial class Libc
     [LibraryImport(Lib, EntryPoint = "pidfd_open", SetLastError = true)]
     public static partial int PidfdOpen(int pid, uint flags);
 
+    [LibraryImport(Lib, EntryPoint = "pidfd_send_signal", SetLastError = true)]
+    public static partial int PidfdSendSignal(SafeFd pidfd, int signal, nint info, uint flags);
+
     [LibraryImport(Lib, EntryPoint = "pidfd_getfd", SetLastError = true)]
     public static partial int PidfdGetfd(SafeFd pidfd, int targetFd, uint flags);
 

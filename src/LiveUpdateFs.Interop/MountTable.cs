@@ -12,11 +12,14 @@ public static class MountTable
     private static Dictionary<int, string> _types = [];
 
     /// <summary>The mount id of one of this process's fds (fdinfo "mnt_id"), or -1.</summary>
-    public static int MountIdOf(int fd)
+    public static int MountIdOf(int fd) => MountIdOf("self", fd);
+
+    /// <summary>The mount id of fd <paramref name="fd"/> of process <paramref name="pid"/>, or -1 (gone).</summary>
+    public static int MountIdOf(string pid, int fd)
     {
         try
         {
-            foreach (string line in File.ReadLines($"/proc/self/fdinfo/{fd}"))
+            foreach (string line in File.ReadLines($"/proc/{pid}/fdinfo/{fd}"))
             {
                 if (line.StartsWith("mnt_id:", StringComparison.Ordinal))
                     return int.Parse(line.AsSpan(7).Trim());
@@ -46,6 +49,52 @@ public static class MountTable
                 _types[id] = type;
             }
             return type.StartsWith("fuse", StringComparison.Ordinal);
+        }
+    }
+
+    /// <summary>The device ("MAJ:MIN") of the mount at <paramref name="mountpoint"/>
+    /// in this process's namespace, or null. A FUSE mount's device is its
+    /// connection: every copy of the mount, in any mount namespace, shows it.</summary>
+    public static string? DeviceOf(string mountpoint)
+    {
+        string? device = null;
+        foreach (string[] fields in Entries("self"))
+        {
+            if (fields[4] == mountpoint)
+                device = fields[2]; // the last one mounted there is the one in use
+        }
+        return device;
+    }
+
+    /// <summary>The ids of the mounts of <paramref name="device"/> in the mount
+    /// namespace of process <paramref name="pid"/> (empty when it is gone).</summary>
+    public static HashSet<int> MountIdsOf(string pid, string device)
+    {
+        var ids = new HashSet<int>();
+        foreach (string[] fields in Entries(pid))
+        {
+            if (fields[2] == device && int.TryParse(fields[0], out int id))
+                ids.Add(id);
+        }
+        return ids;
+    }
+
+    private static IEnumerable<string[]> Entries(string pid)
+    {
+        List<string> lines;
+        try
+        {
+            lines = File.ReadLines($"/proc/{pid}/mountinfo").ToList();
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            yield break;
+        }
+        foreach (string line in lines)
+        {
+            string[] fields = line.Split(' ');
+            if (fields.Length > 4)
+                yield return fields;
         }
     }
 

@@ -44,5 +44,9 @@ public sealed unsafe class ProcessPin : Core.Reboot.IRebootClient
     /// <summary><paramref name="pid"/> is this process, still running, and not a newcomer with its number.</summary>
     public bool Is(int pid) => pid == Pid && !HasExited;
 
+    /// <summary>SIGKILL through the pidfd: it reaches this process or none,
+    /// never a later one with the same pid. ESRCH once it has exited.</summary>
+    public Uapi.Errno Kill() => Libc.PidfdSendSignal(_pidfd, 9, 0, 0) == 0 ? Uapi.Errno.None : Libc.LastErrno;
+
     public void Dispose() => _pidfd.Dispose();
 }

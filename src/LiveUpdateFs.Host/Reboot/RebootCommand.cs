@@ -172,17 +172,33 @@ public sealed class RebootCommand(string mountpoint, bool keepProcesses, bool du
         return Fail(1, $"the emulator at {mountpoint} did not understand the freeze request ({result.Name}); is it an older liveupdatefs? Restart it with this version");
     }
 
-    /// <summary>What a kexec does to every process: holders of emulator fds get SIGKILL.</summary>
+    /// <summary>What a kexec does to every process: holders of emulator fds
+    /// (in any mount namespace) get SIGKILL, through a pidfd taken before the
+    /// process is checked once more, so a pid reused since the scan is never
+    /// hit. Those that cannot be ended are reported.</summary>
     private List<int> EndHolders(int daemonPid)
     {
         if (keepProcesses)
             return [];
-        List<int> holders = EmulatorFdHolders.Find(mountpoint, new HashSet<int> { Environment.ProcessId, daemonPid });
-        foreach (int pid in holders)
-            ProcessControl.Kill(pid);
-        if (holders.Count > 0)
-            Console.WriteLine($"liveupdatefs: ended {holders.Count} processes holding emulator fds: {string.Join(' ', holders)}");
-        return holders;
+        var ended = new List<int>();
+        var failed = new List<string>();
+        foreach (int pid in EmulatorFdHolders.Find(mountpoint, new HashSet<int> { Environment.ProcessId, daemonPid }))
+        {
+            using ProcessPin? pin = ProcessPin.Of(pid);
+            if (pin is null || !EmulatorFdHolders.Holds(pid, mountpoint))
+                continue; // ended meanwhile (its number may already be another process's)
+            Errno killed = pin.Kill();
+            if (killed.IsError)
+                failed.Add($"{pid} ({killed.Name})");
+            else
+                ended.Add(pid);
+        }
+        if (ended.Count > 0)
+            Console.WriteLine($"liveupdatefs: ended {ended.Count} processes holding emulator fds: {string.Join(' ', ended)}");
+        if (failed.Count > 0)
+            Console.Error.WriteLine($"liveupdatefs reboot: could not end {failed.Count} processes holding emulator fds: {string.Join(", ", failed)}; "
+                + "they outlive the reboot and their fds of the old boot fail with ENOTCONN. End them yourself (another user's processes need root)");
+        return ended;
     }
 
     /// <summary>Under systemd the old daemon exits with

@@ -132,6 +132,27 @@ public sealed class RebootStateTests
         Assert.That(emulator.CrashCheck(), Is.EqualTo("new"));
     }
 
+    [Test]
+    [Description("issue 11 (7): a holder in another mount namespace, whose fds name the mount by another path, is found and ended by the reboot like any other")]
+    public void A_holder_in_another_mount_namespace_is_ended()
+    {
+        using MountedEmulator emulator = MountedEmulator.Start();
+        string alternative = Path.Combine(emulator.Directory, "alt");
+        Directory.CreateDirectory(alternative);
+        string script = $"mount --bind '{emulator.Mountpoint}' '{alternative}' && LIVEUPDATE_DEVICE='{alternative}/liveupdate' "
+            + $"LIVEUPDATEFS_MOUNTPOINT='{alternative}' exec '{Path.Combine(Repository.CTests, "reboot_stages")}' crash-new";
+        ProcessResult stage = emulator.RunClient("/usr/bin/unshare", preload: true, ["-m", "--propagation", "private", "/bin/sh", "-c", script]);
+        Assert.That(stage.Output, Does.Contain("10 passed, 0 failed"), stage.Output);
+        int holder = int.Parse(System.Text.RegularExpressions.Regex.Match(stage.Output, @"# holder pid (\d+)").Groups[1].Value);
+
+        ProcessResult reboot = emulator.Reboot();
+
+        Assert.That(reboot.ExitCode, Is.Zero, reboot.Output + emulator.LogTail());
+        Assert.That(reboot.Output, Does.Contain($"ended 1 processes holding emulator fds: {holder}"));
+        Assert.That(LiveUpdateFs.Interop.ProcessControl.WaitForExit(holder, TimeSpan.FromSeconds(10)), Is.True, "the holder was ended");
+        Assert.That(emulator.CrashCheck(), Is.EqualTo("new"));
+    }
+
     private static Process StartClient(MountedEmulator emulator, params string[] arguments)
     {
         var start = new ProcessStartInfo(Path.Combine(Repository.CTests, "control_stages")) { UseShellExecute = false, RedirectStandardOutput = true };
