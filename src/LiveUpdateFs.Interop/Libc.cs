@@ -43,6 +43,8 @@ internal static unsafe partial class Libc
     public const int EINVAL = 22;
     public const int ENOSYS = 38;
     public const int EOPNOTSUPP = 95;
+    public const int SIGCONT = 18;
+    public const int SIGSTOP = 19;
 
     public static Uapi.Errno LastErrno => new(Marshal.GetLastPInvokeError());
 
@@ -86,6 +88,9 @@ internal static unsafe partial class Libc
     [LibraryImport(Lib, EntryPoint = "pidfd_open", SetLastError = true)]
     public static partial int PidfdOpen(int pid, uint flags);
 
+    [LibraryImport(Lib, EntryPoint = "pidfd_send_signal", SetLastError = true)]
+    public static partial int PidfdSendSignal(SafeFd pidfd, int signal, nint info, uint flags);
+
     [LibraryImport(Lib, EntryPoint = "pidfd_getfd", SetLastError = true)]
     public static partial int PidfdGetfd(SafeFd pidfd, int targetFd, uint flags);
 
@@ -106,6 +111,9 @@ internal static unsafe partial class Libc
 
     [LibraryImport(Lib, EntryPoint = "close", SetLastError = true)]
     public static partial int Close(int fd);
+
+    [LibraryImport(Lib, EntryPoint = "read", SetLastError = true)]
+    public static partial nint Read(int fd, byte* buffer, nuint count);
 
     [LibraryImport(Lib, EntryPoint = "write", SetLastError = true)]
     public static partial nint Write(SafeFd fd, void* buffer, nuint count);

@@ -1,3 +1,5 @@
+using LiveUpdateFs.Uapi;
+
 namespace LiveUpdateFs.Interop;
 
 /// <summary>
@@ -43,6 +45,15 @@ public sealed unsafe class ProcessPin : IDisposable
 
     /// <summary><paramref name="pid"/> is this process, still running, and not a newcomer with its number.</summary>
     public bool Is(int pid) => pid == Pid && !HasExited;
+
+    /// <summary>SIGSTOP through the pidfd: it reaches this process or none,
+    /// never a later one with the same pid. ESRCH once it has exited.</summary>
+    public Errno Stop() => Signal(Libc.SIGSTOP);
+
+    /// <summary>SIGCONT through the pidfd (see <see cref="Stop"/>).</summary>
+    public Errno Continue() => Signal(Libc.SIGCONT);
+
+    private Errno Signal(int signal) => Libc.PidfdSendSignal(_pidfd, signal, 0, 0) == 0 ? Errno.None : Libc.LastErrno;
 
     public void Dispose() => _pidfd.Dispose();
 }
