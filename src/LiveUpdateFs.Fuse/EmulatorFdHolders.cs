@@ -35,6 +35,10 @@ public static class EmulatorFdHolders
     public static List<int> Find(string mountpoint, IReadOnlySet<int> except) =>
         ByNode(mountpoint).Values.SelectMany(p => p).Distinct().Where(p => !except.Contains(p)).Order().ToList();
 
+    /// <summary>Process <paramref name="pid"/> holds an fd of the device or of a session.</summary>
+    public static bool Holds(int pid, string mountpoint) =>
+        LuoNodesHeld($"/proc/{pid}/fd", mountpoint.TrimEnd('/') + "/").Any();
+
     private static IEnumerable<string> LuoNodesHeld(string fdDirectory, string prefix)
     {
         foreach (string fd in ProcFs.Names(fdDirectory))

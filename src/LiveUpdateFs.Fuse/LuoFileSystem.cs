@@ -365,7 +365,7 @@ public sealed class LuoFileSystem(LuoDispatcher dispatcher, ILogger log, IReboot
         using (TextWriter? progress = terminal is null ? null : TerminalWriter.Over(terminal))
         {
             _log.Information("Reboot ({Mode}) requested by pid {Pid}: freezing the outgoing sessions", mode, process.ProcessId);
-            Errno result = handover.FreezeForReboot(mode.Value, progress, out HandoverSummary summary);
+            Errno result = handover.FreezeForReboot(mode.Value, process.ProcessId, progress, out HandoverSummary summary);
             envelope.SetFreezeSummary(summary.Sessions, summary.Files, summary.Bytes);
             return result;
         }

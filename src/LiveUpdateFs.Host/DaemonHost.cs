@@ -57,7 +57,9 @@ public sealed class DaemonHost(MountOptions options)
 
             var behaviour = new LuoBehaviour { GetNameFix = options.GetNameFix, FinishChecksReserved = options.FinishChecksReserved };
             var orchestrator = new Orchestrator([new MemfdHandler()], log, new StoredIncomingSessions(store, faults, kept, log));
-            var freezer = new StoreHandover(orchestrator, store, faults, log);
+            // Disposed when Serve returns: processes a durable freeze left stopped run again as this daemon ends.
+            using var snapshotWriters = new SnapshotWriters(options.Mountpoint, log);
+            var freezer = new StoreHandover(orchestrator, store, faults, log, snapshotWriters);
             var fileSystem = new LuoFileSystem(new LuoDispatcher(orchestrator, behaviour), log, freezer,
                 new DaemonFacts(options.Mountpoint, options.ToArguments(foreground: false), ServiceManager.Supervised,
                     Random.Shared.NextInt64().ToString("x16", System.Globalization.CultureInfo.InvariantCulture)), access);
@@ -162,7 +164,7 @@ public sealed class DaemonHost(MountOptions options)
     /// next start boots into the outgoing sessions (docker stop / start).</summary>
     private static int FreezeAndStop(IRebootFreezer freezer, ILogger log)
     {
-        Errno frozen = freezer.FreezeForReboot(RebootMode.Durable, progress: null, out HandoverSummary summary);
+        Errno frozen = freezer.FreezeForReboot(RebootMode.Durable, requester: null, progress: null, out HandoverSummary summary);
         if (frozen.IsError)
         {
             log.Error("LiveUpdateFs stops WITHOUT handing over this boot's sessions: the freeze failed with {Errno} (see above); the next start boots into the previous committed state",

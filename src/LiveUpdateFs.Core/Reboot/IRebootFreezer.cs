@@ -6,8 +6,10 @@ namespace LiveUpdateFs.Core.Reboot;
 /// command and for SIGTERM.</summary>
 public interface IRebootFreezer
 {
+    /// <param name="requester">The process that asked for the reboot (never
+    /// stopped for a durable snapshot); null for a stop of the daemon.</param>
     /// <param name="progress">A terminal to show the progress of large files on, or null.</param>
-    Errno FreezeForReboot(RebootMode mode, TextWriter? progress, out HandoverSummary summary);
+    Errno FreezeForReboot(RebootMode mode, int? requester, TextWriter? progress, out HandoverSummary summary);
 
     /// <summary>After an in-place freeze: end this boot and start the next
     /// one in this process (EINVAL when no in-place freeze is pending).</summary>

@@ -292,6 +292,14 @@ public sealed class Orchestrator
         }
     }
 
+    /// <summary>The files a freeze serializes (every preserved file of the
+    /// outgoing sessions), e.g. to hold their writers still during a copy.</summary>
+    public IReadOnlyList<IHeldFile> OutgoingFiles()
+    {
+        lock (_lock)
+            return _outgoing.SelectMany(s => s.Preserved).Select(f => f.File).ToList();
+    }
+
     /// <summary>
     /// Serializes every outgoing session whose fd is open, in creation order,
     /// its files in preservation order, into <paramref name="image"/>, and

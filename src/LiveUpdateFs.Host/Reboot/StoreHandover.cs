@@ -15,7 +15,10 @@ namespace LiveUpdateFs.Host.Reboot;
 /// generation is committed right before the daemon execs into the next boot,
 /// which inherits the memfds themselves (<see cref="RestartInPlace"/>, <see cref="KeptMemfds"/>).
 /// </summary>
-public sealed class StoreHandover(Orchestrator orchestrator, StoreDirectory store, IStoreCheckpoints checkpoints, ILogger log)
+/// <param name="writers">Holds the processes that can write the memfds still
+/// during a durable copy (one instant); null: copies run alongside them.</param>
+public sealed class StoreHandover(Orchestrator orchestrator, StoreDirectory store, IStoreCheckpoints checkpoints, ILogger log,
+    SnapshotWriters? writers = null)
     : IRebootFreezer
 {
     private readonly ILogger _log = log.ForContext<StoreHandover>();
@@ -32,16 +35,23 @@ public sealed class StoreHandover(Orchestrator orchestrator, StoreDirectory stor
     /// stopping without the restart must write the sessions durably.</summary>
     public bool InPlacePending => _inPlace is not null;
 
-    public Errno FreezeForReboot(RebootMode mode, TextWriter? progress, out HandoverSummary summary)
+    public Errno FreezeForReboot(RebootMode mode, int? requester, TextWriter? progress, out HandoverSummary summary)
     {
         summary = default;
         var clock = Stopwatch.StartNew();
         GenerationWriter? writer = Begin();
         if (writer is null)
             return Errno.EIO;
+        // In place the pages themselves go over, as on the kernel: nothing to hold still.
+        if (mode == RebootMode.Durable && writers?.Stop(OutgoingMemfds(), requester) is { IsError: true } unstoppable)
+        {
+            writer.Dispose();
+            return unstoppable;
+        }
         Errno result = orchestrator.Freeze(new Image(writer, checkpoints, mode, progress), out summary);
         if (result.IsError)
         {
+            writers?.ResumeAll("the freeze failed");
             writer.Dispose();
             return result;
         }
@@ -52,6 +62,12 @@ public sealed class StoreHandover(Orchestrator orchestrator, StoreDirectory stor
                 writer.Generation, clock.ElapsedMilliseconds);
             return Errno.None;
         }
+        // A reboot's command ends the holders next, as a kexec ends every
+        // process; they stay stopped until then. A stop of the daemon ends nobody.
+        if (requester is null)
+            writers?.ResumeAll("the daemon stops after the commit");
+        else
+            writers?.ResumeAfterCommit();
         writer.Dispose();
         _log.Information("Generation {Generation} committed in {Store} in {Milliseconds} ms", writer.Generation, store.Path, clock.ElapsedMilliseconds);
         WarnIfUnsynced(writer);
@@ -92,13 +108,19 @@ public sealed class StoreHandover(Orchestrator orchestrator, StoreDirectory stor
         GenerationWriter? writer = Begin();
         if (writer is null)
             return Errno.EIO;
+        // Losing the sessions would be worse than a copy that is not one instant: it goes on either way.
+        if (writers?.Stop(OutgoingMemfds(), requester: null) is { IsError: true })
+            _log.Warning("The sessions frozen in place are written into the store while processes that can write them still run: the copy may not be one instant");
         using (writer)
         {
             Errno result = orchestrator.Reserialize(new Image(writer, checkpoints, RebootMode.Durable, progress: null), out summary);
+            writers?.ResumeAll("the daemon stops");
             WarnIfUnsynced(writer);
             return result;
         }
     }
+
+    private List<SafeFd> OutgoingMemfds() => orchestrator.OutgoingFiles().OfType<HeldFile>().Select(f => f.Fd).ToList();
 
     private GenerationWriter? Begin()
     {

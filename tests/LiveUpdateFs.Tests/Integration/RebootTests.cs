@@ -255,6 +255,7 @@ public sealed partial class RebootTests
             CopyStore(template, emulator.Store);
             emulator.Mount(Fault($"kill@{point}"));
             emulator.RunStage("crash-new");
+            int killed = emulator.DaemonPid;
 
             ProcessResult reboot = emulator.Reboot(null, durable ? Durable : []);
             if (reboot.ExitCode == 0)
@@ -262,6 +263,9 @@ public sealed partial class RebootTests
             if (durable)
             {
                 Assert.That(reboot.Output, Does.Contain("died during the freeze"), $"kill@{point}: {reboot.Output}");
+                // The reboot hears of the death when the FUSE connection drops, a moment
+                // before the dying daemon's last files (the store lock) are released.
+                Assert.That(LiveUpdateFs.Interop.ProcessControl.WaitForExit(killed, TimeSpan.FromSeconds(10)), Is.True, $"kill@{point}: the daemon ends");
                 emulator.Mount();
             }
             else if (reboot.Output.Contains("ended instead of restarting in place"))
