@@ -57,7 +57,9 @@ public sealed class DaemonHost(MountOptions options)
 
             var behaviour = new LuoBehaviour { GetNameFix = options.GetNameFix, FinishChecksReserved = options.FinishChecksReserved };
             var orchestrator = new Orchestrator([new MemfdHandler()], log, new StoredIncomingSessions(store, faults, kept, log));
-            var reboots = new RebootStateMachine(orchestrator, new StoreHandover(store, faults, log), options.FreezeTimeout, log);
+            // Disposed when Serve returns: processes a durable freeze left stopped run again as this daemon ends.
+            using var snapshotWriters = new SnapshotWriters(options.Mountpoint, log);
+            var reboots = new RebootStateMachine(orchestrator, new StoreHandover(store, faults, log, snapshotWriters), options.FreezeTimeout, log);
             using var fileSystem = new LuoFileSystem(new LuoDispatcher(orchestrator, behaviour), log, reboots,
                 new DaemonFacts(options.Mountpoint, options.ToArguments(foreground: false), ServiceManager.Supervised,
                     Random.Shared.NextInt64().ToString("x16", System.Globalization.CultureInfo.InvariantCulture)), access);
@@ -83,7 +85,11 @@ public sealed class DaemonHost(MountOptions options)
             // over durably like a reboot (docker stop / start).
             StopOutcome outcome = reboots.Stop();
             if (outcome.Restart is { } plan)
+            {
+                // Holders a reboot kept (--keep-processes) must not stay stopped across the exec.
+                snapshotWriters.ResumeAll("the next boot starts");
                 return StartNextBoot(plan, reboots, log);
+            }
             ServiceManager.Notify("STOPPING=1");
             return Stopped(outcome, log);
 

@@ -43,6 +43,8 @@ internal static unsafe partial class Libc
     public const int EINVAL = 22;
     public const int ENOSYS = 38;
     public const int EOPNOTSUPP = 95;
+    public const int SIGCONT = 18;
+    public const int SIGSTOP = 19;
 
     public static Uapi.Errno LastErrno => new(Marshal.GetLastPInvokeError());
 
@@ -109,6 +111,9 @@ internal static unsafe partial class Libc
 
     [LibraryImport(Lib, EntryPoint = "close", SetLastError = true)]
     public static partial int Close(int fd);
+
+    [LibraryImport(Lib, EntryPoint = "read", SetLastError = true)]
+    public static partial nint Read(int fd, byte* buffer, nuint count);
 
     [LibraryImport(Lib, EntryPoint = "write", SetLastError = true)]
     public static partial nint Write(SafeFd fd, void* buffer, nuint count);

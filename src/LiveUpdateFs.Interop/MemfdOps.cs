@@ -45,9 +45,19 @@ public static class MemfdOps
 
     /// <summary>A new open file of the same memfd (through /proc/self/fd):
     /// same pages, its own file position and flags (O_RDWR).</summary>
-    public static (Errno Error, SafeFd? Fd) Reopen(SafeFd fd)
+    public static (Errno Error, SafeFd? Fd) Reopen(SafeFd fd) => Reopen(fd, Libc.O_RDWR);
+
+    /// <summary>
+    /// A private open file of the same memfd, for reading it: its own file
+    /// position. The daemon's fd of a preserved memfd comes from pidfd_getfd
+    /// and shares the owner's open file description, so SEEK_DATA/SEEK_HOLE on
+    /// it would move the owner's position under its feet.
+    /// </summary>
+    public static (Errno Error, SafeFd? Fd) ReopenForReading(SafeFd fd) => Reopen(fd, Libc.O_RDONLY);
+
+    private static (Errno Error, SafeFd? Fd) Reopen(SafeFd fd, int access)
     {
-        var reopened = new SafeFd(Libc.Open($"/proc/self/fd/{fd.Fd}", Libc.O_RDWR | Libc.O_CLOEXEC | Libc.O_LARGEFILE, 0));
+        var reopened = new SafeFd(Libc.Open($"/proc/self/fd/{fd.Fd}", access | Libc.O_CLOEXEC | Libc.O_LARGEFILE, 0));
         if (!reopened.IsInvalid)
             return (Errno.None, reopened);
         Errno error = Libc.LastErrno;
@@ -57,8 +67,18 @@ public static class MemfdOps
 
     /// <summary>A new memfd (<see cref="Create"/>) with the first
     /// <paramref name="size"/> bytes of <paramref name="source"/>, its holes
-    /// kept, then <paramref name="seals"/> added.</summary>
-    public static (Errno Error, SafeFd? Fd) CopyOf(SafeFd source, long size, int seals)
+    /// kept, then <paramref name="seals"/> added. <paramref name="shared"/>'s
+    /// file position never moves (it is read through <see cref="ReopenForReading"/>).</summary>
+    public static (Errno Error, SafeFd? Fd) CopyOf(SafeFd shared, long size, int seals)
+    {
+        var (error, source) = ReopenForReading(shared);
+        if (error.IsError)
+            return (error, null);
+        using (source)
+            return CopyOfPrivate(source!, size, seals);
+    }
+
+    private static (Errno Error, SafeFd? Fd) CopyOfPrivate(SafeFd source, long size, int seals)
     {
         var (error, copy) = Create();
         if (error.IsError)
@@ -88,20 +108,12 @@ public static class MemfdOps
     /// <summary>The data runs of <paramref name="fd"/> below <paramref name="size"/>,
     /// in order. A file system without SEEK_DATA support reports the whole
     /// file as one run, which is still correct, just not sparse.
-    /// SEEK_DATA/SEEK_HOLE move the file position, and the daemon's fd shares
-    /// it with the owner's (pidfd_getfd): the position is put back afterwards.</summary>
+    /// SEEK_DATA/SEEK_HOLE move the file position of <paramref name="fd"/>'s
+    /// open file description, which is left wherever the scan ends: give it a
+    /// private one (<see cref="ReopenForReading"/>), never one shared with a
+    /// process. Putting a shared position back afterwards is not enough: the
+    /// owner sees it jump meanwhile.</summary>
     public static (Errno Error, List<DataRun> Runs) DataRuns(SafeFd fd, long size)
-    {
-        long saved = Libc.Lseek(fd, 0, Libc.SEEK_CUR);
-        if (saved < 0)
-            return (Libc.LastErrno, []);
-        var result = FindDataRuns(fd, size);
-        if (Libc.Lseek(fd, saved, Libc.SEEK_SET) < 0 && !result.Error.IsError)
-            return (Libc.LastErrno, result.Runs);
-        return result;
-    }
-
-    private static (Errno Error, List<DataRun> Runs) FindDataRuns(SafeFd fd, long size)
     {
         var runs = new List<DataRun>();
         long position = 0;

@@ -42,4 +42,62 @@ public static unsafe class ProcFs
         nint length = Libc.Readlink(path, buffer, 4096);
         return length is <= 0 or >= 4096 ? null : Encoding.UTF8.GetString(buffer, (int)length);
     }
+
+    /// <summary>The whole of a /proc text file (stat, fdinfo, maps, wchan),
+    /// read with plain read(2) calls; null when it cannot be read (e.g. the
+    /// process ended). Never use this on a path that may lead elsewhere than /proc.</summary>
+    public static string? ReadText(string path)
+    {
+        int fd = Libc.Open(path, Libc.O_RDONLY | Libc.O_CLOEXEC, 0);
+        if (fd < 0)
+            return null;
+        try
+        {
+            byte[] buffer = System.Buffers.ArrayPool<byte>.Shared.Rent(64 << 10);
+            int length = 0;
+            try
+            {
+                while (true)
+                {
+                    if (length == buffer.Length)
+                    {
+                        byte[] larger = System.Buffers.ArrayPool<byte>.Shared.Rent(buffer.Length * 2);
+                        buffer.AsSpan(0, length).CopyTo(larger);
+                        System.Buffers.ArrayPool<byte>.Shared.Return(buffer);
+                        buffer = larger;
+                    }
+                    nint read;
+                    fixed (byte* start = buffer)
+                        read = Libc.Read(fd, start + length, (nuint)(buffer.Length - length));
+                    if (read < 0)
+                    {
+                        if (Libc.LastErrno == Uapi.Errno.EINTR)
+                            continue;
+                        return null;
+                    }
+                    if (read == 0)
+                        return Encoding.UTF8.GetString(buffer, 0, length);
+                    length += (int)read;
+                }
+            }
+            finally
+            {
+                System.Buffers.ArrayPool<byte>.Shared.Return(buffer);
+            }
+        }
+        finally
+        {
+            Libc.Close(fd);
+        }
+    }
+
+    /// <summary>The state letter of a process or thread (R, S, D, T, t, Z,
+    /// X, ...) from its /proc/.../stat file, or null when it is gone. The
+    /// letter follows the last ')': the command name itself may hold one.</summary>
+    public static char? StateOf(string statPath)
+    {
+        string? stat = ReadText(statPath);
+        int close = stat?.LastIndexOf(')') ?? -1;
+        return close < 0 || close + 2 >= stat!.Length ? null : stat[close + 2];
+    }
 }

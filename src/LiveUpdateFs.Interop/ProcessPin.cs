@@ -1,3 +1,5 @@
+using LiveUpdateFs.Uapi;
+
 namespace LiveUpdateFs.Interop;
 
 /// <summary>
@@ -44,9 +46,17 @@ public sealed unsafe class ProcessPin : Core.Reboot.IRebootClient
     /// <summary><paramref name="pid"/> is this process, still running, and not a newcomer with its number.</summary>
     public bool Is(int pid) => pid == Pid && !HasExited;
 
-    /// <summary>SIGKILL through the pidfd: it reaches this process or none,
+    /// <summary>SIGSTOP through the pidfd: it reaches this process or none,
     /// never a later one with the same pid. ESRCH once it has exited.</summary>
-    public Uapi.Errno Kill() => Libc.PidfdSendSignal(_pidfd, 9, 0, 0) == 0 ? Uapi.Errno.None : Libc.LastErrno;
+    public Errno Stop() => Signal(Libc.SIGSTOP);
+
+    /// <summary>SIGCONT through the pidfd (see <see cref="Stop"/>).</summary>
+    public Errno Continue() => Signal(Libc.SIGCONT);
+
+    private Errno Signal(int signal) => Libc.PidfdSendSignal(_pidfd, signal, 0, 0) == 0 ? Errno.None : Libc.LastErrno;
+
+    /// <summary>SIGKILL through the pidfd (see <see cref="Stop"/>).</summary>
+    public Errno Kill() => Signal(9);
 
     public void Dispose() => _pidfd.Dispose();
 }

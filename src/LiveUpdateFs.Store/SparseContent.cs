@@ -18,9 +18,22 @@ internal sealed class SparseContent
     private const long ProgressPiece = 64L << 20;
     private readonly byte[] _bounce = new byte[BounceSize];
 
-    /// <summary>Copies the data of <paramref name="memfd"/> (first
-    /// <paramref name="size"/> bytes) into the empty <paramref name="content"/> file.</summary>
-    public (Errno Error, List<DataRun> Runs, ulong Checksum) Save(SafeFd memfd, long size, SafeFd content, Action<long>? progress = null)
+    /// <summary>Copies the data of <paramref name="shared"/> (first
+    /// <paramref name="size"/> bytes) into the empty <paramref name="content"/>
+    /// file. The scan and the reads go through a private open file of the
+    /// memfd: <paramref name="shared"/> is the owner's open file description
+    /// (pidfd_getfd), whose position must not move (spec §8.2: the freeze only
+    /// reads it).</summary>
+    public (Errno Error, List<DataRun> Runs, ulong Checksum) Save(SafeFd shared, long size, SafeFd content, Action<long>? progress = null)
+    {
+        var (reopenError, memfd) = MemfdOps.ReopenForReading(shared);
+        if (reopenError.IsError)
+            return (reopenError, [], 0);
+        using (memfd)
+            return SavePrivate(memfd!, size, content, progress);
+    }
+
+    private (Errno Error, List<DataRun> Runs, ulong Checksum) SavePrivate(SafeFd memfd, long size, SafeFd content, Action<long>? progress)
     {
         var (error, runs) = MemfdOps.DataRuns(memfd, size);
         if (error.IsError)

@@ -11,6 +11,11 @@ namespace LiveUpdateFs.Core.Reboot;
 /// </summary>
 public interface IHandoverImage
 {
+    /// <summary>Before the first session: every file about to be frozen (a
+    /// durable image holds their writers still, so that its copy is one
+    /// instant). An error ends the freeze; the image is then aborted.</summary>
+    Errno Begin(IReadOnlyList<PreservedFile> files);
+
     /// <summary>Starts a session record; the files added next belong to it.</summary>
     void AddSession(SessionName name);
 

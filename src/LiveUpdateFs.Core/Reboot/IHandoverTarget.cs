@@ -6,7 +6,9 @@ namespace LiveUpdateFs.Core.Reboot;
 public interface IHandoverTarget
 {
     /// <summary>A new, empty image for a reboot in <paramref name="mode"/>;
-    /// <paramref name="progress"/> hears about large copies. An error (logged
-    /// by the target) when the store cannot take one.</summary>
-    Errno NewImage(RebootMode mode, TextWriter? progress, out IHandoverImage? image);
+    /// <paramref name="progress"/> hears about large copies;
+    /// <paramref name="requester"/> is the process that asked (never held
+    /// still), null for a stop of the daemon. An error (logged by the target)
+    /// when the store cannot take one.</summary>
+    Errno NewImage(RebootMode mode, int? requester, TextWriter? progress, out IHandoverImage? image);
 }

@@ -63,7 +63,7 @@ public sealed class RebootStateMachine
             client.Dispose();
             return Errno.EBUSY;
         }
-        Errno result = _target.NewImage(mode, progress, out IHandoverImage? image);
+        Errno result = _target.NewImage(mode, client.Pid, progress, out IHandoverImage? image);
         if (!result.IsError)
             result = _orchestrator.Freeze(image!, out summary); // aborts the image on failure
         if (result.IsError)
@@ -165,7 +165,7 @@ public sealed class RebootStateMachine
 
     private StopOutcome WriteDurably(bool frozen)
     {
-        Errno result = _target.NewImage(RebootMode.Durable, progress: null, out IHandoverImage? image);
+        Errno result = _target.NewImage(RebootMode.Durable, requester: null, progress: null, out IHandoverImage? image);
         if (result.IsError)
             return new StopOutcome(result, default, null);
         HandoverSummary summary;

@@ -390,7 +390,15 @@ public sealed class Orchestrator
         // Only sessions whose fd exists: one whose creator died before it took
         // the fd was never created as far as any process can tell (the
         // kernel's CREATE_SESSION installs the fd before it returns).
-        foreach (Session session in _outgoing.Where(s => s.Held))
+        List<Session> handedOver = _outgoing.Where(s => s.Held).ToList();
+        Errno begun = image.Begin(handedOver.SelectMany(s => s.Preserved).ToList());
+        if (begun.IsError)
+        {
+            _log.Error("Reboot aborted: the files could not be held still for the freeze ({Errno}); nothing was handed over and this boot goes on", begun.Name);
+            image.Abort();
+            return begun;
+        }
+        foreach (Session session in handedOver)
         {
             sessions++;
             image.AddSession(session.Name);

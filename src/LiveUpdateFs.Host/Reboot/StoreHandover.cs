@@ -11,16 +11,19 @@ namespace LiveUpdateFs.Host.Reboot;
 /// image only while serving, so starting a generation (which removes
 /// uncommitted leftovers) never touches a prepared one.
 /// </summary>
-public sealed class StoreHandover(StoreDirectory store, IStoreCheckpoints checkpoints, ILogger log) : IHandoverTarget
+/// <param name="writers">Holds the processes that can write the memfds still
+/// during a durable copy (one instant); null: copies run alongside them.</param>
+public sealed class StoreHandover(StoreDirectory store, IStoreCheckpoints checkpoints, ILogger log, SnapshotWriters? writers = null) : IHandoverTarget
 {
     private readonly ILogger _log = log.ForContext<StoreHandover>();
 
-    public Errno NewImage(RebootMode mode, TextWriter? progress, out IHandoverImage? image)
+    public Errno NewImage(RebootMode mode, int? requester, TextWriter? progress, out IHandoverImage? image)
     {
         image = null;
         try
         {
-            image = new StoreImage(store.BeginGeneration(), checkpoints, mode, progress, store.Path, _log);
+            image = new StoreImage(store.BeginGeneration(), checkpoints, mode, progress, store.Path, _log,
+                mode == RebootMode.Durable ? writers : null, requester);
             return Errno.None;
         }
         catch (StoreCorruptException ex)

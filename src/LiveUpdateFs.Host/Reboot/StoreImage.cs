@@ -14,9 +14,12 @@ namespace LiveUpdateFs.Host.Reboot;
 /// copied in as it is added. In place: only the records; the memfds stay
 /// open (<see cref="Writer"/>'s kept files) across the daemon's exec into
 /// the next boot. The memfd handler's freeze takes the file position now;
-/// size and seals are those recorded at preserve.
+/// size and seals are those recorded at preserve. A durable image holds the
+/// memfds' writers still from <see cref="Begin"/> to the end of the copy
+/// (<paramref name="writers"/>; null: nobody is stopped).
 /// </summary>
-public sealed class StoreImage(GenerationWriter writer, IStoreCheckpoints checkpoints, RebootMode mode, TextWriter? progress, string store, ILogger log)
+public sealed class StoreImage(GenerationWriter writer, IStoreCheckpoints checkpoints, RebootMode mode, TextWriter? progress, string store, ILogger log,
+    SnapshotWriters? writers = null, int? requester = null)
     : IHandoverImage
 {
     private const long ShowProgressFrom = 64L << 20;
@@ -25,6 +28,9 @@ public sealed class StoreImage(GenerationWriter writer, IStoreCheckpoints checkp
 
     /// <summary>The generation: its kept fds and key travel with the exec.</summary>
     public GenerationWriter Writer => writer;
+
+    public Errno Begin(IReadOnlyList<PreservedFile> files) =>
+        writers?.Stop(files.Select(f => f.File).OfType<HeldFile>().Select(f => f.Fd).ToList(), requester) ?? Errno.None;
 
     public void AddSession(SessionName name)
     {
@@ -56,9 +62,17 @@ public sealed class StoreImage(GenerationWriter writer, IStoreCheckpoints checkp
     public Errno Prepare()
     {
         Errno prepared = writer.Prepare();
-        if (!prepared.IsError)
-            log.Information("Generation {Generation} prepared ({Mode}) in {Milliseconds} ms; it becomes the committed one at the restart",
-                writer.Generation, mode, _clock.ElapsedMilliseconds);
+        if (prepared.IsError)
+            return prepared;
+        // The copy is complete and durable: the instant is taken. A reboot's
+        // command ends the holders next, as a kexec ends every process, so
+        // they stay stopped; the others run on. A stop of the daemon ends nobody.
+        if (requester is null)
+            writers?.ResumeAll("the copy for the daemon's stop is complete");
+        else
+            writers?.ResumeAllButHolders();
+        log.Information("Generation {Generation} prepared ({Mode}) in {Milliseconds} ms; it becomes the committed one at the restart",
+            writer.Generation, mode, _clock.ElapsedMilliseconds);
         return prepared;
     }
 
@@ -78,5 +92,9 @@ public sealed class StoreImage(GenerationWriter writer, IStoreCheckpoints checkp
         return Errno.None;
     }
 
-    public void Abort() => writer.Abort();
+    public void Abort()
+    {
+        writers?.ResumeAll("the freeze was called off");
+        writer.Abort();
+    }
 }

@@ -32,7 +32,7 @@ public class RebootFreezeTests
 
         Assert.That(_h.Luo.Freeze(image, out HandoverSummary summary), Is.EqualTo(Errno.None));
 
-        Assert.That(image.Records, Is.EqualTo(new[] { "session b", "file 2", "file 1", "session a", "file 3", "session empty" }));
+        Assert.That(image.Records, Is.EqualTo(new[] { "begin 3", "session b", "file 2", "file 1", "session a", "file 3", "session empty" }));
         Assert.That(image.Committed, Is.True);
         Assert.That(summary, Is.EqualTo(new HandoverSummary(Sessions: 3, Files: 3, Bytes: 4096 * (2 + 1 + 3))));
     }

@@ -135,6 +135,6 @@ public class RebootStateMachineTests
 
         Assert.That(Freeze(new FakeRebootClient(100)), Is.EqualTo(Errno.None));
 
-        Assert.That(_target.Images[0].Image.Records, Is.EqualTo(new[] { "session vm", "file 1" }));
+        Assert.That(_target.Images[0].Image.Records, Is.EqualTo(new[] { "begin 1", "session vm", "file 1" }));
     }
 }

@@ -16,6 +16,12 @@ public sealed class FakeHandoverImage(int failFile = 0, Errno failWith = default
     public bool Aborted { get; private set; }
     private int _files;
 
+    public Errno Begin(IReadOnlyList<PreservedFile> files)
+    {
+        Records.Add($"begin {files.Count}");
+        return Errno.None;
+    }
+
     public void AddSession(SessionName name) => Records.Add($"session {name}");
 
     public Errno AddFile(PreservedFile file)

@@ -8,7 +8,7 @@ public sealed class FakeHandoverTarget(Func<FakeHandoverImage>? make = null) : I
 {
     public List<(RebootMode Mode, FakeHandoverImage Image)> Images { get; } = [];
 
-    public Errno NewImage(RebootMode mode, TextWriter? progress, out IHandoverImage? image)
+    public Errno NewImage(RebootMode mode, int? requester, TextWriter? progress, out IHandoverImage? image)
     {
         FakeHandoverImage made = make?.Invoke() ?? new FakeHandoverImage();
         Images.Add((mode, made));

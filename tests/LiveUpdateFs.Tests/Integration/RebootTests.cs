@@ -328,6 +328,7 @@ public sealed class RebootTests
             CopyStore(template, emulator.Store);
             emulator.Mount(Fault($"kill@{point}"));
             emulator.RunStage("crash-new");
+            int killed = emulator.DaemonPid;
 
             ProcessResult reboot = emulator.Reboot(null, durable ? Durable : []);
             if (reboot.ExitCode == 0)
@@ -337,6 +338,9 @@ public sealed class RebootTests
             else
             {
                 Assert.That(reboot.Output, Does.Contain("died during the freeze"), $"kill@{point}: {reboot.Output}");
+                // The reboot hears of the death when the FUSE connection drops, a moment
+                // before the dying daemon's last files (the store lock) are released.
+                Assert.That(LiveUpdateFs.Interop.ProcessControl.WaitForExit(killed, TimeSpan.FromSeconds(10)), Is.True, $"kill@{point}: the daemon ends");
                 emulator.Mount();
             }
             string state = CrashCheck(emulator);
