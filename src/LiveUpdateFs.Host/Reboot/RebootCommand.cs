@@ -129,6 +129,15 @@ public sealed class RebootCommand(string mountpoint, bool keepProcesses, bool du
         return false;
     }
 
+    /// <summary>status.json's "reboot" (serving, frozen, committed), or null when no daemon answers.</summary>
+    private string? RebootPhase()
+    {
+        if (!ControlCommands.TryReadStatus(mountpoint, out _, out JsonDocument? status))
+            return null;
+        using (status)
+            return status!.RootElement.TryGetProperty("reboot", out JsonElement phase) ? phase.GetString() : null;
+    }
+
     /// <summary>status.json's boot id as the freeze names it (0: any boot).</summary>
     private static ulong BootNumber(string boot) =>
         ulong.TryParse(boot, System.Globalization.NumberStyles.AllowHexSpecifier, System.Globalization.CultureInfo.InvariantCulture, out ulong id) ? id : 0;
@@ -157,6 +166,9 @@ public sealed class RebootCommand(string mountpoint, bool keepProcesses, bool du
     {
         if (answered && result == Errno.EPERM)
             return Fail(1, "the daemon refused the freeze (EPERM): only root or the user running the daemon may reboot it; nothing changed");
+        if (answered && result == Errno.EBUSY && RebootPhase() == "serving")
+            return Fail(1, "a process that can write a preserved memfd did not stop for the durable copy (EBUSY): nothing changed, everyone runs on. "
+                + "The daemon's log names it; retry, or end that process");
         if (answered && result == Errno.EBUSY)
             return Fail(1, "another reboot is under way (EBUSY): this one was refused and changed nothing. "
                 + $"Wait for the other to finish (liveupdatefs status --mountpoint {mountpoint}); reboot again only if you want a second live update");

@@ -101,7 +101,7 @@ public sealed partial class SnapshotInstantTests
             foreach (int pid in all)
                 Assert.That(IsRunning(pid), Is.True, $"pid {pid} runs again after the failed freeze (state {State(pid)})");
             Assert.That(StoppedForTheSnapshot(emulator), Is.SupersetOf(all), "they were stopped for the attempt");
-            Assert.That(Log(emulator), Does.Match(@"Resumed 3 processes stopped for the durable snapshot \(the freeze failed\)"));
+            Assert.That(Log(emulator), Does.Match(@"Resumed 3 processes stopped for the durable snapshot \(the freeze was called off\)"));
         });
 
         ProcessResult retry = emulator.Reboot(null, "--durable");
