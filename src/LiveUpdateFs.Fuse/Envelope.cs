@@ -119,6 +119,15 @@ public sealed class Envelope
         Ticket = (ulong)bytes;
     }
 
+    /// <summary>FREEZE's answer when another reboot owns this boot: "reboot"
+    /// in node_name, so the sender can tell that EBUSY from a freeze that failed.</summary>
+    public void SetRebootUnderWay() => SetNodeName(RebootUnderWay);
+
+    /// <summary>The answer said another reboot owns the boot (<see cref="SetRebootUnderWay"/>).</summary>
+    public bool RebootWasUnderWay => Encoding.ASCII.GetString(_bytes, NodeNameOffset, RebootUnderWay.Length + 1) == RebootUnderWay + "\0";
+
+    private const string RebootUnderWay = "reboot";
+
     public void SetNodeName(string name)
     {
         Span<byte> field = _bytes.AsSpan(NodeNameOffset, NodeNameLength);

@@ -396,8 +396,11 @@ public sealed class LuoFileSystem(LuoDispatcher dispatcher, ILogger log, RebootS
         using (TextWriter? progress = terminal is null ? null : TerminalWriter.Over(terminal))
         {
             _log.Information("Reboot ({Mode}) requested by pid {Pid}: freezing the outgoing sessions", mode, process.ProcessId);
+            bool underWay = machine.Phase != RebootPhase.Serving;
             Errno result = machine.Freeze(mode.Value, client, progress, out HandoverSummary summary);
             envelope.SetFreezeSummary(summary.Sessions, summary.Files, summary.Bytes);
+            if (underWay)
+                envelope.SetRebootUnderWay();
             if (!result.IsError)
                 _exits.Add(process.ProcessId, machine.FreezeTimeout, () => _loop?.Post(() => ThawIfAbandoned(machine)));
             return result;

@@ -51,14 +51,21 @@ enum lufs_envelope_phase {
 	 * request is LUFS_FREEZE_IN_PLACE or LUFS_FREEZE_DURABLE; channel_fd
 	 * is a terminal for progress lines, or -1. Answers 0 or the errno that
 	 * stopped the freeze (then nothing changed). On success the daemon
-	 * holds every later LUO request until this boot ends, and reports
-	 * installed_fd = sessions, install_errno = files, ticket = bytes frozen.
+	 * holds every later LUO request until the restart or until the freeze
+	 * is called off (the sender ends, or stays silent past the daemon's
+	 * --freeze-timeout), and reports installed_fd = sessions, install_errno
+	 * = files, ticket = bytes frozen. arg: the boot (status.json's "boot"
+	 * as a number) the sender means, or 0; another boot -> ESTALE. EBUSY
+	 * with node_name "reboot": another reboot owns this boot; EBUSY
+	 * otherwise: a writer of a preserved memfd would not stop.
 	 */
 	LUFS_PHASE_FREEZE = 4,
 	/*
-	 * After an in-place FREEZE (and the end of the holders): the daemon
-	 * answers, unmounts, commits the generation and execs itself into the
-	 * next boot with the memfds still open. EINVAL without such a freeze.
+	 * After FREEZE (and the end of the holders), from the same process:
+	 * the daemon commits the generation, answers, unmounts and execs
+	 * itself into the next boot (in place with the memfds still open).
+	 * EINVAL without a freeze, EBUSY from another process; a failed
+	 * commit calls the freeze off and returns its errno.
 	 */
 	LUFS_PHASE_RESTART = 5,
 };

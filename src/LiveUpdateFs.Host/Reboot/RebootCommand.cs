@@ -48,7 +48,7 @@ public sealed class RebootCommand(string mountpoint, bool keepProcesses, bool du
         Errno result = ControlNode.Ioctl(ControlPath, Envelope.Request, freeze.Buffer);
         TimeSpan frozenAfter = clock.Elapsed;
         if (result.IsError)
-            return FreezeFailed(result, freeze.Answered, daemonPid, boot);
+            return FreezeFailed(result, freeze, daemonPid, boot);
         var (sessions, files, bytes) = freeze.FreezeSummary;
         Console.WriteLine($"liveupdatefs: froze {sessions} sessions, {files} files, {Size(bytes)} of memfd in {frozenAfter.TotalMilliseconds:F0} ms"
             + (durable ? " (copied into the store)" : " (kept in place)"));
@@ -129,15 +129,6 @@ public sealed class RebootCommand(string mountpoint, bool keepProcesses, bool du
         return false;
     }
 
-    /// <summary>status.json's "reboot" (serving, frozen, committed), or null when no daemon answers.</summary>
-    private string? RebootPhase()
-    {
-        if (!ControlCommands.TryReadStatus(mountpoint, out _, out JsonDocument? status))
-            return null;
-        using (status)
-            return status!.RootElement.TryGetProperty("reboot", out JsonElement phase) ? phase.GetString() : null;
-    }
-
     /// <summary>status.json's boot id as the freeze names it (0: any boot).</summary>
     private static ulong BootNumber(string boot) =>
         ulong.TryParse(boot, System.Globalization.NumberStyles.AllowHexSpecifier, System.Globalization.CultureInfo.InvariantCulture, out ulong id) ? id : 0;
@@ -162,11 +153,12 @@ public sealed class RebootCommand(string mountpoint, bool keepProcesses, bool du
         return false;
     }
 
-    private int FreezeFailed(Errno result, bool answered, int daemonPid, string boot)
+    private int FreezeFailed(Errno result, Envelope freeze, int daemonPid, string boot)
     {
+        bool answered = freeze.Answered;
         if (answered && result == Errno.EPERM)
             return Fail(1, "the daemon refused the freeze (EPERM): only root or the user running the daemon may reboot it; nothing changed");
-        if (answered && result == Errno.EBUSY && RebootPhase() == "serving")
+        if (answered && result == Errno.EBUSY && !freeze.RebootWasUnderWay)
             return Fail(1, "a process that can write a preserved memfd did not stop for the durable copy (EBUSY): nothing changed, everyone runs on. "
                 + "The daemon's log names it; retry, or end that process");
         if (answered && result == Errno.EBUSY)
