@@ -74,14 +74,7 @@ public sealed class ConsumedHandoverTests
     [Description("§3: when the consumed mark cannot be written the open fails with EIO and consumes nothing; the next open tries again")]
     public void Failed_consumed_mark_fails_the_open_and_consumes_nothing()
     {
-        using MountedEmulator emulator = MountedEmulator.Start();
-        emulator.RunStage("crash-old");
-        ProcessResult reboot = emulator.Reboot(null, "--durable");
-        Assert.That(reboot.ExitCode, Is.Zero, reboot.Output + emulator.LogTail());
-        // The reboot's next boot is the same process (exec); a fault needs a daemon
-        // started with it, before anyone opened the device.
-        emulator.KillDaemon();
-        emulator.Mount(new Dictionary<string, string?> { ["LIVEUPDATEFS_FAULT"] = "fail@consumed-write" });
+        using MountedEmulator emulator = RebootedWithAFailingMark();
 
         ProcessResult refused = emulator.RunCTest("reboot_stages", "crash-check");
         Assert.That(refused.Output, Does.Contain("open the device (errno 5 (EIO)"), refused.Output);
@@ -96,14 +89,7 @@ public sealed class ConsumedHandoverTests
     [Description("§3: after a failed consumed mark, a later open of the same boot marks it and hands the sessions over")]
     public void Open_after_a_failed_consumed_mark_hands_over()
     {
-        using MountedEmulator emulator = MountedEmulator.Start();
-        emulator.RunStage("crash-old");
-        ProcessResult reboot = emulator.Reboot(null, "--durable");
-        Assert.That(reboot.ExitCode, Is.Zero, reboot.Output + emulator.LogTail());
-        // The reboot's next boot is the same process (exec); a fault needs a daemon
-        // started with it, before anyone opened the device.
-        emulator.KillDaemon();
-        emulator.Mount(new Dictionary<string, string?> { ["LIVEUPDATEFS_FAULT"] = "fail@consumed-write" });
+        using MountedEmulator emulator = RebootedWithAFailingMark();
         ProcessResult refused = emulator.RunCTest("reboot_stages", "crash-check");
         Assert.That(refused.Output, Does.Contain("open the device (errno 5 (EIO)"), refused.Output);
 
@@ -112,6 +98,18 @@ public sealed class ConsumedHandoverTests
         emulator.KillDaemon();
         emulator.Mount();
         Assert.That(emulator.CrashCheck(), Is.EqualTo("none"));
+    }
+
+    /// <summary>crash-old's two sessions and a durable reboot, whose next boot
+    /// is then killed before anyone opened the device and started again with
+    /// a consumed mark that fails once. (The reboot's own next boot is the same
+    /// process, after an exec: a fault needs a daemon started with it.)</summary>
+    private static MountedEmulator RebootedWithAFailingMark()
+    {
+        MountedEmulator emulator = RebootedAfterCrashOld(durable: true);
+        emulator.KillDaemon();
+        emulator.Mount(new Dictionary<string, string?> { ["LIVEUPDATEFS_FAULT"] = "fail@consumed-write" });
+        return emulator;
     }
 
     /// <summary>crash-old's two sessions, then a reboot: the next boot offers them.</summary>
