@@ -32,6 +32,9 @@ public sealed unsafe class FuseServer : IFuseLoop, IDisposable
     private nint _session;
     private bool _mounted;
     private volatile bool _stopRequested;
+    private readonly SemaphoreSlim _wakeRequests = new(0);
+    private int _wakePending;
+    private volatile bool _disposed;
 
     private FuseServer(IFuseFileSystem fileSystem, ILogger log)
     {
@@ -85,6 +88,9 @@ public sealed unsafe class FuseServer : IFuseLoop, IDisposable
                 $"could not mount FUSE at {mountpoint}: check that /dev/fuse exists (in Docker: --device /dev/fuse --cap-add SYS_ADMIN), that you are root, and that nothing else is mounted there (liveupdatefs unmount --mountpoint {mountpoint})");
         _mounted = true;
         Mountpoint = mountpoint;
+        // One waker for the daemon's life: a wake-up never needs a new thread
+        // (which a pids limit could refuse just when a caller exits).
+        new Thread(WakeLoop) { IsBackground = true, Name = "fuse-wake" }.Start();
     }
 
     /// <summary>Serves requests until <see cref="Stop"/> or until the mount goes away.</summary>
@@ -128,7 +134,7 @@ public sealed unsafe class FuseServer : IFuseLoop, IDisposable
     /// <summary>Makes <see cref="Run"/> return promptly; safe from any thread
     /// (a PosixSignalRegistration handler, a test), not from a raw signal handler.</summary>
     /// <remarks>
-    /// Run blocks in read(2), so the wake-up is a request: a short-lived
+    /// Run blocks in read(2), so the wake-up is a request: the waker
     /// thread stats <see cref="WakeName"/> in the mount, a LOOKUP that Run
     /// answers (ENOENT) before it sees the flag. The thread only waits for
     /// that answer, or for the connection's end if Run has already returned.
@@ -186,14 +192,33 @@ public sealed unsafe class FuseServer : IFuseLoop, IDisposable
         }
     }
 
-    /// <summary>The wake-up of <see cref="Run"/>'s blocking read: a request of our own.</summary>
+    /// <summary>The wake-up of <see cref="Run"/>'s blocking read: a request of
+    /// our own, made by the waker thread. Wake-ups asked for before it runs
+    /// are one: a single request wakes Run once for all of them.</summary>
     private void Poke()
     {
-        if (!_mounted)
-            return;
+        if (_mounted && Interlocked.Exchange(ref _wakePending, 1) == 0)
+            _wakeRequests.Release();
+    }
+
+    private void WakeLoop()
+    {
         string wake = Path.Combine(Mountpoint, WakeName);
-        var poke = new Thread(() => File.Exists(wake)) { IsBackground = true, Name = "fuse-wake" };
-        poke.Start();
+        while (true)
+        {
+            _wakeRequests.Wait();
+            if (_disposed)
+                return;
+            Volatile.Write(ref _wakePending, 0);
+            try
+            {
+                File.Exists(wake);
+            }
+            catch (Exception)
+            {
+                // The mount is going away: Run has returned or is about to.
+            }
+        }
     }
 
     private void RunPosted()
@@ -241,6 +266,8 @@ public sealed unsafe class FuseServer : IFuseLoop, IDisposable
 
     public void Dispose()
     {
+        _disposed = true;
+        _wakeRequests.Release();
         // What the connection's end would answer anyway, but said by us: every request gets one reply.
         foreach (HeldRequest request in _held)
         {

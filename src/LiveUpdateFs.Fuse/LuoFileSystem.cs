@@ -283,7 +283,7 @@ public sealed class LuoFileSystem(LuoDispatcher dispatcher, ILogger log, RebootS
         _tickets.Add(ticket, entry);
         // Dropped as soon as the requester exits without completing (README
         // "What a reboot hands over"): its session is never handed over.
-        entry.ExitWatch = _exits.Add(requester.Pid, timeout: null, () => _loop?.Post(() => DropIfAbandoned(ticket)));
+        entry.ExitWatch = _exits.Add(requester, () => _loop?.Post(() => DropIfAbandoned(ticket)));
         envelope.Ticket = ticket;
         envelope.SetNodeName(pending.Session is null ? "" : SessionNodeName(ticket));
         return Errno.None;

@@ -15,17 +15,27 @@ public sealed unsafe class ExitWatcher : IDisposable
     private readonly Dictionary<long, Watch> _watches = [];
     private readonly SafeFd _wake;
     private long _nextId;
-    private Thread? _thread;
+    private readonly Thread _thread;
     private volatile bool _disposed;
 
-    private sealed record Watch(int Pid, SafeFd? Pidfd, long DeadlineMs, Action Fired);
+    /// <param name="Owned">The pidfd is the watch's own (closed when it ends), not a <see cref="ProcessPin"/>'s.</param>
+    private sealed record Watch(SafeFd? Pidfd, bool Owned, long DeadlineMs, Action Fired);
 
+    /// <summary>Starts the thread now: a watch added later cannot fail for
+    /// want of a thread (a pids limit), and so cannot be left unwatched.</summary>
     public ExitWatcher()
     {
         _wake = new SafeFd(Libc.Eventfd(0, Libc.EFD_CLOEXEC | Libc.EFD_NONBLOCK));
         if (_wake.IsInvalid)
             throw new InvalidOperationException($"eventfd failed ({Libc.LastErrno.Name}): the daemon cannot watch its callers");
+        _thread = new Thread(Loop) { IsBackground = true, Name = "exit-watcher" };
+        _thread.Start();
     }
+
+    /// <summary>Like <see cref="Add(int, TimeSpan?, Action)"/>, with the pidfd
+    /// <paramref name="process"/> already holds (no second fd per watch). Cancel
+    /// the watch before disposing <paramref name="process"/>.</summary>
+    public long Add(ProcessPin process, Action fired) => Add(new Watch(process.Pidfd, Owned: false, long.MaxValue, fired));
 
     /// <summary>
     /// Calls <paramref name="fired"/> once when <paramref name="pid"/> exits
@@ -41,13 +51,17 @@ public sealed unsafe class ExitWatcher : IDisposable
         long deadline = pidfd.IsInvalid ? 0 : timeout is { } t ? Environment.TickCount64 + (long)t.TotalMilliseconds : long.MaxValue;
         if (pidfd.IsInvalid)
             pidfd.Dispose();
+        return Add(new Watch(pidfd.IsInvalid ? null : pidfd, Owned: true, deadline, fired));
+    }
+
+    private long Add(Watch watch)
+    {
         long id;
         lock (_lock)
         {
             ObjectDisposedException.ThrowIf(_disposed, this);
             id = ++_nextId;
-            _watches.Add(id, new Watch(pid, pidfd.IsInvalid ? null : pidfd, deadline, fired));
-            _thread ??= StartThread();
+            _watches.Add(id, watch);
         }
         Wake();
         return id;
@@ -59,7 +73,8 @@ public sealed unsafe class ExitWatcher : IDisposable
         Watch? removed;
         lock (_lock)
             _watches.Remove(id, out removed);
-        removed?.Pidfd?.Dispose();
+        if (removed is { Owned: true })
+            removed.Pidfd?.Dispose();
     }
 
     /// <summary>How many watches are waiting (for tests and status).</summary>
@@ -81,21 +96,14 @@ public sealed unsafe class ExitWatcher : IDisposable
             _disposed = true;
         }
         Wake();
-        _thread?.Join(TimeSpan.FromSeconds(2));
+        _thread.Join(TimeSpan.FromSeconds(2));
         lock (_lock)
         {
-            foreach (Watch watch in _watches.Values)
+            foreach (Watch watch in _watches.Values.Where(w => w.Owned))
                 watch.Pidfd?.Dispose();
             _watches.Clear();
         }
         _wake.Dispose();
-    }
-
-    private Thread StartThread()
-    {
-        var thread = new Thread(Loop) { IsBackground = true, Name = "exit-watcher" };
-        thread.Start();
-        return thread;
     }
 
     private void Wake()
@@ -143,8 +151,17 @@ public sealed unsafe class ExitWatcher : IDisposable
             }
             foreach (Watch watch in fired)
             {
-                watch.Pidfd?.Dispose();
-                watch.Fired();
+                if (watch.Owned)
+                    watch.Pidfd?.Dispose();
+                try
+                {
+                    watch.Fired();
+                }
+                catch (Exception)
+                {
+                    // A callback only hands the news on; one that fails (no
+                    // memory) must not take the daemon down with this thread.
+                }
             }
         }
     }

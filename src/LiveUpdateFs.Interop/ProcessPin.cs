@@ -22,6 +22,9 @@ public sealed unsafe class ProcessPin : Core.Reboot.IRebootClient
 
     public int Pid { get; }
 
+    /// <summary>The pidfd itself, for <see cref="ExitWatcher"/> (not to be closed).</summary>
+    internal SafeFd Pidfd => _pidfd;
+
     /// <summary>Pins <paramref name="pid"/> while it is running (it is the
     /// caller of the request being handled); null when it is already gone.</summary>
     public static ProcessPin? Of(int pid)

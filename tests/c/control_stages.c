@@ -13,14 +13,29 @@
  *       session node: a creator that dies halfway.
  *   control_stages absent NAME
  *       RETRIEVE_SESSION NAME -> ENOENT.
+ *   control_stages prepare-hang N
+ *       N PREPAREs of CREATE_SESSION that are never completed, then
+ *       "# prepared" and wait until killed.
+ *   control_stages unshared-holder NAME
+ *       CREATE_SESSION NAME (through the preload library), then enter a new
+ *       mount namespace (as a sandboxed service does after opening its
+ *       files), print "# holder pid N" and wait until killed.
  *
  * Environment: LIVEUPDATE_DEVICE names the device node. Output: TAP and
  * "N passed, M failed"; exit status 0, 1 (a failure) or 2 (usage).
  */
 #include <limits.h>
+#include <sched.h>
 #include <unistd.h>
 
 #include "lufs_direct.h"
+
+static _Noreturn void hang(void)
+{
+	fflush(stdout);
+	for (;;)
+		pause();
+}
 
 static int control_open(void)
 {
@@ -51,9 +66,7 @@ static int freeze_stage(const char *mode, const char *then)
 	check_rc(control(ctl, LUFS_PHASE_FREEZE, request), 0, "7", "FREEZE (%s)", mode);
 	if (strcmp(then, "hang") == 0) {
 		tap_note("frozen");
-		fflush(stdout);
-		for (;;)
-			pause();
+		hang();
 	}
 	if (strcmp(then, "twice") == 0) {
 		check_rc(control(ctl, LUFS_PHASE_FREEZE, request), EBUSY, "design",
@@ -85,6 +98,33 @@ static int absent_stage(const char *name)
 	return tap_done();
 }
 
+static int prepare_hang_stage(int n)
+{
+	int dev = lu_open_device_or_die();
+	int ok = 0;
+	for (int i = 0; i < n; i++) {
+		char name[32];
+		struct liveupdate_ioctl_create_session cs = { .size = sizeof cs, .fd = -1 };
+		struct lufs_envelope env;
+		snprintf(name, sizeof name, "pending-%d", i);
+		lu_fill_name(cs.name, name);
+		ok += lufs_prepare(dev, LIVEUPDATE_IOCTL_CREATE_SESSION, &cs, &env) == 0;
+	}
+	check(ok == n, "design", "%d PREPAREs answered (%d ok)", n, ok);
+	tap_note("prepared");
+	hang();
+}
+
+static int unshared_holder_stage(const char *name)
+{
+	int dev = lu_open_device_or_die();
+	int s = lu_create(dev, name);
+	check_rc(s, 0, "4.1", "CREATE_SESSION \"%s\"", name);
+	check_rc(neg_errno(unshare(CLONE_NEWNS)), 0, "design", "unshare(CLONE_NEWNS) after the open");
+	tap_note("holder pid %d", (int)getpid());
+	hang();
+}
+
 int main(int argc, char **argv)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -96,6 +136,11 @@ int main(int argc, char **argv)
 		return phantom_stage(argv[2]);
 	if (argc == 3 && strcmp(argv[1], "absent") == 0)
 		return absent_stage(argv[2]);
-	fprintf(stderr, "usage: control_stages freeze inplace|durable exit|hang|twice | phantom NAME | absent NAME\n");
+	if (argc == 3 && strcmp(argv[1], "prepare-hang") == 0 && atoi(argv[2]) > 0)
+		return prepare_hang_stage(atoi(argv[2]));
+	if (argc == 3 && strcmp(argv[1], "unshared-holder") == 0)
+		return unshared_holder_stage(argv[2]);
+	fprintf(stderr, "usage: control_stages freeze inplace|durable exit|hang|twice | phantom NAME | absent NAME"
+			" | prepare-hang N | unshared-holder NAME\n");
 	return 2;
 }

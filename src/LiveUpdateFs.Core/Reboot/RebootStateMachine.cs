@@ -87,7 +87,7 @@ public sealed class RebootStateMachine
     {
         if (_pending is not { } pending)
             return _committed is null ? Errno.EINVAL : Errno.EBUSY;
-        if (pending.Client.Pid != callerPid)
+        if (pending.Client.Pid != callerPid || pending.Client.HasExited)
         {
             _log.Warning("Restart requested by pid {Pid} refused with EBUSY: the freeze belongs to pid {Owner}", callerPid, pending.Client.Pid);
             return Errno.EBUSY;

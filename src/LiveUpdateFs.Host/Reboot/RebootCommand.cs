@@ -186,10 +186,11 @@ public sealed class RebootCommand(string mountpoint, bool keepProcesses, bool du
             return [];
         var ended = new List<int>();
         var failed = new List<string>();
+        var holders = new EmulatorFdHolders(mountpoint);
         foreach (int pid in EmulatorFdHolders.Find(mountpoint, new HashSet<int> { Environment.ProcessId, daemonPid }))
         {
             using ProcessPin? pin = ProcessPin.Of(pid);
-            if (pin is null || !EmulatorFdHolders.Holds(pid, mountpoint))
+            if (pin is null || !holders.Holds(pid))
                 continue; // ended meanwhile (its number may already be another process's)
             Errno killed = pin.Kill();
             if (killed.IsError)

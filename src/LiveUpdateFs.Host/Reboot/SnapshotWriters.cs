@@ -83,6 +83,7 @@ public sealed class SnapshotWriters(string mountpoint, ILogger log) : IDisposabl
     /// <summary>Scans and stops until a scan finds nobody new; the problem, or null.</summary>
     private string? StopAll(StoppedProcesses stopped, HashSet<int> holders, HashSet<int> never, MemfdUsers users, Stopwatch clock)
     {
+        var fdHolders = new EmulatorFdHolders(mountpoint);
         for (bool found = true; found;)
         {
             if (clock.Elapsed > Bound)
@@ -92,10 +93,10 @@ public sealed class SnapshotWriters(string mountpoint, ILogger log) : IDisposabl
             {
                 if (!int.TryParse(entry, out int pid) || never.Contains(pid) || stopped.Contains(pid))
                     continue;
-                bool holder = EmulatorFdHolders.Holds(pid, mountpoint);
+                bool holder = fdHolders.Holds(pid);
                 if (!holder && !users.AreUsedBy(pid))
                     continue;
-                var (outcome, error) = stopped.Stop(pid, p => holder ? EmulatorFdHolders.Holds(p, mountpoint) : users.AreUsedBy(p));
+                var (outcome, error) = stopped.Stop(pid, p => holder ? fdHolders.Holds(p) : users.AreUsedBy(p));
                 if (error.IsError)
                     return $"process {pid} cannot be stopped ({error.Name})";
                 if (outcome == StoppedProcesses.Outcome.Gone)

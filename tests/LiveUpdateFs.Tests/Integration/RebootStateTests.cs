@@ -153,6 +153,71 @@ public sealed class RebootStateTests
         Assert.That(emulator.CrashCheck(), Is.EqualTo("new"));
     }
 
+    [Test]
+    [Description("issue 11 (7): a holder that opened the device and then entered a new mount namespace (a sandboxed service) is found and ended by the reboot; its fd keeps the id of the mount it was opened on")]
+    public void A_holder_that_unshared_after_its_open_is_ended()
+    {
+        using MountedEmulator emulator = MountedEmulator.Start();
+        var start = new ProcessStartInfo(Path.Combine(Repository.CTests, "control_stages")) { UseShellExecute = false, RedirectStandardOutput = true };
+        start.ArgumentList.Add("unshared-holder");
+        start.ArgumentList.Add("sandboxed");
+        start.Environment["LIVEUPDATE_DEVICE"] = emulator.Device;
+        start.Environment["LD_PRELOAD"] = Repository.PreloadLibrary;
+        start.Environment["LIVEUPDATEFS_MOUNTPOINT"] = emulator.Mountpoint;
+        using Process holder = Process.Start(start)!;
+        WaitForLine(holder, $"# holder pid {holder.Id}");
+
+        ProcessResult reboot = emulator.Reboot();
+
+        Assert.That(reboot.ExitCode, Is.Zero, reboot.Output + emulator.LogTail());
+        Assert.That(reboot.Output, Does.Contain($"ended 1 processes holding emulator fds: {holder.Id}"));
+        Assert.That(holder.WaitForExit(10_000), Is.True, "the holder was ended");
+    }
+
+    [Test]
+    [Description("issue 11 (5): a requester with pending fd hand-overs costs the daemon one fd per hand-over, and every one is dropped (its session discarded) when the requester ends")]
+    public void Pending_hand_overs_cost_one_fd_each_and_are_dropped_at_the_requesters_end()
+    {
+        const int Pending = 200;
+        using MountedEmulator emulator = MountedEmulator.Start(logLevel: "information");
+        int daemon = emulator.DaemonPid;
+        int before = FdCount(daemon);
+        using Process client = StartClient(emulator, "prepare-hang", $"{Pending}");
+        WaitForLine(client, "# prepared");
+
+        int during = FdCount(daemon);
+        client.Kill();
+
+        Assert.That(during - before, Is.InRange(Pending, Pending + 4), "one pidfd per pending hand-over");
+        WaitUntil(() => FdCount(daemon) <= before + 1 && SessionNames(emulator).Count == 0, "every pending hand-over is dropped");
+    }
+
+    [Test]
+    [Description("status: a session's holder is still listed after someone looked its node up again (the holder's fd then reads \"(deleted)\")")]
+    public void Session_holders_stay_listed_after_a_lookup_of_their_node()
+    {
+        using MountedEmulator emulator = MountedEmulator.Start();
+        int holder = emulator.RunStage("crash-new");
+        string node = Directory.EnumerateFileSystemEntries($"/proc/{holder}/fd")
+            .Select(fd => new FileInfo(fd).LinkTarget ?? "").First(t => t.Contains(".lufs-session-"));
+        Assert.That(SessionHolders(emulator), Is.All.EqualTo(new[] { holder }));
+
+        File.Exists(node); // a LOOKUP of the name: ENOENT, the holder's dentry is dropped
+
+        Assert.That(new FileInfo(Directory.EnumerateFileSystemEntries($"/proc/{holder}/fd")
+            .First(fd => (new FileInfo(fd).LinkTarget ?? "").Contains(".lufs-session-"))).LinkTarget, Does.EndWith("(deleted)"));
+        Assert.That(SessionHolders(emulator), Is.All.EqualTo(new[] { holder }));
+    }
+
+    private static int FdCount(int pid) => Directory.EnumerateFileSystemEntries($"/proc/{pid}/fd").Count();
+
+    private static List<int[]> SessionHolders(MountedEmulator emulator)
+    {
+        using JsonDocument status = emulator.Status() ?? throw new AssertionException("no daemon answers status.json");
+        return status.RootElement.GetProperty("sessions").EnumerateArray()
+            .Select(s => s.GetProperty("holders").EnumerateArray().Select(h => h.GetInt32()).ToArray()).ToList();
+    }
+
     private static Process StartClient(MountedEmulator emulator, params string[] arguments)
     {
         var start = new ProcessStartInfo(Path.Combine(Repository.CTests, "control_stages")) { UseShellExecute = false, RedirectStandardOutput = true };
