@@ -401,9 +401,9 @@ static void check_present(int s, const char *name, const struct layout *l, char 
 	for (int f = 0; f < l->nfiles && !why[0]; f++) {
 		const struct file_layout *fl = &l->files[f];
 		struct liveupdate_session_retrieve_fd r = { .size = sizeof r, .fd = -1, .token = fl->token };
-		int rc = lu_ioctl(s, LIVEUPDATE_SESSION_RETRIEVE_FD, &r);
-		if (rc < 0) {
-			snprintf(why, n, "RETRIEVE_FD token %u: errno %d (%s)", fl->token, -rc, tap_errname(-rc));
+		int retrieved = lu_ioctl(s, LIVEUPDATE_SESSION_RETRIEVE_FD, &r);
+		if (retrieved < 0) {
+			snprintf(why, n, "RETRIEVE_FD token %u: errno %d (%s)", fl->token, -retrieved, tap_errname(-retrieved));
 			break;
 		}
 		fds[nfds++] = r.fd;
@@ -421,11 +421,11 @@ static void check_present(int s, const char *name, const struct layout *l, char 
 	if (!why[0]) {
 		struct liveupdate_session_retrieve_fd extra = { .size = sizeof extra, .fd = -1,
 								 .token = (unsigned)l->nfiles + 1 };
-		int rc = lu_ioctl(s, LIVEUPDATE_SESSION_RETRIEVE_FD, &extra);
-		if (rc != -ENOENT)
+		int unknown = lu_ioctl(s, LIVEUPDATE_SESSION_RETRIEVE_FD, &extra);
+		if (unknown != -ENOENT)
 			snprintf(why, n, "RETRIEVE_FD of token %d (not preserved) returned %d, expected ENOENT",
-				 l->nfiles + 1, rc);
-		if (rc >= 0)
+				 l->nfiles + 1, unknown);
+		if (unknown >= 0)
 			close(extra.fd);
 	}
 	struct liveupdate_session_finish fin = { .size = sizeof fin };

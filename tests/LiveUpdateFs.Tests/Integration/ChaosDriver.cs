@@ -29,8 +29,8 @@ public sealed partial class ChaosDriver : IDisposable
 
     /// <summary>The steps of a reboot at which kill@N fires before the store's pointer is renamed
     /// (the previous state stands) and after it (the new one does).</summary>
-    private static readonly string[] StepsBeforeTheCommit =
-        ["freeze-file", "content-write", "content-fsync", "manifest-write", "generation-fsync", "store-fsync", "restart", "pointer-write", "pointer-rename"];
+    private static readonly string[] StepsOfTheFreeze = ["freeze-file", "content-write", "content-fsync", "manifest-write", "generation-fsync", "store-fsync"];
+    private static readonly string[] StepsBeforeTheCommit = [.. StepsOfTheFreeze, "restart", "pointer-write", "pointer-rename"];
     private static readonly string[] StepsAfterTheCommit = ["pointer-fsync", "cleanup"];
     private static readonly string[] StepsOfTheFirstOpen = ["load", "consumed-write"];
 
@@ -368,9 +368,9 @@ public sealed partial class ChaosDriver : IDisposable
     }
 
     /// <summary>A `liveupdatefs reboot` SIGKILLed a random few milliseconds after it starts, or once
-    /// status.json says the boot is frozen (or committed). Once it has ended, the boot serves again (the freeze, if any, called off: the holders the command
-    /// had ended lost their sessions, the others keep them) or, if the command got its restart
-    /// request in, the next boot serves the frozen sessions.</summary>
+    /// status.json says the boot is frozen. Once it has ended, the boot serves again (the freeze, if
+    /// any, called off: the holders the command had ended lost their sessions, the others keep them)
+    /// or, if the command got its restart request in, the next boot serves the frozen sessions.</summary>
     private void KillRebootCommand(bool durable, ChaosKillMoment moment, int delayMilliseconds)
     {
         string boot = Boot() ?? throw new AssertionException($"{Where}: no daemon answers status.json before the reboot");
@@ -399,9 +399,12 @@ public sealed partial class ChaosDriver : IDisposable
         }
         else
         {
-            List<ChaosHolder> endedHolders = _model.Holders.Where(h => _holders[h.Pid].HasExited).ToList();
+            // Every SIGKILL the dead command sent is delivered or pending by now; a holder may still be dying.
+            List<ChaosHolder> endedHolders = _model.Holders.Where(h => _holders[h.Pid].HasExited || SigkillPending(h.Pid)).ToList();
             foreach (ChaosHolder holder in endedHolders)
             {
+                ProcessPin pin = _holders[holder.Pid];
+                WaitUntil(() => pin.HasExited, ExitTimeout, $"holder {holder.Pid}, killed by the reboot command, ends");
                 ForgetHolder(holder.Pid);
                 _model.HolderEnded(holder);
             }
@@ -492,7 +495,7 @@ public sealed partial class ChaosDriver : IDisposable
         Assert.That(result.TimedOut, Is.False, $"{Where}: the check ends once the daemon is dead\n{result.Output}");
         string[] lines = result.Output.Split('\n');
         string[] cutOff = ["ENOTCONN", "ECONNABORTED", "open the device"];
-        string[] wrong = lines.Where(l => l.StartsWith("not ok", StringComparison.Ordinal) && !cutOff.Any(l.Contains)).ToArray();
+        string[] wrong = lines.Where(l => l.StartsWith("not ok", StringComparison.Ordinal) && (!cutOff.Any(l.Contains) || l.Contains(": present, model: absent"))).ToArray();
         Assert.That(wrong, Is.Empty, $"{Where}: a check cut off by the daemon's death fails only for the lost connection\n{result.Output}");
         EndEveryHolder();
         _emulator.Mount(null, "information");
@@ -599,6 +602,8 @@ public sealed partial class ChaosDriver : IDisposable
         string fatal = FiredStep(faultsBefore);
         bool committed = StepsAfterTheCommit.Contains(fatal);
         Assert.That(committed || StepsBeforeTheCommit.Contains(fatal), Is.True, $"{Where}: the daemon died at a checkpoint of the reboot, not at {fatal}");
+        Assert.That(reboot.Output, Does.Contain(StepsOfTheFreeze.Contains(fatal) ? "died during the freeze" : "ended instead of restarting"),
+            $"{Where}: the reboot command says where the daemon died ({fatal})");
         EndEveryHolder();
         StartIfNoneServes();
         _model.CrashedDuringReboot(durable, committed);
@@ -638,6 +643,22 @@ public sealed partial class ChaosDriver : IDisposable
         if (boot is not null && status.RootElement.GetProperty("boot").GetString() != boot)
             return "next boot";
         return status.RootElement.GetProperty("reboot").GetString()!;
+    }
+
+    /// <summary>A SIGKILL waits to be delivered to <paramref name="pid"/> (/proc/PID/status, SigPnd or ShdPnd).</summary>
+    private static bool SigkillPending(int pid)
+    {
+        const ulong sigkill = 1UL << (9 - 1);
+        try
+        {
+            return File.ReadLines($"/proc/{pid}/status")
+                .Where(l => l.StartsWith("SigPnd:", StringComparison.Ordinal) || l.StartsWith("ShdPnd:", StringComparison.Ordinal))
+                .Any(l => (Convert.ToUInt64(l[7..].Trim(), 16) & sigkill) != 0);
+        }
+        catch (IOException)
+        {
+            return true; // gone already
+        }
     }
 
     private HashSet<string> OutgoingSessionNames()

@@ -5,7 +5,9 @@ namespace LiveUpdateFs.Tests.Integration;
 /// committed generation (and whether a boot consumed it), the incoming
 /// sessions of this boot not retrieved yet, the holders of this boot's
 /// outgoing sessions, and, after a daemon killed at a moment whose outcome
-/// is legitimately one of two states, both of them until a check says which.
+/// is legitimately one of two states, both of them until a check says which
+/// (likewise the sessions of a holder killed while a reboot froze: each is
+/// handed over whole or not at all, as many as the reboot says it froze).
 /// </summary>
 public sealed class ChaosModel
 {
