@@ -93,7 +93,6 @@ public sealed class ChaosTests
     }
 
     [Test]
-    [Explicit("fails on this branch: a durable freeze copies the memfd while its writer runs; the branch that stops writers during the copy fixes it")]
     [Description("issue 11: durable reboots of a session whose holder keeps writing its memfd: what the next boot retrieves is one instant of it")]
     public void A_durable_freeze_of_a_running_writer_keeps_one_instant()
     {
