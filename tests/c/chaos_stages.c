@@ -41,6 +41,7 @@
 #include <signal.h>
 #include <time.h>
 
+#include "holder.h"
 #include "tap.h"
 
 #define PAGE 4096
@@ -153,28 +154,6 @@ static int filled_memfd(const char *name, enum shape shape, const struct file_la
 
 /* ------------------------------------------------------------------ */
 /* The holder                                                          */
-
-/* In the holder: closes every fd above 2 that is not in keep[0..n). */
-static void close_all_but(const int *keep, int n)
-{
-	int extra[256], n_extra = 0;
-	DIR *d = opendir("/proc/self/fd");
-	if (!d)
-		return;
-	struct dirent *de;
-	while ((de = readdir(d)) && n_extra < (int)(sizeof extra / sizeof extra[0])) {
-		if (de->d_name[0] == '.')
-			continue;
-		int fd = atoi(de->d_name), kept = fd <= 2 || fd == dirfd(d);
-		for (int i = 0; i < n && !kept; i++)
-			kept = fd == keep[i];
-		if (!kept)
-			extra[n_extra++] = fd;
-	}
-	closedir(d);
-	for (int i = 0; i < n_extra; i++)
-		close(extra[i]);
-}
 
 /* The writer holder's work: passes over the pages in order until killed. */
 static _Noreturn void write_passes(int memfd, const struct file_layout *fl)

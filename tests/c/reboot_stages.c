@@ -58,6 +58,7 @@
 #include <signal.h>
 #include <sys/types.h>
 
+#include "holder.h"
 #include "tap.h"
 
 #define KiB ((off_t)1024)
@@ -347,28 +348,6 @@ static int retrieve_and_check(int session, const char *sess, const struct expect
 	return fd;
 }
 
-/* In the holder: closes every fd above 2 except the session fds and `also`. */
-static void close_all_but(const int *sessions, int n, int also)
-{
-	int extra[256], n_extra = 0;
-	DIR *d = opendir("/proc/self/fd");
-	if (!d)
-		return;
-	struct dirent *de;
-	while ((de = readdir(d)) && n_extra < (int)(sizeof extra / sizeof extra[0])) {
-		if (de->d_name[0] == '.')
-			continue;
-		int fd = atoi(de->d_name), keep = fd <= 2 || fd == also || fd == dirfd(d);
-		for (int i = 0; i < n && !keep; i++)
-			keep = fd == sessions[i];
-		if (!keep)
-			extra[n_extra++] = fd;
-	}
-	closedir(d);
-	for (int i = 0; i < n_extra; i++)
-		close(extra[i]);
-}
-
 /*
  * Forks the holder that keeps the sessions across the reboot (see the
  * header comment). Closes the device fd first; the memfds must be closed
@@ -399,7 +378,11 @@ static void fork_holder(int *dev, const int *sessions, int n)
 		}
 		if (null > 2)
 			close(null);
-		close_all_but(sessions, n, ready[1]);
+		int keep[n + 1];
+		for (int i = 0; i < n; i++)
+			keep[i] = sessions[i];
+		keep[n] = ready[1];
+		close_all_but(keep, n + 1);
 		char c = 'r';
 		if (write(ready[1], &c, 1) != 1)
 			_exit(1);

@@ -53,6 +53,7 @@
 #include <sys/types.h>
 #include <time.h>
 
+#include "holder.h"
 #include "tap.h"
 
 #define MiB ((off_t)1 << 20)
@@ -126,21 +127,8 @@ static void detach(const int *keep, int n)
 			close(std);
 	if (null > 2)
 		close(null);
-	int doomed[1024], n_doomed = 0;
-	DIR *d = opendir("/proc/self/fd");
-	if (!d)
+	if (close_all_but(keep, n) < 0)
 		_exit(1);
-	struct dirent *de;
-	while ((de = readdir(d)) && n_doomed < (int)(sizeof doomed / sizeof doomed[0])) {
-		int fd = atoi(de->d_name), kept = de->d_name[0] == '.' || fd <= 2 || fd == dirfd(d);
-		for (int i = 0; i < n && !kept; i++)
-			kept = fd == keep[i];
-		if (!kept)
-			doomed[n_doomed++] = fd;
-	}
-	closedir(d);
-	for (int i = 0; i < n_doomed; i++)
-		close(doomed[i]);
 }
 
 static _Noreturn void run_writer(int session, int memfd, off_t size, struct progress *progress)
