@@ -5,14 +5,15 @@
  * model of what the next boot must offer; this program only creates sessions
  * with contents that name their origin, and checks what comes back.
  *
- *     chaos_stages create BATCH N
+ *     chaos_stages create BATCH N [SALT]
  *         Opens the device, creates N sessions "c<BATCH>-<i>" (i = 0..N-1),
  *         each preserving one or two small memfds, then forks a HOLDER that
  *         keeps only the session fds (as reboot_stages does). The layout and
- *         contents of a session are a function of its name: 1 or 2 files,
- *         tokens 1.., 1 to 4 pages, some sizes not page-aligned, bytes from
- *         mix64(BATCH, i, token). BATCH is a number the driver never
- *         passes twice, so that a name never returns with other contents.
+ *         contents of a session are a function of its name and SALT
+ *         (default 0): 1 or 2 files, tokens 1.., 1 to 4 pages, some sizes not
+ *         page-aligned, bytes from mix64(BATCH, i, SALT, token). The driver
+ *         reuses a name only with a new SALT, so that what comes back under
+ *         a name tells which of its sessions it is.
  *     chaos_stages writer BATCH
  *         One session "w<BATCH>" with one memfd of 1 to 4 MiB (token 1).
  *         Every page is stamped with a pass counter: pass 0 before
@@ -21,7 +22,8 @@
  *         it is killed. Any instant of the memfd is therefore pages [0,k) of
  *         pass n+1 and [k,end) of pass n, each page whole.
  *     chaos_stages check SPEC
- *         SPEC is a file, one session per line: "NAME present|absent|either".
+ *         SPEC is a file, one session per line: "NAME present|absent|either
+ *         [SALT]" (the SALT it was created with; default 0).
  *         Each session is retrieved: ENOENT is "absent"; a present one must
  *         have exactly its files (RETRIEVE_FD of one token more -> ENOENT),
  *         each with its size and contents (a writer's: one instant, above),
@@ -79,14 +81,14 @@ struct layout {
 	struct file_layout files[MAX_FILES];
 };
 
-/* "c<BATCH>-<i>" or "w<BATCH>"; 0 if the name is neither. */
-static int layout_of(const char *name, struct layout *out)
+/* "c<BATCH>-<i>" (created with salt) or "w<BATCH>"; 0 if the name is neither. */
+static int layout_of(const char *name, unsigned salt, struct layout *out)
 {
 	unsigned batch, index;
 	char tail;
 	memset(out, 0, sizeof *out);
 	if (sscanf(name, "c%u-%u%c", &batch, &index, &tail) == 2) {
-		uint64_t h = mix64((uint64_t)batch << 20 ^ index);
+		uint64_t h = mix64((uint64_t)salt << 40 ^ (uint64_t)batch << 20 ^ index);
 		out->shape = PLAIN;
 		out->nfiles = 1 + (int)(h % MAX_FILES);
 		for (int f = 0; f < out->nfiles; f++) {
@@ -269,7 +271,7 @@ static int parse_count(const char *text, unsigned max, unsigned *out)
 	return 1;
 }
 
-static int create_stage(unsigned batch, unsigned n)
+static int create_stage(unsigned batch, unsigned n, unsigned salt)
 {
 	int dev = lu_open_device_or_die();
 	int sessions[MAX_SESSIONS];
@@ -277,7 +279,7 @@ static int create_stage(unsigned batch, unsigned n)
 		char name[LIVEUPDATE_SESSION_NAME_LENGTH];
 		struct layout l;
 		snprintf(name, sizeof name, "c%u-%u", batch, i);
-		layout_of(name, &l);
+		layout_of(name, salt, &l);
 		sessions[i] = create_session(dev, name, &l, NULL);
 	}
 	fork_holder(&dev, sessions, (int)n, -1, NULL);
@@ -290,7 +292,7 @@ static int writer_stage(unsigned batch)
 	char name[LIVEUPDATE_SESSION_NAME_LENGTH];
 	struct layout l;
 	snprintf(name, sizeof name, "w%u", batch);
-	layout_of(name, &l);
+	layout_of(name, 0, &l);
 	int memfd = -1;
 	int s = create_session(dev, name, &l, &memfd);
 	fork_holder(&dev, &s, 1, memfd, &l.files[0]);
@@ -427,10 +429,11 @@ static int check_stage(const char *spec_path)
 	int present = 0, absent = 0;
 	while (fgets(line, sizeof line, spec)) {
 		char name[LIVEUPDATE_SESSION_NAME_LENGTH], expect[16];
+		unsigned salt = 0;
 		struct layout l;
 		if (line[0] == '#' || line[0] == '\n')
 			continue;
-		if (sscanf(line, "%63s %15s", name, expect) != 2 || !layout_of(name, &l) ||
+		if (sscanf(line, "%63s %15s %u", name, expect, &salt) < 2 || !layout_of(name, salt, &l) ||
 		    (strcmp(expect, "present") && strcmp(expect, "absent") && strcmp(expect, "either"))) {
 			fprintf(stderr, "chaos_stages check: bad spec line: %s", line);
 			return 2;
@@ -469,15 +472,15 @@ static int check_stage(const char *spec_path)
 
 int main(int argc, char **argv)
 {
-	unsigned batch, n;
+	unsigned batch, n, salt = 0;
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	if (argc == 4 && strcmp(argv[1], "create") == 0 && parse_count(argv[2], 1u << 30, &batch) &&
-	    parse_count(argv[3], MAX_SESSIONS, &n) && n > 0)
-		return create_stage(batch, n);
+	if ((argc == 4 || (argc == 5 && parse_count(argv[4], 1u << 30, &salt))) && strcmp(argv[1], "create") == 0 &&
+	    parse_count(argv[2], 1u << 30, &batch) && parse_count(argv[3], MAX_SESSIONS, &n) && n > 0)
+		return create_stage(batch, n, salt);
 	if (argc == 3 && strcmp(argv[1], "writer") == 0 && parse_count(argv[2], 1u << 30, &batch))
 		return writer_stage(batch);
 	if (argc == 3 && strcmp(argv[1], "check") == 0)
 		return check_stage(argv[2]);
-	fprintf(stderr, "usage: chaos_stages create BATCH N (1..%d) | writer BATCH | check SPEC\n", MAX_SESSIONS);
+	fprintf(stderr, "usage: chaos_stages create BATCH N (1..%d) [SALT] | writer BATCH | check SPEC\n", MAX_SESSIONS);
 	return 2;
 }

@@ -7,6 +7,8 @@ namespace LiveUpdateFs.Tests.Integration;
 /// its freeze, a caller held by a frozen boot). Every wait is bounded.</summary>
 public sealed class BackgroundProcess : IDisposable
 {
+    private static readonly TimeSpan OutputDrainTimeout = TimeSpan.FromSeconds(10);
+
     private readonly Process _process;
     private readonly List<string> _lines = [];
     private readonly SemaphoreSlim _lineArrived = new(0);
@@ -67,7 +69,7 @@ public sealed class BackgroundProcess : IDisposable
                 return true;
             if (_process.HasExited)
             {
-                _process.WaitForExit(); // the last lines
+                _process.WaitForExit(OutputDrainTimeout); // the last lines
                 return Printed(line);
             }
             TimeSpan left = timeout - clock.Elapsed;
@@ -89,7 +91,8 @@ public sealed class BackgroundProcess : IDisposable
         bool finished = _process.WaitForExit(timeout);
         if (!finished)
             _process.Kill(entireProcessTree: true);
-        _process.WaitForExit(); // also drains the output
+        // Also drains the output, bounded: a child it left (a daemon it started) may keep the pipe open.
+        _process.WaitForExit(OutputDrainTimeout);
         return new ProcessResult(finished ? _process.ExitCode : -1, Output, !finished);
     }
 

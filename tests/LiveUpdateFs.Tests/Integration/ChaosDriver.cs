@@ -38,11 +38,13 @@ public sealed partial class ChaosDriver : IDisposable
     private readonly ChaosModel _model = new();
     private readonly Random _random;
     private readonly List<ChaosSession> _created = [];
+    private readonly List<(int Batch, int Sessions)> _creates = [];
     private readonly Dictionary<int, ProcessPin> _holders = [];
     private readonly Queue<string> _journal = new();
     private readonly string _spec;
     private int _round;
     private int _batch;
+    private int _salt;
 
     /// <param name="seed">Seeds the driver's own choices (which holder to kill, which older names to ask for).</param>
     public ChaosDriver(int seed)
@@ -151,16 +153,40 @@ public sealed partial class ChaosDriver : IDisposable
 
     private void MakeSessions(ChaosRoundPlan plan)
     {
-        foreach (int sessions in plan.Creates)
-            StartHolder(["create", (++_batch).ToString(), sessions.ToString()], writes: false);
+        for (int i = 0; i < plan.Creates.Length; i++)
+        {
+            if (i == 0 && plan.ReuseNames && ReusableCreate() is { } earlier)
+            {
+                // The names of an earlier create with new contents: its sessions must never come back as these.
+                int sessions = Math.Min(plan.Creates[i], earlier.Sessions);
+                if (_model.Incoming.Any(s => s.Name.StartsWith($"c{earlier.Batch}-", StringComparison.Ordinal)))
+                    Summary.State("a name used again beside its incoming session, not retrieved yet");
+                StartHolder(["create", earlier.Batch.ToString(), sessions.ToString(), (++_salt).ToString()], writes: false);
+                Summary.Action("create reusing names");
+                continue;
+            }
+            _creates.Add((++_batch, plan.Creates[i]));
+            StartHolder(["create", _batch.ToString(), plan.Creates[i].ToString()], writes: false);
+        }
         if (plan.Writer)
             StartHolder(["writer", (++_batch).ToString()], writes: true);
         if (plan.KillHolder && _model.Holders.Count > 0)
             KillHolder(_model.Holders[_random.Next(_model.Holders.Count)]);
     }
 
+    /// <summary>An earlier create none of whose names is outgoing now (CREATE_SESSION would be EEXIST);
+    /// an incoming session of the same name may be there: an outgoing one beside it is allowed.</summary>
+    private (int Batch, int Sessions)? ReusableCreate()
+    {
+        HashSet<string> outgoing = _model.Outgoing.Select(s => s.Name).ToHashSet();
+        var free = _creates.Where(c => !Enumerable.Range(0, c.Sessions).Any(i => outgoing.Contains($"c{c.Batch}-{i}"))).ToList();
+        return free.Count > 0 ? free[_random.Next(free.Count)] : null;
+    }
+
+    /// <summary>Runs chaos_stages create or writer (arguments) and takes on the holder it leaves.</summary>
     private void StartHolder(string[] arguments, bool writes)
     {
+        int salt = arguments.Length > 3 ? int.Parse(arguments[3]) : 0;
         ProcessResult result = RunChaosStage(arguments);
         _model.DeviceOpened();
         AssertPassed(result, $"chaos_stages {string.Join(' ', arguments)}");
@@ -168,7 +194,7 @@ public sealed partial class ChaosDriver : IDisposable
         ProcessPin pin = ProcessPin.Of(pid) ?? throw new AssertionException($"{Where}: holder {pid} ended before it was pinned");
         _holders[pid] = pin;
         var sessions = SessionLine().Matches(result.Output)
-            .Select(m => new ChaosSession(m.Groups[1].Value, int.Parse(m.Groups[2].Value), long.Parse(m.Groups[3].Value), _round))
+            .Select(m => new ChaosSession(m.Groups[1].Value, int.Parse(m.Groups[2].Value), long.Parse(m.Groups[3].Value), _round, salt))
             .ToList();
         _created.AddRange(sessions);
         Summary.SessionsCreated += sessions.Count;
@@ -237,14 +263,14 @@ public sealed partial class ChaosDriver : IDisposable
     {
         var expect = new Dictionary<string, string>(StringComparer.Ordinal);
         foreach (ChaosSession session in _model.Incoming)
-            expect[session.Name] = "present";
+            expect[session.Name] = $"present {session.Salt}";
         if (_model.Undecided is { } undecided)
         {
             foreach (ChaosSession session in undecided.Old.Concat(undecided.New))
-                expect[session.Name] = "either";
+                expect[session.Name] = $"either {session.Salt}";
         }
         foreach (ChaosSession session in _model.Optional)
-            expect[session.Name] = "either";
+            expect[session.Name] = $"either {session.Salt}";
         IEnumerable<ChaosSession> older = _created.Where(s => s.Round < _round - RecentRounds).ToList() is { Count: > 0 } all
             ? Enumerable.Range(0, OlderNamesPerCheck).Select(_ => all[_random.Next(all.Count)])
             : [];

@@ -20,6 +20,7 @@ namespace LiveUpdateFs.Tests.Integration;
 /// <param name="FaultPoint">For <see cref="ChaosEnding.FaultMount"/>: the N of kill@N.</param>
 /// <param name="RebootAfterThaw">For <see cref="ChaosEnding.ClientKilledWhileFrozen"/>: a reboot group follows the thaw.</param>
 /// <param name="KillHolderDuringReboot">For <see cref="ChaosEnding.RebootGroup"/>: SIGKILL a holder as the commands start.</param>
+/// <param name="ReuseNames">The first create takes the names of an earlier one (none outgoing now) with new contents.</param>
 public sealed record ChaosRoundPlan(
     bool KillDaemonFirst,
     bool Check,
@@ -32,7 +33,8 @@ public sealed record ChaosRoundPlan(
     int KillDelayMilliseconds = 0,
     int FaultPoint = 1,
     bool RebootAfterThaw = false,
-    bool KillHolderDuringReboot = false)
+    bool KillHolderDuringReboot = false,
+    bool ReuseNames = false)
 {
     /// <summary>A random round; <paramref name="holders"/> is how many holders
     /// the boot has (many: the round reboots so that they do not pile up).</summary>
@@ -58,7 +60,8 @@ public sealed record ChaosRoundPlan(
             KillDelayMilliseconds: ending == ChaosEnding.DaemonKilledDuringCheck ? random.Next(10) : random.Next(80),
             FaultPoint: 1 + random.Next(24),
             RebootAfterThaw: random.NextDouble() < 0.5,
-            KillHolderDuringReboot: random.NextDouble() < 0.25);
+            KillHolderDuringReboot: random.NextDouble() < 0.25,
+            ReuseNames: random.NextDouble() < 0.3);
     }
 
     public override string ToString()
@@ -68,7 +71,7 @@ public sealed record ChaosRoundPlan(
             parts.Add("kill daemon first");
         if (Check)
             parts.Add("check");
-        parts.AddRange(Creates.Select(n => $"create {n}"));
+        parts.AddRange(Creates.Select((n, i) => i == 0 && ReuseNames ? $"create {n} reusing names" : $"create {n}"));
         if (Writer)
             parts.Add("writer");
         if (KillHolder)

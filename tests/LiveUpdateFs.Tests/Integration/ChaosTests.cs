@@ -25,10 +25,11 @@ public sealed class ChaosTests
         // one command reboots, one is refused, the killed holder's sessions come back as far as they were frozen
         new(KillDaemonFirst: false, Check: true, Creates: [2, 1, 2], Writer: false, KillHolder: false, ChaosEnding.RebootGroup, Durable: [false, false],
             KillDelayMilliseconds: 15, KillHolderDuringReboot: true),
-        // a writer's memfd across an in-place reboot
-        new(KillDaemonFirst: false, Check: true, Creates: [1], Writer: true, KillHolder: false, ChaosEnding.RebootGroup, Durable: [false]),
-        // a holder killed, then three durable commands at once
-        new(KillDaemonFirst: false, Check: true, Creates: [2, 2], Writer: false, KillHolder: true, ChaosEnding.RebootGroup, Durable: [true, true, true]),
+        // a writer's memfd across an in-place reboot; a session name of round 1 with new contents
+        new(KillDaemonFirst: false, Check: true, Creates: [1], Writer: true, KillHolder: false, ChaosEnding.RebootGroup, Durable: [false], ReuseNames: true),
+        // names used before with new contents, a holder killed, then three durable commands at once
+        new(KillDaemonFirst: false, Check: true, Creates: [2, 2], Writer: false, KillHolder: true, ChaosEnding.RebootGroup, Durable: [true, true, true],
+            ReuseNames: true),
         // the daemon killed before the first open: the durable generation is offered whole;
         // then a reboot client killed while frozen, a held check served, and a reboot
         new(KillDaemonFirst: true, Check: true, Creates: [1], Writer: false, KillHolder: false, ChaosEnding.ClientKilledWhileFrozen, Durable: [true],
@@ -59,7 +60,7 @@ public sealed class ChaosTests
     ];
 
     [Test]
-    [Description("issue 11: a fixed tour of chaos rounds (concurrent reboots, holders killed before and during a reboot, a reboot client killed while frozen with a held caller, a reboot command killed, the daemon killed idle, during reboots, during a check and by kill@N, unmount, also while frozen) against the model")]
+    [Description("issue 11: a fixed tour of chaos rounds (concurrent reboots, names used again with new contents, holders killed before and during a reboot, a reboot client killed while frozen with a held caller, a reboot command killed, the daemon killed idle, during reboots, during a check and by kill@N, unmount, also while frozen) against the model")]
     public void A_tour_of_chaos_rounds_keeps_the_model()
     {
         using var driver = new ChaosDriver(seed: 11);
