@@ -12,6 +12,7 @@ public sealed class BackgroundProcess : IDisposable
     private readonly Process _process;
     private readonly List<string> _lines = [];
     private readonly SemaphoreSlim _lineArrived = new(0);
+    private readonly CountdownEvent _streamsOpen = new(2);
 
     private BackgroundProcess(Process process)
     {
@@ -69,7 +70,7 @@ public sealed class BackgroundProcess : IDisposable
                 return true;
             if (_process.HasExited)
             {
-                _process.WaitForExit(OutputDrainTimeout); // the last lines
+                _streamsOpen.Wait(OutputDrainTimeout); // the last lines
                 return Printed(line);
             }
             TimeSpan left = timeout - clock.Elapsed;
@@ -90,9 +91,13 @@ public sealed class BackgroundProcess : IDisposable
     {
         bool finished = _process.WaitForExit(timeout);
         if (!finished)
+        {
             _process.Kill(entireProcessTree: true);
-        // Also drains the output, bounded: a child it left (a daemon it started) may keep the pipe open.
-        _process.WaitForExit(OutputDrainTimeout);
+            _process.WaitForExit(OutputDrainTimeout);
+        }
+        // The output to its end (a timed WaitForExit does not wait for it), bounded: a child it left
+        // (a daemon it started) may keep the pipes open.
+        _streamsOpen.Wait(OutputDrainTimeout);
         return new ProcessResult(finished ? _process.ExitCode : -1, Output, !finished);
     }
 
@@ -111,14 +116,17 @@ public sealed class BackgroundProcess : IDisposable
     {
         if (!_process.HasExited)
             _process.Kill(entireProcessTree: true);
+        // The events stay undisposed: the output handlers may still run on another thread.
         _process.Dispose();
-        _lineArrived.Dispose();
     }
 
     private void Add(string? line)
     {
         if (line is null)
+        {
+            _streamsOpen.Signal(); // the end of stdout or of stderr
             return;
+        }
         lock (_lines)
             _lines.Add(line);
         _lineArrived.Release();
