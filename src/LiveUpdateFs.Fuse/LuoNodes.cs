@@ -58,11 +58,17 @@ public sealed class LuoNodes(NodeAccess access)
     public const ulong Control = 3;
     public const ulong Status = 4;
 
+    /// <summary>The daemon's pid, for the preload library's PR_SET_PTRACER
+    /// (src/native/lufs-envelope.h LUFS_DAEMON_NODE): a read that costs one
+    /// small answer, where status.json renders the whole state.</summary>
+    public const ulong Daemon = 5;
+
     /// <summary>Per-session nodes: SessionBase + ticket.</summary>
     public const ulong SessionBase = 1UL << 32;
 
     public const string DeviceName = "liveupdate";
     public const string StatusName = "status.json";
+    public const string DaemonName = ".lufs-daemon";
 
     private const uint Directory = 0x4000;
     private const uint Regular = 0x8000;
@@ -80,6 +86,8 @@ public sealed class LuoNodes(NodeAccess access)
     public NodeAttributes ControlAttributes => Owned(Control, Regular | access.Mode);
 
     public NodeAttributes StatusAttributes => Owned(Status, Regular | (access.Mode & ReadBits));
+
+    public NodeAttributes DaemonAttributes => Owned(Daemon, Regular | (access.Mode & ReadBits));
 
     /// <summary>Only the process whose request made the session fd may open
     /// its node (checked at open); the mode lets that process's user or group in.</summary>

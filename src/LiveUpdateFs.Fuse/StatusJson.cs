@@ -6,11 +6,11 @@ namespace LiveUpdateFs.Fuse;
 /// <summary>The content of status.json (written by hand: no reflection, AOT-safe).</summary>
 public static class StatusJson
 {
-    /// <param name="nodes">Session id → the per-session node its fd is open on.</param>
-    /// <param name="holders">Node name → the pids holding an fd of it.</param>
+    /// <param name="nodes">Session id → the per-session node its fd is open on
+    /// (`status` finds the pids holding it; the daemon never scans /proc for that:
+    /// docs/blocking.md).</param>
     /// <param name="reboot">Where the boot is in a reboot (serving, frozen, committed).</param>
-    public static byte[] Render(OrchestratorSnapshot snapshot, DaemonFacts daemon, IReadOnlyDictionary<long, string> nodes,
-        IReadOnlyDictionary<string, List<int>> holders, string reboot = "serving")
+    public static byte[] Render(OrchestratorSnapshot snapshot, DaemonFacts daemon, IReadOnlyDictionary<long, string> nodes, string reboot = "serving")
     {
         using var stream = new MemoryStream();
         using (var json = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true }))
@@ -24,7 +24,6 @@ public static class StatusJson
             json.WriteEndArray();
             json.WriteBoolean("supervised", daemon.Supervised);
             json.WriteBoolean("deviceOpen", snapshot.DeviceOpen);
-            WritePids(json, "deviceHolders", holders.GetValueOrDefault(LuoNodes.DeviceName));
             json.WriteBoolean("frozen", snapshot.Frozen);
             json.WriteString("reboot", reboot);
             json.WriteBoolean("incomingLoaded", snapshot.IncomingLoaded);
@@ -35,7 +34,10 @@ public static class StatusJson
                 json.WriteNumber("id", session.Id);
                 json.WriteString("name", session.Name);
                 json.WriteString("kind", session.Kind);
-                WritePids(json, "holders", nodes.TryGetValue(session.Id, out string? node) ? holders.GetValueOrDefault(node) : null);
+                if (nodes.TryGetValue(session.Id, out string? node))
+                    json.WriteString("node", node);
+                else
+                    json.WriteNull("node");
                 json.WriteStartArray("files");
                 foreach (FileSnapshot file in session.Files)
                 {
@@ -54,14 +56,6 @@ public static class StatusJson
         }
         stream.WriteByte((byte)'\n');
         return stream.ToArray();
-    }
-
-    private static void WritePids(Utf8JsonWriter json, string name, List<int>? pids)
-    {
-        json.WriteStartArray(name);
-        foreach (int pid in pids ?? [])
-            json.WriteNumberValue(pid);
-        json.WriteEndArray();
     }
 }
 

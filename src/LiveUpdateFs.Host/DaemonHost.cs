@@ -60,7 +60,7 @@ public sealed class DaemonHost(MountOptions options)
             // Disposed when Serve returns: processes a durable freeze left stopped run again as this daemon ends.
             using var snapshotWriters = new SnapshotWriters(options.Mountpoint, log);
             var reboots = new RebootStateMachine(orchestrator, new StoreHandover(store, faults, log, snapshotWriters), options.FreezeTimeout, log);
-            using var fileSystem = new LuoFileSystem(new LuoDispatcher(orchestrator, behaviour), log, reboots,
+            using var fileSystem = new LuoFileSystem(orchestrator, new LuoDispatcher(orchestrator, behaviour), log, reboots,
                 new DaemonFacts(options.Mountpoint, options.ToArguments(foreground: false), ServiceManager.Supervised,
                     Random.Shared.NextInt64().ToString("x16", System.Globalization.CultureInfo.InvariantCulture)), access);
             FuseServer? serving = null;

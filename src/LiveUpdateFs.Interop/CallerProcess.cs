@@ -73,14 +73,22 @@ public sealed unsafe class CallerProcess(int threadId) : ICallerMemory, ICallerF
         Errno described = Describe(held!, out FileFacts facts);
         if (described.IsError)
         {
-            held!.Dispose();
+            DeferredClose.Close(held!);
             return described;
         }
         file = new HeldFile(held!, facts);
         return Errno.None;
     }
 
-    /// <summary>fstat + fstatfs (+ seals); an O_PATH fd is EBADF, as the kernel's fget() says.</summary>
+    /// <summary>
+    /// What LUO needs to know of a file, found without any I/O a caller could
+    /// stall (docs/blocking.md): F_GET_SEALS is answered by the memfd code
+    /// for shmem and hugetlbfs files only and is EINVAL for every other file,
+    /// FUSE files of any mount and namespace included. Only such files are
+    /// then stat'ed (tmpfs and hugetlbfs answer from memory); any other is
+    /// "not a memfd" without being touched. An O_PATH fd is EBADF, as the
+    /// kernel's fget() says.
+    /// </summary>
     public static Errno Describe(SafeFd fd, out FileFacts facts)
     {
         facts = default;
@@ -89,9 +97,12 @@ public sealed unsafe class CallerProcess(int threadId) : ICallerMemory, ICallerF
             return Libc.LastErrno;
         if ((flags & Libc.O_PATH) != 0)
             return Errno.EBADF;
-        if (MountTable.IsOnFuse(fd.Fd))
+        int seals = Libc.Fcntl(fd, Libc.F_GET_SEALS, 0);
+        if (seals < 0)
         {
-            // Never a shmem file; and fstat would deadlock on our own mount.
+            Errno why = Libc.LastErrno;
+            if (why != Errno.EINVAL)
+                return why;
             facts = new FileFacts(FileSystemKind.Other, IsRegular: false, LinkCount: 1, default, 0);
             return Errno.None;
         }
@@ -103,8 +114,6 @@ public sealed unsafe class CallerProcess(int threadId) : ICallerMemory, ICallerF
             HugetlbfsMagic => FileSystemKind.Hugetlbfs,
             _ => FileSystemKind.Other,
         };
-        // Seals matter only for shmem files; elsewhere F_GET_SEALS is EINVAL.
-        int seals = fs == FileSystemKind.Tmpfs ? Math.Max(0, Libc.Fcntl(fd, Libc.F_GET_SEALS, 0)) : 0;
         facts = new FileFacts(fs, (stat.Mode & Libc.S_IFMT) == Libc.S_IFREG, stat.Nlink,
             new FileIdentity(stat.Dev, stat.Ino), stat.Size, seals);
         return Errno.None;
@@ -149,13 +158,4 @@ public sealed unsafe class CallerProcess(int threadId) : ICallerMemory, ICallerF
     }
 
     public void Dispose() => _pidfd?.Dispose();
-}
-
-/// <summary>The daemon's own reference to a caller's open file description.</summary>
-public sealed class HeldFile(SafeFd fd, FileFacts facts) : IHeldFile
-{
-    public SafeFd Fd { get; } = fd;
-    public FileFacts Facts { get; } = facts;
-
-    public void Dispose() => Fd.Dispose();
 }

@@ -10,6 +10,9 @@ public static unsafe partial class UnixRights
     private const int SolSocket = 1;
     private const int ScmRights = 1;
     private const int MsgNoSignal = 0x4000;
+    private const int MsgDontWait = 0x40;
+    private const int SoDomain = 39;
+    private const int AfUnix = 1;
 
     [StructLayout(LayoutKind.Sequential)]
     private struct MsgHdr
@@ -36,6 +39,22 @@ public static unsafe partial class UnixRights
     [LibraryImport("libc.so.6", EntryPoint = "sendmsg", SetLastError = true)]
     private static partial nint SendMsg(SafeFd socket, MsgHdr* message, int flags);
 
+    [LibraryImport("libc.so.6", EntryPoint = "getsockopt", SetLastError = true)]
+    private static partial int GetSockOpt(SafeFd socket, int level, int name, int* value, uint* length);
+
+    /// <summary>Is <paramref name="fd"/> a unix socket? Asked of the socket
+    /// layer only (no I/O): anything else is ENOTSOCK.</summary>
+    public static Errno CheckUnixSocket(SafeFd fd)
+    {
+        int domain = 0;
+        uint length = sizeof(int);
+        if (GetSockOpt(fd, SolSocket, SoDomain, &domain, &length) != 0)
+            return Libc.LastErrno;
+        return domain == AfUnix ? Errno.None : Errno.ENOTSOCK;
+    }
+
+    /// <summary>Sends without waiting (docs/blocking.md): a socket whose
+    /// queue is full gives EAGAIN at once instead of stalling the sender.</summary>
     public static Errno Send(SafeFd socket, SafeFd file)
     {
         bool added = false;
@@ -46,7 +65,7 @@ public static unsafe partial class UnixRights
             var iov = new Libc.IoVec { Base = &payload, Length = 1 };
             var control = new CmsgWithFd { Length = (nuint)(16 + sizeof(int)), Level = SolSocket, Type = ScmRights, Fd = file.Fd };
             var message = new MsgHdr { Iov = &iov, IovLength = 1, Control = &control, ControlLength = (nuint)sizeof(CmsgWithFd) };
-            return SendMsg(socket, &message, MsgNoSignal) == 1 ? Errno.None : Libc.LastErrno;
+            return SendMsg(socket, &message, MsgNoSignal | MsgDontWait) == 1 ? Errno.None : Libc.LastErrno;
         }
         finally
         {

@@ -30,6 +30,7 @@ public readonly record struct Errno(int Value)
     public static readonly Errno ENOSPC = new(28);
     public static readonly Errno ESPIPE = new(29);
     public static readonly Errno ENOSYS = new(38);
+    public static readonly Errno ENOTSOCK = new(88);
     public static readonly Errno EOPNOTSUPP = new(95);
     public static readonly Errno ECONNABORTED = new(103);
     public static readonly Errno ENOTCONN = new(107);
@@ -65,6 +66,7 @@ public readonly record struct Errno(int Value)
         28 => "ENOSPC",
         29 => "ESPIPE",
         38 => "ENOSYS",
+        88 => "ENOTSOCK",
         95 => "EOPNOTSUPP",
         103 => "ECONNABORTED",
         107 => "ENOTCONN",

@@ -90,6 +90,25 @@ public static class IoctlDecoder
         return Errno.None;
     }
 
+    /// <summary>
+    /// The tail <see cref="Decode"/> would scan for zeros (step 6), found
+    /// without side effects: null when decoding stops earlier or the struct
+    /// has no tail. Lets a long scan run away from the request thread first.
+    /// </summary>
+    public static (ulong Start, ulong Length)? DeclaredTail(LuoCommandTable table, LuoFileKind kind, uint request, ulong argument, ICallerMemory memory)
+    {
+        LuoCommand? command = table.Find(kind, LuoRequest.Nr(request));
+        if (command is null || request != command.Request || !command.IsAllowedOn(kind))
+            return null;
+        Span<byte> sizeWord = stackalloc byte[4];
+        if (memory.Read(argument, sizeWord) != 4)
+            return null;
+        uint userSize = BinaryPrimitives.ReadUInt32LittleEndian(sizeWord);
+        if (userSize < (uint)command.MinSize || userSize <= (uint)command.KnownSize)
+            return null;
+        return (argument + (ulong)command.KnownSize, userSize - (uint)command.KnownSize);
+    }
+
     /// <summary>check_zeroed_user: E2BIG at the first non-zero byte, EFAULT at
     /// the first unreadable one or for a range that is not a user range at all.</summary>
     public static Errno CheckZeroedTail(ICallerMemory memory, ulong start, ulong length)

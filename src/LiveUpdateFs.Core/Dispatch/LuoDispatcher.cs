@@ -11,13 +11,20 @@ public sealed class LuoDispatcher(Orchestrator orchestrator, LuoBehaviour behavi
 {
     private readonly LuoCommandTable _table = new(behaviour);
 
-    public Orchestrator Orchestrator => orchestrator;
+    /// <summary>The zero tail <see cref="Dispatch"/> would check for this
+    /// request (see <see cref="IoctlDecoder.DeclaredTail"/>), or null.</summary>
+    public (ulong Start, ulong Length)? DeclaredTail(Session? session, uint request, ulong argument, ICallerMemory memory) =>
+        IoctlDecoder.DeclaredTail(_table, KindOf(session), request, argument, memory);
+
+    private static LuoFileKind KindOf(Session? session) => session is null ? LuoFileKind.Device
+        : session.Kind == SessionKind.Outgoing ? LuoFileKind.OutgoingSession : LuoFileKind.IncomingSession;
 
     /// <param name="session">The session the fd belongs to; null for the device.</param>
     public IoctlOutcome Dispatch(Session? session, uint request, ulong argument, RequestContext context)
     {
-        LuoFileKind kind = session is null ? LuoFileKind.Device
-            : session.Kind == SessionKind.Outgoing ? LuoFileKind.OutgoingSession : LuoFileKind.IncomingSession;
+        if (orchestrator.Frozen)
+            return IoctlOutcome.Done(Errno.EBUSY); // the FUSE layer holds such requests; this is the core's own guard
+        LuoFileKind kind = KindOf(session);
 
         Errno decoded = IoctlDecoder.Decode(_table, kind, request, argument, context.Memory, out DecodedRequest? req);
         if (decoded.IsError)

@@ -1,0 +1,240 @@
+using LiveUpdateFs.Core.Dispatch;
+using LiveUpdateFs.Core.Sessions;
+using LiveUpdateFs.Interop;
+using LiveUpdateFs.Uapi;
+using Serilog;
+
+namespace LiveUpdateFs.Fuse;
+
+/// <summary>
+/// The fd hand-over of the three fd-returning requests
+/// (src/native/lufs-envelope.h): PREPARE runs the request and leaves its
+/// result under a ticket, the library installs it (opens the session node or
+/// receives the memfd), COMMIT completes it. A ticket lives as long as its
+/// requester: one pidfd per requesting process, watched in
+/// <see cref="ExitWatcher"/>, drops all its tickets when it exits; and a
+/// process holds at most <see cref="MaxPendingPerProcess"/> uncommitted
+/// tickets (docs/behaviour.md "Hand-overs"). FUSE thread only.
+/// </summary>
+internal sealed class FdHandover(LuoDispatcher dispatcher, ExitWatcher exits, ILogger log) : IDisposable
+{
+    /// <summary>More than a library ever has in flight (one per thread inside
+    /// an fd-returning ioctl); beyond it PREPARE fails at the kernel's
+    /// "reserve an fd" step with EMFILE, so abandoned tickets cannot pile up.</summary>
+    public const int MaxPendingPerProcess = 64;
+
+    private readonly ILogger _log = log.ForContext<FdHandover>();
+    private readonly Dictionary<ulong, Ticket> _tickets = [];
+    private readonly Dictionary<int, Requester> _requesters = [];
+    private IFuseLoop? _loop;
+    private ulong _nextTicket;
+
+    /// <summary>A process with uncommitted tickets, pinned by one pidfd.</summary>
+    private sealed class Requester(ProcessPin pin)
+    {
+        public ProcessPin Pin { get; } = pin;
+        public HashSet<ulong> Tickets { get; } = [];
+        public long ExitWatch { get; set; }
+    }
+
+    /// <summary>A result waiting for its requester's library to install it.</summary>
+    private sealed class Ticket(PendingFd pending, Requester requester)
+    {
+        public PendingFd Pending { get; } = pending;
+        public Requester Requester { get; } = requester;
+        public bool Opened { get; set; }
+    }
+
+    public void Attach(IFuseLoop loop) => _loop = loop;
+
+    /// <summary>Tickets waiting (status and tests).</summary>
+    public int Pending => _tickets.Count;
+
+    /// <summary>A session node is visible while its ticket waits to be opened.</summary>
+    public bool IsOpenable(ulong ticketId) =>
+        _tickets.TryGetValue(ticketId, out Ticket? ticket) && !ticket.Opened && ticket.Pending.Session is not null;
+
+    /// <summary>The open of a session node: only its requester, once.</summary>
+    public Errno OpenSessionNode(int pid, ulong ticketId, out Session? session)
+    {
+        session = null;
+        if (!_tickets.TryGetValue(ticketId, out Ticket? ticket) || ticket.Opened || ticket.Pending.Session is null)
+            return Errno.ENOENT;
+        if (!ticket.Requester.Pin.Is(pid))
+        {
+            _log.Warning("Process {Pid} tried to open the session node of process {Requester}; refused with EACCES (only the process whose ioctl created a session fd may take it)",
+                pid, ticket.Requester.Pin.Pid);
+            return Errno.EACCES;
+        }
+        ticket.Opened = true;
+        session = ticket.Pending.Session;
+        return Errno.None;
+    }
+
+    /// <summary>PREPARE: runs the caller's request; on success its result
+    /// waits under a new ticket named in the envelope.</summary>
+    public Errno Prepare(CallerProcess process, ICallerMemory memory, Session? session, Envelope envelope)
+    {
+        Requester? requester = RequesterOf(process.ProcessId);
+        Errno reserve = envelope.ReserveErrno != 0 ? new Errno(envelope.ReserveErrno)
+            : requester?.Tickets.Count >= MaxPendingPerProcess ? Errno.EMFILE : Errno.None;
+        if (reserve == Errno.EMFILE && envelope.ReserveErrno == 0)
+            _log.Warning("Process {Pid} has {Count} fd hand-overs it never completed; its next one fails with EMFILE at the reserve step. A library that dies between PREPARE and COMMIT leaves them; they go when the process exits",
+                process.ProcessId, MaxPendingPerProcess);
+        IoctlOutcome outcome = dispatcher.Dispatch(session, envelope.CallerRequest, envelope.CallerArgument,
+            new RequestContext(memory, process, new LibraryFdReservation(reserve)));
+        RequestTrace.Write(_log, envelope.CallerRequest, session, outcome);
+        if (outcome.Result.IsError || outcome.Pending is not { } pending)
+            return outcome.Result;
+
+        if (pending.File is HeldFile file)
+        {
+            // The library receives without waiting, so the file is sent before the reply.
+            Errno sent = SendToCaller(process, envelope.ChannelFd, file);
+            if (sent.IsError)
+            {
+                pending.Abort();
+                return sent;
+            }
+        }
+        requester ??= NewRequester(process.ProcessId);
+        if (requester is null)
+        {
+            pending.Abort(); // the requester is gone: nobody can take the fd
+            return Errno.ESRCH;
+        }
+        ulong id = ++_nextTicket;
+        _tickets.Add(id, new Ticket(pending, requester));
+        requester.Tickets.Add(id);
+        envelope.Ticket = id;
+        envelope.SetNodeName(pending.Session is null ? "" : SessionNodeName(id));
+        return Errno.None;
+    }
+
+    /// <summary>The PREPARE's answer could not be written: nobody will
+    /// complete the ticket, so its result is undone now.</summary>
+    public void Unanswered(ulong ticketId)
+    {
+        if (_tickets.ContainsKey(ticketId))
+            Drop(ticketId).Abort();
+    }
+
+    /// <summary>COMMIT: the library reports the fd it installed (or why it could not).</summary>
+    public Errno Commit(CallerProcess process, Envelope envelope)
+    {
+        if (!_tickets.TryGetValue(envelope.Ticket, out Ticket? ticket) || !ticket.Requester.Pin.Is(process.ProcessId))
+            return Errno.EINVAL;
+        Drop(envelope.Ticket);
+        if (envelope.InstallErrno != 0)
+        {
+            ticket.Pending.Abort();
+            return envelope.InstallErrno is > 0 and < 512 ? new Errno(envelope.InstallErrno) : Errno.EIO;
+        }
+        if (ticket.Pending.Session is not null && !ticket.Opened)
+        {
+            _log.Error("The preload library of pid {Pid} committed a session fd it never opened; the session is dropped. Use the preload library built with this daemon",
+                process.ProcessId);
+            ticket.Pending.Abort();
+            return Errno.EIO;
+        }
+        return ticket.Pending.Complete(envelope.InstalledFd, process);
+    }
+
+    public static string SessionNodeName(ulong ticket) => $"{Envelope.SessionNodePrefix}{ticket:x}";
+
+    public void Dispose()
+    {
+        foreach (Requester requester in _requesters.Values)
+        {
+            exits.Cancel(requester.ExitWatch);
+            requester.Pin.Dispose();
+        }
+        _requesters.Clear();
+    }
+
+    /// <summary>The live requester entry of <paramref name="pid"/>; an entry
+    /// whose process has exited (its pid may be reused now) is dropped first.</summary>
+    private Requester? RequesterOf(int pid)
+    {
+        if (!_requesters.TryGetValue(pid, out Requester? requester))
+            return null;
+        if (requester.Pin.Is(pid))
+            return requester;
+        DropAbandoned(requester);
+        return null;
+    }
+
+    private Requester? NewRequester(int pid)
+    {
+        if (ProcessPin.Of(pid) is not { } pin)
+            return null;
+        var requester = new Requester(pin);
+        _requesters.Add(pid, requester);
+        // Dropped as soon as the requester exits without completing (README
+        // "What a reboot hands over"): its session is never handed over.
+        requester.ExitWatch = exits.Add(pin, () => _loop?.Post(() => DropIfExited(requester)));
+        return requester;
+    }
+
+    /// <summary>Runs on the FUSE thread when the requester's pidfd turns readable.</summary>
+    private void DropIfExited(Requester requester)
+    {
+        if (_requesters.TryGetValue(requester.Pin.Pid, out Requester? current) && current == requester && requester.Pin.HasExited)
+            DropAbandoned(requester);
+    }
+
+    /// <summary>A library that died between PREPARE and COMMIT leaves tickets
+    /// no one will complete: undo them as the kernel undoes a dropped fd.</summary>
+    private void DropAbandoned(Requester requester)
+    {
+        if (requester.Tickets.Count > 0)
+            _log.Warning("Process {Pid} died before taking the fds of {Count} requests; their results are undone",
+                requester.Pin.Pid, requester.Tickets.Count);
+        if (requester.Tickets.Count == 0)
+            Forget(requester);
+        foreach (ulong id in requester.Tickets.ToList())
+            Drop(id).Abort(); // the last one forgets the requester
+    }
+
+    /// <summary>Removes a ticket (and its requester once it has none left);
+    /// the caller completes or aborts its result.</summary>
+    private PendingFd Drop(ulong id)
+    {
+        _tickets.Remove(id, out Ticket? ticket);
+        ticket!.Requester.Tickets.Remove(id);
+        if (ticket.Requester.Tickets.Count == 0)
+            Forget(ticket.Requester);
+        return ticket.Pending;
+    }
+
+    private void Forget(Requester requester)
+    {
+        if (_requesters.TryGetValue(requester.Pin.Pid, out Requester? current) && current == requester)
+            _requesters.Remove(requester.Pin.Pid);
+        exits.Cancel(requester.ExitWatch);
+        requester.Pin.Dispose();
+    }
+
+    /// <summary>The retrieved memfd over the library's socket (channel_fd):
+    /// only a unix socket is used, and the send never waits (a full queue is
+    /// EAGAIN at once; docs/blocking.md).</summary>
+    private Errno SendToCaller(CallerProcess process, int channelFd, HeldFile file)
+    {
+        Errno taken = process.TakeDescriptor(channelFd, out SafeFd? channel);
+        if (taken.IsError)
+            return taken;
+        Errno checkedSocket = UnixRights.CheckUnixSocket(channel!);
+        if (checkedSocket.IsError)
+        {
+            DeferredClose.Close(channel!); // not a unix socket: its close may wait on someone
+            return checkedSocket;
+        }
+        using (channel)
+        {
+            Errno sent = UnixRights.Send(channel!, file.Fd);
+            if (sent == Errno.EAGAIN)
+                _log.Warning("The socket pid {Pid} passed for its retrieved memfd is full; RETRIEVE_FD fails with EAGAIN and the file counts as retrieved (as after a failed write-back); the preload library always passes a fresh socket pair", process.ProcessId);
+            return sent;
+        }
+    }
+}
