@@ -16,7 +16,7 @@ namespace LiveUpdateFs.Fuse;
 /// process holds at most <see cref="MaxPendingPerProcess"/> uncommitted
 /// tickets (docs/behaviour.md "Hand-overs"). FUSE thread only.
 /// </summary>
-internal sealed class FdHandover(LuoDispatcher dispatcher, ExitWatcher exits, ILogger log) : IDisposable
+internal sealed class FdHandover(ExitWatcher exits, ILogger log) : IDisposable
 {
     /// <summary>More than a library ever has in flight (one per thread inside
     /// an fd-returning ioctl); beyond it PREPARE fails at the kernel's
@@ -71,22 +71,23 @@ internal sealed class FdHandover(LuoDispatcher dispatcher, ExitWatcher exits, IL
         return Errno.None;
     }
 
-    /// <summary>PREPARE: runs the caller's request; on success its result
-    /// waits under a new ticket named in the envelope.</summary>
-    public Errno Prepare(CallerProcess process, ICallerMemory memory, Session? session, Envelope envelope)
+    /// <summary>PREPARE's "reserve an fd" step: the library's own answer, or
+    /// EMFILE for a process at its cap of uncommitted hand-overs.</summary>
+    public Errno Reserve(int pid, int libraryReserveErrno)
     {
-        Requester? requester = RequesterOf(process.ProcessId);
-        Errno reserve = envelope.ReserveErrno != 0 ? new Errno(envelope.ReserveErrno)
-            : requester?.Tickets.Count >= MaxPendingPerProcess ? Errno.EMFILE : Errno.None;
-        if (reserve == Errno.EMFILE && envelope.ReserveErrno == 0)
-            _log.Warning("Process {Pid} has {Count} fd hand-overs it never completed; its next one fails with EMFILE at the reserve step. A library that dies between PREPARE and COMMIT leaves them; they go when the process exits",
-                process.ProcessId, MaxPendingPerProcess);
-        IoctlOutcome outcome = dispatcher.Dispatch(session, envelope.CallerRequest, envelope.CallerArgument,
-            new RequestContext(memory, process, new LibraryFdReservation(reserve)));
-        RequestTrace.Write(_log, envelope.CallerRequest, session, outcome);
-        if (outcome.Result.IsError || outcome.Pending is not { } pending)
-            return outcome.Result;
+        if (libraryReserveErrno != 0)
+            return new Errno(libraryReserveErrno);
+        if (RequesterOf(pid) is not { Tickets.Count: >= MaxPendingPerProcess })
+            return Errno.None;
+        _log.Warning("Process {Pid} has {Count} fd hand-overs it never completed; its next one fails with EMFILE at the reserve step. A library that dies between PREPARE and COMMIT leaves them; they go when the process exits",
+            pid, MaxPendingPerProcess);
+        return Errno.EMFILE;
+    }
 
+    /// <summary>After PREPARE's request succeeded: its result waits under a
+    /// new ticket named in the envelope (a retrieved memfd is sent first).</summary>
+    public Errno Keep(CallerProcess process, PendingFd pending, Envelope envelope)
+    {
         if (pending.File is HeldFile file)
         {
             // The library receives without waiting, so the file is sent before the reply.
@@ -97,7 +98,7 @@ internal sealed class FdHandover(LuoDispatcher dispatcher, ExitWatcher exits, IL
                 return sent;
             }
         }
-        requester ??= NewRequester(process.ProcessId);
+        Requester? requester = RequesterOf(process.ProcessId) ?? NewRequester(process.ProcessId);
         if (requester is null)
         {
             pending.Abort(); // the requester is gone: nobody can take the fd

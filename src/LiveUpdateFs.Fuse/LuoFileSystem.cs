@@ -33,6 +33,7 @@ public sealed class LuoFileSystem : IFuseFileSystem, IDisposable
     private readonly FdHandover _handover;
     private readonly ControlRequests _control;
     private readonly Dictionary<ulong, OpenFile> _openFiles = [];
+    private SlowWork? _slow;
     private TailScans? _tails;
     private ulong _nextHandle;
 
@@ -45,7 +46,7 @@ public sealed class LuoFileSystem : IFuseFileSystem, IDisposable
         _reboots = reboots;
         _daemon = daemon ?? DaemonFacts.Unknown;
         _nodes = new LuoNodes(access ?? NodeAccess.Default);
-        _handover = new FdHandover(dispatcher, _exits, log);
+        _handover = new FdHandover(_exits, log);
         _control = new ControlRequests(orchestrator, reboots, _daemon.Boot, _exits, log);
     }
 
@@ -56,7 +57,8 @@ public sealed class LuoFileSystem : IFuseFileSystem, IDisposable
     {
         _handover.Attach(loop);
         _control.Attach(loop);
-        _tails = new TailScans(loop);
+        _slow = new SlowWork(loop);
+        _tails = new TailScans(_slow);
     }
 
     public void Dispose()
@@ -221,6 +223,8 @@ public sealed class LuoFileSystem : IFuseFileSystem, IDisposable
         {
             IoctlOutcome outcome = _dispatcher.Dispatch(session, request, argument, new RequestContext(memory, process, NoFdReservation.Instance));
             RequestTrace.Write(_log, request, session, outcome);
+            if (outcome.WorkFirst is { } work)
+                return RunFirst(work);
             if (outcome.Result == Errno.EOPNOTSUPP && outcome.Request is not null && outcome.Pending is null && IsFdReturning(request))
                 _log.Warning("{Request} from pid {Pid} needs the preload library to return an fd and got EOPNOTSUPP: run the program as `liveupdatefs run -- PROGRAM`, or set LD_PRELOAD to artifacts/lib/libliveupdate-preload.so",
                     LuoRequest.NameOf(request), caller.ThreadId);
@@ -236,7 +240,12 @@ public sealed class LuoFileSystem : IFuseFileSystem, IDisposable
             case Envelope.PhasePrepare:
                 if (MemoryFor(caller, handle, session, envelope.CallerRequest, envelope.CallerArgument, process) is not { } memory)
                     return FuseReply.Hold;
-                result = _handover.Prepare(process, memory, session, envelope);
+                var reservation = new LibraryFdReservation(_handover.Reserve(process.ProcessId, envelope.ReserveErrno));
+                IoctlOutcome outcome = _dispatcher.Dispatch(session, envelope.CallerRequest, envelope.CallerArgument, new RequestContext(memory, process, reservation));
+                RequestTrace.Write(_log, envelope.CallerRequest, session, outcome);
+                if (outcome.WorkFirst is { } work)
+                    return RunFirst(work);
+                result = outcome.Result.IsError || outcome.Pending is not { } pending ? outcome.Result : _handover.Keep(process, pending, envelope);
                 break;
             case Envelope.PhaseCommit:
                 result = _handover.Commit(process, envelope);
@@ -251,6 +260,14 @@ public sealed class LuoFileSystem : IFuseFileSystem, IDisposable
         if (envelope.Phase == Envelope.PhasePrepare && !result.IsError)
             _handover.Unanswered(envelope.Ticket);
         return FuseReply.Fail(Errno.EFAULT);
+    }
+
+    /// <summary>The request waits (held) while <paramref name="work"/> runs on
+    /// the worker; then it is handled again (docs/blocking.md).</summary>
+    private FuseReply RunFirst(Action work)
+    {
+        (_slow ?? throw new InvalidOperationException("LuoFileSystem serves requests only after Attach")).Run(work);
+        return FuseReply.Hold;
     }
 
     /// <summary>The caller's memory for decoding, or null while a long zero

@@ -1,11 +1,10 @@
-using System.Collections.Concurrent;
 using LiveUpdateFs.Uapi;
 
 namespace LiveUpdateFs.Fuse;
 
 /// <summary>
-/// The zero-tail check of long structs (spec: copy_struct_from_user), run on
-/// a worker thread: a caller may declare a struct of up to 4 GiB, and reading
+/// The zero-tail check of long structs (spec: copy_struct_from_user), run by
+/// <see cref="SlowWork"/>: a caller may declare a struct of up to 4 GiB, and reading
 /// that much of its memory on the FUSE thread would stall every other
 /// caller for seconds (docs/blocking.md). The request is held meanwhile; when
 /// the scan is done the FUSE thread handles it again and decodes it against
@@ -14,14 +13,12 @@ namespace LiveUpdateFs.Fuse;
 /// (E2BIG at a non-zero byte, EFAULT at an unreadable one). A caller thread
 /// has at most one request in flight, so scans are keyed by its thread id.
 /// </summary>
-internal sealed class TailScans(IFuseLoop loop)
+internal sealed class TailScans(SlowWork worker)
 {
     /// <summary>Tails up to this long are checked in place: about 50 us of reading.</summary>
     public const ulong InPlaceLimit = 1 << 20;
 
     private readonly Dictionary<int, Scan> _scans = [];
-    private readonly BlockingCollection<(Scan Scan, ICallerMemory Memory)> _work = new();
-    private Thread? _worker;
 
     /// <summary>One scan: what it is for, and its verdict once done.</summary>
     private sealed class Scan(ulong handle, uint request, ulong argument, ulong start, ulong length)
@@ -34,6 +31,12 @@ internal sealed class TailScans(IFuseLoop loop)
         public ulong StopAt { get; set; }
         public bool NonZeroAtStop { get; set; }
         public volatile bool Done;
+
+        public void Run(ICallerMemory memory)
+        {
+            (StopAt, NonZeroAtStop) = FirstNonZero(memory, Start, Length);
+            Done = true;
+        }
     }
 
     /// <summary>
@@ -59,26 +62,10 @@ internal sealed class TailScans(IFuseLoop loop)
         }
         if (declaredTail() is not { } tail || tail.Length <= InPlaceLimit)
             return memory;
-        scan = new Scan(handle, request, argument, tail.Start, tail.Length);
-        _scans[threadId] = scan;
-        _worker ??= StartWorker();
-        _work.Add((scan, memory));
+        var started = new Scan(handle, request, argument, tail.Start, tail.Length);
+        _scans[threadId] = started;
+        worker.Run(() => started.Run(memory));
         return null;
-    }
-
-    private Thread StartWorker()
-    {
-        var thread = new Thread(() =>
-        {
-            foreach ((Scan scan, ICallerMemory memory) in _work.GetConsumingEnumerable())
-            {
-                (scan.StopAt, scan.NonZeroAtStop) = FirstNonZero(memory, scan.Start, scan.Length);
-                scan.Done = true;
-                loop.Post(loop.ReplayHeld);
-            }
-        }) { IsBackground = true, Name = "tail-scan" };
-        thread.Start();
-        return thread;
     }
 
     /// <summary>Where the tail stops being readable zeros, and whether it stops at a non-zero byte.</summary>

@@ -71,7 +71,10 @@ public sealed class LuoDispatcher(Orchestrator orchestrator, LuoBehaviour behavi
         Errno reserved = context.Reservation.Reserve();
         if (reserved.IsError)
             return IoctlOutcome.Done(reserved, req);
-        Errno retrieved = orchestrator.RetrieveFile(session, LuoStructs.ReadToken(req.Struct), out var file);
+        ulong token = LuoStructs.ReadToken(req.Struct);
+        if (orchestrator.SlowRestore(session, token) is { } slow)
+            return IoctlOutcome.After(slow.PrepareRestore, req);
+        Errno retrieved = orchestrator.RetrieveFile(session, token, out var file);
         if (retrieved.IsError)
             return IoctlOutcome.Done(retrieved, req);
         return new IoctlOutcome(Errno.None, new PendingRetrievedFile(req, file!), req);

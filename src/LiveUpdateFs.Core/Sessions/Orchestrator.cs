@@ -206,6 +206,17 @@ public sealed class Orchestrator
 
     // ---- RETRIEVE_FD (spec §4.4 steps 3-4) ----
 
+    /// <summary>The file <see cref="RetrieveFile"/> would have to restore
+    /// slowly (docs/blocking.md), or null when it would answer at once.</summary>
+    public IRestorableFile? SlowRestore(Session session, ulong token)
+    {
+        lock (_lock)
+        {
+            IncomingFile? incoming = session.FindIncoming(token);
+            return incoming is { Retrieved: null, FailedWith.IsError: false } && incoming.Source.RestoreIsSlow ? incoming.Source : null;
+        }
+    }
+
     public Errno RetrieveFile(Session session, ulong token, out IHeldFile? file)
     {
         file = null;

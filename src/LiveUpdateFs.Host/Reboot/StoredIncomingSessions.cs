@@ -122,15 +122,58 @@ public sealed class StoredIncomingSessions(StoreDirectory store, IStoreCheckpoin
         return name is null || name.Bytes.Length != bytes.Length || bytes.IsEmpty ? null : name;
     }
 
-    /// <summary>One stored memfd: the memfd handler's retrieve builds it anew.</summary>
+    /// <summary>One stored memfd: the memfd handler's retrieve builds it anew.
+    /// Copying a large file out of the store runs off the request thread
+    /// first (<see cref="PrepareRestore"/>), docs/blocking.md.</summary>
     private sealed class StoredFileSource(StoreDirectory store, StoredFile file, SessionName session, ILogger log) : IRestorableFile
     {
+        /// <summary>Smaller files are copied in place: well under a millisecond.</summary>
+        private const long InPlaceLimit = 1 << 20;
+
+        private readonly object _lock = new();
+        private (Errno Error, SafeFd? Memfd)? _prepared;
+        private bool _discarded;
+
         public long Size => file.Size;
+
+        public bool RestoreIsSlow
+        {
+            get
+            {
+                lock (_lock)
+                    return _prepared is null && file.Size > InPlaceLimit;
+            }
+        }
+
+        public void PrepareRestore()
+        {
+            lock (_lock)
+            {
+                if (_prepared is not null || _discarded)
+                    return;
+            }
+            var restored = store.Restore(file);
+            lock (_lock)
+            {
+                if (_prepared is null && !_discarded)
+                {
+                    _prepared = restored;
+                    return;
+                }
+            }
+            restored.Memfd?.Dispose(); // discarded meanwhile, or prepared twice
+        }
 
         public Errno Restore(out IHeldFile? restored)
         {
             restored = null;
-            var (error, memfd) = store.Restore(file);
+            (Errno Error, SafeFd? Memfd) prepared;
+            lock (_lock)
+            {
+                prepared = _prepared ?? default;
+                _prepared = null;
+            }
+            var (error, memfd) = prepared.Error.IsError || prepared.Memfd is not null ? prepared : store.Restore(file);
             if (error.IsError)
             {
                 log.Error("Token {Token} of session {Session}: its stored contents are missing or fail their checksum ({Errno}); RETRIEVE_FD returns {Errno} for it from now on, the other files are unaffected. The store {Store} is damaged: check the disk",
@@ -147,10 +190,16 @@ public sealed class StoredIncomingSessions(StoreDirectory store, IStoreCheckpoin
             return Errno.None;
         }
 
-        // The data stays in the committed generation until the next reboot
-        // replaces it: nothing to release early.
+        /// <summary>The data stays in the committed generation until the next
+        /// reboot replaces it; only a copy prepared for a retrieve is released.</summary>
         public void Discard()
         {
+            lock (_lock)
+            {
+                _discarded = true;
+                _prepared?.Memfd?.Dispose();
+                _prepared = null;
+            }
         }
     }
 

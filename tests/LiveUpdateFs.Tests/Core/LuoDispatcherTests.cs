@@ -161,6 +161,26 @@ public class LuoDispatcherTests
         Assert.That(WrittenBack, Has.Length.EqualTo(16));
     }
 
+    [Test]
+    [Description("issue 12 (3): a slow restore (a copy out of the store) is asked for first, with nothing changed; dispatched again after it ran, the retrieve completes")]
+    public void RetrieveFd_OfASlowRestore_AsksForItFirst()
+    {
+        var source = new FakeRestorableFile(Facts.Memfd(1)) { Slow = true };
+        Session session = _h.Incoming("in", (7, source));
+        var dispatcher = new LuoDispatcher(_h.Luo, LuoBehaviour.Reference);
+        _memory.Map(0x90_0000, Structs.File(-1, 7));
+        var context = new RequestContext(_memory, _h.Files, Reserved);
+
+        IoctlOutcome first = dispatcher.Dispatch(session, LuoRequest.RetrieveFd, 0x90_0000, context);
+        Assert.That(first.WorkFirst, Is.Not.Null);
+        Assert.That((first.Result, first.Pending, source.RestoreCalls, _memory.Writes.Count), Is.EqualTo((Errno.None, (PendingFd?)null, 0, 0)));
+
+        first.WorkFirst!();
+        IoctlOutcome second = dispatcher.Dispatch(session, LuoRequest.RetrieveFd, 0x90_0000, context);
+        Assert.That(second.WorkFirst, Is.Null);
+        Assert.That(second.Pending!.File, Is.SameAs(source.Restored.Single()));
+    }
+
     // ---- GET_NAME (§4.6) ----
 
     [Test]

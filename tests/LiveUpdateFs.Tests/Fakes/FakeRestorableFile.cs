@@ -13,6 +13,15 @@ public sealed class FakeRestorableFile(FileFacts restoredFacts, Errno failure = 
     public long Size => restoredFacts.Size;
 
     public int RestoreCalls { get; private set; }
+
+    /// <summary>Restoring is slow until <see cref="PrepareRestore"/> ran.</summary>
+    public bool Slow { get; init; }
+
+    public int PrepareCalls { get; private set; }
+
+    public bool RestoreIsSlow => Slow && PrepareCalls == 0;
+
+    public void PrepareRestore() => PrepareCalls++;
     public int DiscardCalls { get; private set; }
 
     /// <summary>The files built by successful restores.</summary>
