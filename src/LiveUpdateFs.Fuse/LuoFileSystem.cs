@@ -30,6 +30,7 @@ public sealed class LuoFileSystem : IFuseFileSystem, IDisposable
     private readonly DaemonFacts _daemon;
     private readonly LuoNodes _nodes;
     private readonly ExitWatcher _exits = new();
+    private readonly MappingGuard _mappings = new();
     private readonly FdHandover _handover;
     private readonly ControlRequests _control;
     private readonly Dictionary<ulong, OpenFile> _openFiles = [];
@@ -65,6 +66,7 @@ public sealed class LuoFileSystem : IFuseFileSystem, IDisposable
     {
         _exits.Dispose();
         _handover.Dispose();
+        _mappings.Dispose();
     }
 
     // ---- nodes ----
@@ -195,7 +197,7 @@ public sealed class LuoFileSystem : IFuseFileSystem, IDisposable
 
     private FuseReply ControlIoctl(FuseCaller caller, ulong argument)
     {
-        using var process = new CallerProcess(caller.ThreadId);
+        using var process = new CallerProcess(caller.ThreadId, _mappings);
         if (Envelope.TryRead(process, argument) is not { } envelope)
             return FuseReply.Fail(Errno.ENOTTY);
         using (LogContext.Push(new RequestProperties(caller.ThreadId, EnvelopeName(envelope))))
@@ -211,7 +213,7 @@ public sealed class LuoFileSystem : IFuseFileSystem, IDisposable
     {
         if (_orchestrator.Frozen)
             return FuseReply.Hold;
-        using var process = new CallerProcess(caller.ThreadId);
+        using var process = new CallerProcess(caller.ThreadId, _mappings);
         if (request == Envelope.Request && Envelope.TryRead(process, argument) is { } envelope)
         {
             using (LogContext.Push(new RequestProperties(caller.ThreadId, EnvelopeName(envelope))))

@@ -8,7 +8,9 @@ namespace LiveUpdateFs.Interop;
 /// memory through process_vm_readv/writev, its fds through pidfd_getfd.
 /// One instance per request; dispose it when the reply has been sent.
 /// </summary>
-public sealed unsafe class CallerProcess(int threadId) : ICallerMemory, ICallerFiles, IDisposable
+/// <param name="mappings">Checks each range before it is touched, so that no
+/// access waits on a FUSE server (docs/blocking.md); null: unchecked.</param>
+public sealed unsafe class CallerProcess(int threadId, MappingGuard? mappings = null) : ICallerMemory, ICallerFiles, IDisposable
 {
     private const long TmpfsMagic = 0x01021994;
     private const long HugetlbfsMagic = 0x958458f6;
@@ -17,9 +19,25 @@ public sealed unsafe class CallerProcess(int threadId) : ICallerMemory, ICallerF
 
     public int ThreadId { get; } = threadId;
 
+    /// <summary>Ranges <see cref="MappingGuard"/> found safe in this request.</summary>
+    private (ulong Start, ulong End) _checked;
+
+    /// <summary>The access may go ahead: a range within one already checked,
+    /// or one the guard finds safe (else it is refused as a fault, EFAULT).</summary>
+    private bool MayAccess(ulong address, int length)
+    {
+        if (mappings is null || (address >= _checked.Start && address + (ulong)length <= _checked.End))
+            return true;
+        if (!mappings.IsSafe(ThreadId, address, (ulong)length, out var safe))
+            return false;
+        if (safe.End > safe.Start)
+            _checked = safe;
+        return true;
+    }
+
     public int Read(ulong address, Span<byte> destination)
     {
-        if (destination.IsEmpty)
+        if (destination.IsEmpty || !MayAccess(address, destination.Length))
             return 0;
         fixed (byte* local = destination)
         {
@@ -34,6 +52,8 @@ public sealed unsafe class CallerProcess(int threadId) : ICallerMemory, ICallerF
     {
         if (source.IsEmpty)
             return true;
+        if (!MayAccess(address, source.Length))
+            return false;
         fixed (byte* local = source)
         {
             var localVec = new Libc.IoVec { Base = local, Length = (nuint)source.Length };

@@ -50,6 +50,20 @@ public static class MountTable
         return ids;
     }
 
+    /// <summary>The filesystem type ("fuse.sshfs", "tmpfs") of the mount of
+    /// <paramref name="device"/> ("MAJ:MIN") in the namespace of
+    /// <paramref name="pid"/>, or null when no mount there has it.</summary>
+    public static string? TypeOfDevice(string pid, string device)
+    {
+        foreach (string[] fields in Entries(pid))
+        {
+            int separator = Array.IndexOf(fields, "-");
+            if (fields[2] == device && separator > 0 && separator + 1 < fields.Length)
+                return fields[separator + 1];
+        }
+        return null;
+    }
+
     private static IEnumerable<string[]> Entries(string pid)
     {
         List<string> lines;

@@ -21,12 +21,18 @@
  *       CREATE_SESSION NAME (through the preload library), then enter a new
  *       mount namespace (as a sandboxed service does after opening its
  *       files), print "# holder pid N" and wait until killed.
+ *   control_stages mapped-arg FILE
+ *       GET_NAME and CREATE_SESSION whose struct lies in a private mapping
+ *       of FILE, a file on a FUSE mount that never answers a read (hangfs):
+ *       EFAULT, at once (issue 12: the daemon must not fault the page in).
  *
  * Environment: LIVEUPDATE_DEVICE names the device node. Output: TAP and
  * "N passed, M failed"; exit status 0, 1 (a failure) or 2 (usage).
  */
 #include <limits.h>
 #include <sched.h>
+#include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "lufs_direct.h"
@@ -129,6 +135,32 @@ static int unshared_holder_stage(const char *name)
 	hang();
 }
 
+static double seconds_since(const struct timespec *start)
+{
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (double)(now.tv_sec - start->tv_sec) + (double)(now.tv_nsec - start->tv_nsec) / 1e9;
+}
+
+static int mapped_arg_stage(const char *file)
+{
+	int dev = lu_open_device_or_die();
+	int s = lufs_create_direct(dev, "mapped-arg");
+	int fd = open(file, O_RDONLY | O_CLOEXEC);
+	void *map = fd < 0 ? MAP_FAILED : mmap(NULL, 4096, PROT_READ, MAP_PRIVATE, fd, 0);
+	struct timespec start;
+
+	if (s < 0 || map == MAP_FAILED)
+		tap_fatal("design", "set-up", "session %d, mapping of %s: %s", s, file, strerror(errno));
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	check_rc(neg_errno(ioctl(s, LIVEUPDATE_SESSION_GET_NAME, map)), -EFAULT, "design",
+		 "GET_NAME with its struct in a mapping of a hung FUSE file");
+	check_rc(neg_errno(ioctl(dev, LIVEUPDATE_IOCTL_CREATE_SESSION, map)), -EFAULT, "design",
+		 "CREATE_SESSION with its struct in a mapping of a hung FUSE file");
+	check(seconds_since(&start) < 1.0, "design", "both answered within 1 s (%.3f s)", seconds_since(&start));
+	return tap_done();
+}
+
 int main(int argc, char **argv)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -144,7 +176,9 @@ int main(int argc, char **argv)
 		return prepare_hang_stage(atoi(argv[2]));
 	if (argc == 3 && strcmp(argv[1], "unshared-holder") == 0)
 		return unshared_holder_stage(argv[2]);
+	if (argc == 3 && strcmp(argv[1], "mapped-arg") == 0)
+		return mapped_arg_stage(argv[2]);
 	fprintf(stderr, "usage: control_stages freeze inplace|durable exit|hang|twice | phantom NAME | absent NAME"
-			" | prepare-hang N | unshared-holder NAME\n");
+			" | prepare-hang N | unshared-holder NAME | mapped-arg FILE\n");
 	return 2;
 }

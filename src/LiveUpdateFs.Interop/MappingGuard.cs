@@ -1,0 +1,177 @@
+using System.Runtime.InteropServices;
+
+namespace LiveUpdateFs.Interop;
+
+/// <summary>
+/// Tells whether a range of a caller's memory can be read or written
+/// without waiting on a FUSE server. process_vm_readv faults pages in; a page
+/// of a file on a FUSE mount is read from that mount's server, which may
+/// never answer (or be this daemon). Each VMA is looked up with
+/// PROCMAP_QUERY (an ioctl on /proc/TID/maps, ~1 us) and is readable when it
+/// is anonymous, a shmem file (memfds, shared anonymous memory), on a block
+/// device, or on any listed mount that is not FUSE (docs/blocking.md).
+/// Thread-safe (the FUSE thread and the slow-work thread use it).
+/// </summary>
+public sealed unsafe class MappingGuard : IDisposable
+{
+    private const uint ProcmapQuery = 0xC0686611; // _IOWR('f', 17, struct procmap_query)
+    private const int MaxCached = 64;
+
+    [StructLayout(LayoutKind.Sequential)]
+    private struct ProcmapQueryArgs
+    {
+        public ulong Size;
+        public ulong QueryFlags;
+        public ulong QueryAddr;
+        public ulong VmaStart;
+        public ulong VmaEnd;
+        public ulong VmaFlags;
+        public ulong VmaPageSize;
+        public ulong VmaOffset;
+        public ulong Inode;
+        public uint DevMajor;
+        public uint DevMinor;
+        public uint VmaNameSize;
+        public uint BuildIdSize;
+        public ulong VmaNameAddr;
+        public ulong BuildIdAddr;
+    }
+
+    /// <summary>The maps file of one caller thread, open while that thread lives.</summary>
+    private sealed class Maps(SafeFd pidfd, SafeFd maps) : IDisposable
+    {
+        public SafeFd Pidfd { get; } = pidfd;
+        public SafeFd File { get; } = maps;
+        public Dictionary<(uint, uint), bool> DeviceIsSafe { get; } = [];
+        public long LastUse { get; set; }
+
+        public void Dispose()
+        {
+            File.Dispose();
+            Pidfd.Dispose();
+        }
+    }
+
+    private readonly object _lock = new();
+    private readonly Dictionary<int, Maps> _maps = [];
+    private readonly HashSet<(uint, uint)> _internalShmem = InternalShmemDevices();
+    private long _clock;
+
+    /// <summary>
+    /// True when [address, address + length) of thread <paramref name="threadId"/>
+    /// can be accessed without a FUSE server's help. Unmapped parts count as
+    /// safe: the access faults at once (EFAULT). False also when the thread's
+    /// maps cannot be queried (then the access is refused rather than risked).
+    /// </summary>
+    /// <param name="safe">The mapped range found safe around the request
+    /// (whole VMAs), for the caller to skip later checks within it; empty
+    /// when part of the range is unmapped.</param>
+    public bool IsSafe(int threadId, ulong address, ulong length, out (ulong Start, ulong End) safe)
+    {
+        safe = default;
+        lock (_lock)
+        {
+            if (MapsOf(threadId) is not { } maps)
+                return false;
+            ulong end = address + length;
+            ulong first = 0;
+            for (ulong at = address; at < end;)
+            {
+                var query = new ProcmapQueryArgs { Size = (ulong)sizeof(ProcmapQueryArgs), QueryAddr = at };
+                if (Libc.Ioctl(maps.File, ProcmapQuery, (byte*)&query) != 0)
+                    return Libc.LastErrno == Uapi.Errno.ENOENT; // not mapped: the access faults at once
+                if (query.Inode != 0 && !IsSafeDevice(threadId, maps, query.DevMajor, query.DevMinor))
+                    return false;
+                if (at == address)
+                    first = query.VmaStart;
+                at = query.VmaEnd;
+            }
+            safe = (first, Math.Max(end, first));
+            return true;
+        }
+    }
+
+    public void Dispose()
+    {
+        lock (_lock)
+        {
+            foreach (Maps maps in _maps.Values)
+                maps.Dispose();
+            _maps.Clear();
+        }
+    }
+
+    private bool IsSafeDevice(int threadId, Maps maps, uint major, uint minor)
+    {
+        if (major != 0 || _internalShmem.Contains((major, minor)))
+            return true;
+        if (!maps.DeviceIsSafe.TryGetValue((major, minor), out bool safe))
+        {
+            string? type = MountTable.TypeOfDevice(threadId.ToString(System.Globalization.CultureInfo.InvariantCulture), $"{major}:{minor}");
+            // Not listed: a mount detached with umount -l, or an internal one
+            // other than shmem; either may be FUSE as far as we can tell.
+            safe = type is not null && !type.StartsWith("fuse", StringComparison.Ordinal);
+            maps.DeviceIsSafe[(major, minor)] = safe;
+        }
+        return safe;
+    }
+
+    /// <summary>The cached maps file of the thread, if the thread is still the
+    /// one it was opened for (its pidfd has not turned readable); else a new one.</summary>
+    private Maps? MapsOf(int threadId)
+    {
+        if (_maps.TryGetValue(threadId, out Maps? cached))
+        {
+            if (!HasExited(cached.Pidfd))
+            {
+                cached.LastUse = ++_clock;
+                return cached;
+            }
+            _maps.Remove(threadId);
+            cached.Dispose();
+        }
+        var pidfd = new SafeFd(Libc.PidfdOpen(threadId, Libc.PIDFD_THREAD));
+        var file = new SafeFd(Libc.Open($"/proc/{threadId}/maps", Libc.O_RDONLY | Libc.O_CLOEXEC, 0));
+        if (pidfd.IsInvalid || file.IsInvalid)
+        {
+            pidfd.Dispose();
+            file.Dispose();
+            return null;
+        }
+        if (_maps.Count >= MaxCached)
+        {
+            int oldest = _maps.MinBy(m => m.Value.LastUse).Key;
+            _maps.Remove(oldest, out Maps? evicted);
+            evicted!.Dispose();
+        }
+        var maps = new Maps(pidfd, file) { LastUse = ++_clock };
+        _maps[threadId] = maps;
+        return maps;
+    }
+
+    private static bool HasExited(SafeFd pidfd)
+    {
+        var fds = new Libc.PollFd { Fd = pidfd.Fd, Events = Libc.POLLIN };
+        return Libc.Poll(&fds, 1, 0) != 0;
+    }
+
+    /// <summary>The devices of the kernel's internal shmem mounts (memfds,
+    /// shared anonymous memory; hugetlb memfds), which no mountinfo lists.</summary>
+    private static HashSet<(uint, uint)> InternalShmemDevices()
+    {
+        var devices = new HashSet<(uint, uint)>();
+        foreach (uint flags in new[] { Libc.MFD_CLOEXEC, Libc.MFD_CLOEXEC | MfdHugetlb })
+        {
+            using var memfd = new SafeFd(Libc.MemfdCreate("liveupdatefs-probe", flags));
+            if (!memfd.IsInvalid && Libc.Fstat(memfd, out KernelStat stat) == 0)
+                devices.Add(DeviceNumbers(stat.Dev));
+        }
+        return devices;
+    }
+
+    private const uint MfdHugetlb = 0x4;
+
+    /// <summary>glibc's gnu_dev_major/minor.</summary>
+    private static (uint Major, uint Minor) DeviceNumbers(ulong dev) =>
+        ((uint)(((dev >> 8) & 0xfff) | ((dev >> 32) & ~0xfffUL)), (uint)((dev & 0xff) | ((dev >> 12) & ~0xffUL)));
+}

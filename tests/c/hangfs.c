@@ -1,0 +1,81 @@
+/*
+ * hangfs: a FUSE file system whose one file never answers a read, the
+ * stand-in for a mount whose server hangs (issue 12). Serves DIR/data
+ * (4096 bytes, read-only) until killed; every read of it blocks forever.
+ *
+ *   hangfs DIR        (foreground, single-threaded; prints "# serving" once mounted)
+ *
+ * Test helper only: kill it with SIGKILL (the kernel then aborts the
+ * connection and every waiting request gets ENOTCONN), then umount -l DIR.
+ */
+#define FUSE_USE_VERSION 31
+#include <errno.h>
+#include <fuse3/fuse.h>
+#include <stdnoreturn.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static int hang_getattr(const char *path, struct stat *st, struct fuse_file_info *fi)
+{
+	(void)fi;
+	memset(st, 0, sizeof(*st));
+	if (strcmp(path, "/") == 0) {
+		st->st_mode = S_IFDIR | 0755;
+		st->st_nlink = 2;
+		return 0;
+	}
+	if (strcmp(path, "/data") == 0) {
+		st->st_mode = S_IFREG | 0444;
+		st->st_nlink = 1;
+		st->st_size = 4096;
+		return 0;
+	}
+	return -ENOENT;
+}
+
+static int hang_open(const char *path, struct fuse_file_info *fi)
+{
+	(void)fi;
+	return strcmp(path, "/data") == 0 ? 0 : -ENOENT;
+}
+
+static noreturn void hang_forever(void)
+{
+	for (;;)
+		pause();
+}
+
+static int hang_read(const char *path, char *buf, size_t size, off_t offset, struct fuse_file_info *fi)
+{
+	(void)path; (void)buf; (void)size; (void)offset; (void)fi;
+	hang_forever();
+}
+
+static void *hang_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
+{
+	(void)conn;
+	cfg->kernel_cache = 1;
+	printf("# serving\n");
+	fflush(stdout);
+	return NULL;
+}
+
+static const struct fuse_operations ops = {
+	.init = hang_init,
+	.getattr = hang_getattr,
+	.open = hang_open,
+	.read = hang_read,
+};
+
+int main(int argc, char **argv)
+{
+	char *args[] = { argv[0], "-f", "-s", "-o", "allow_other", argc == 2 ? argv[1] : NULL, NULL };
+
+	if (argc != 2) {
+		fprintf(stderr, "usage: hangfs DIR\n");
+		return 2;
+	}
+	return fuse_main(6, args, &ops, NULL);
+}
