@@ -153,9 +153,9 @@ static int mapped_arg_stage(const char *file)
 	if (s < 0 || map == MAP_FAILED)
 		tap_fatal("design", "set-up", "session %d, mapping of %s: %s", s, file, strerror(errno));
 	clock_gettime(CLOCK_MONOTONIC, &start);
-	check_rc(neg_errno(ioctl(s, LIVEUPDATE_SESSION_GET_NAME, map)), -EFAULT, "design",
+	check_rc(neg_errno(ioctl(s, LIVEUPDATE_SESSION_GET_NAME, map)), EFAULT, "design",
 		 "GET_NAME with its struct in a mapping of a hung FUSE file");
-	check_rc(neg_errno(ioctl(dev, LIVEUPDATE_IOCTL_CREATE_SESSION, map)), -EFAULT, "design",
+	check_rc(neg_errno(ioctl(dev, LIVEUPDATE_IOCTL_CREATE_SESSION, map)), EFAULT, "design",
 		 "CREATE_SESSION with its struct in a mapping of a hung FUSE file");
 	check(seconds_since(&start) < 1.0, "design", "both answered within 1 s (%.3f s)", seconds_since(&start));
 	return tap_done();
