@@ -16,6 +16,23 @@
  * ftruncate/fallocate on an unlinked tmpfs file it asks the daemon
  * (LUFS_PHASE_QUERY_FROZEN on the mount's control node) and fails with EPERM
  * if the file is frozen. Without a reachable daemon those calls run unchanged.
+ * The daemon asked is the one of the mount directory remembered last: the
+ * directory of the last file whose envelope a LiveUpdateFs daemon answered
+ * (or LIVEUPDATEFS_MOUNTPOINT before any did).
+ *
+ * Signal handlers may call ioctl, ftruncate and fallocate, so nothing here
+ * takes a lock or allocates: shared state is C11 atomics (the remembered
+ * mount directories are immutable once published), the control node is
+ * opened for each frozen-size query and closed after it (no fd number is kept
+ * that the program could close or reuse behind our back), and only
+ * async-signal-safe calls are made once the library is loaded.
+ *
+ * Where Yama's ptrace_scope is 1 and the daemon is not root, the daemon can
+ * read this process's memory only if the process names it as its ptracer
+ * (PR_SET_PTRACER). That is done before the first LUO request of each process
+ * (again in a forked child) and for each new mount, with the pid read from the
+ * mount's LUFS_DAEMON_NODE; never where it is not needed, so a host program's
+ * own ptracer stays unless this library needs the slot.
  *
  * Only calls made through glibc's dynamic symbols are seen: static binaries
  * and raw syscall(SYS_ioctl, ...) bypass the library.
@@ -23,23 +40,24 @@
  * The library is inert (every call goes straight to glibc) in the daemon
  * itself, which would otherwise ask itself and wait forever (a container may
  * list the library in /etc/ld.so.preload), and where LIVEUPDATEFS_PRELOAD=off.
+ * It reads its environment with secure_getenv: in a set-uid program it uses
+ * neither variable.
  */
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/vfs.h>
 #include <unistd.h>
 
@@ -51,48 +69,49 @@
 /* Built with -fvisibility=hidden: only the wrappers leave the library. */
 #define EXPORT __attribute__((visibility("default")))
 
-/* The next definitions of the wrapped functions (normally glibc's). */
-static int (*real_ioctl)(int, unsigned long, ...);
-static int (*real_ftruncate)(int, off_t);
-static int (*real_ftruncate64)(int, off64_t);
-static int (*real_fallocate)(int, int, off_t, off_t);
-static int (*real_fallocate64)(int, int, off64_t, off64_t);
-static int (*real_posix_fallocate)(int, off_t, off_t);
-static int (*real_posix_fallocate64)(int, off64_t, off64_t);
+/* Linux 6.8: a mount id that is never reused (older headers lack it). */
+#ifndef STATX_MNT_ID_UNIQUE
+#define STATX_MNT_ID_UNIQUE 0x00004000U
+#endif
 
-static pthread_once_t init_once = PTHREAD_ONCE_INIT;
+/* ---- the next definitions of the wrapped functions (normally glibc's) ---- */
 
-/* Set once by init(): this process must not be served by the library. */
-static bool inert;
+typedef int (*ioctl_fn)(int, unsigned long, ...);
+typedef int (*ftruncate_fn)(int, off_t);
+typedef int (*ftruncate64_fn)(int, off64_t);
+typedef int (*fallocate_fn)(int, int, off_t, off_t);
+typedef int (*fallocate64_fn)(int, int, off64_t, off64_t);
+typedef int (*posix_fallocate_fn)(int, off_t, off_t);
+typedef int (*posix_fallocate64_fn)(int, off64_t, off64_t);
 
-/* Guards the writes of mount_dir and the control node cache below. */
-static pthread_mutex_t state_lock = PTHREAD_MUTEX_INITIALIZER;
+static _Atomic(ioctl_fn) next_ioctl;
+static _Atomic(ftruncate_fn) next_ftruncate;
+static _Atomic(ftruncate64_fn) next_ftruncate64;
+static _Atomic(fallocate_fn) next_fallocate;
+static _Atomic(fallocate64_fn) next_fallocate64;
+static _Atomic(posix_fallocate_fn) next_posix_fallocate;
+static _Atomic(posix_fallocate64_fn) next_posix_fallocate64;
 
-/*
- * A LiveUpdateFs mount directory, once known (from LIVEUPDATEFS_MOUNTPOINT or
- * the first LUO ioctl on a FUSE file). Written once under state_lock, then
- * published through mount_dir_known; readers need no lock.
- */
-static char mount_dir[PATH_MAX];
-static atomic_bool mount_dir_known;
+/* Loads a next_* pointer; a missing symbol fails the call with ENOSYS. */
+#define NEXT(name) atomic_load_explicit(&next_##name, memory_order_relaxed)
 
-/*
- * The mount's control node, opened on first need and kept. Its identity is
- * kept too, because the program may close the number behind our back (e.g.
- * closefrom) and reuse it for something else.
- */
-static int control_fd = -1;
-static dev_t control_dev;
-static ino_t control_ino;
-
-/*
- * A child forked while another thread held state_lock would otherwise find it
- * locked forever. The child has one thread, so a fresh mutex is safe there.
- */
-static void reset_lock_in_child(void)
+static int real_ioctl(int fd, unsigned long request, void *arg)
 {
-	pthread_mutex_init(&state_lock, NULL);
+	ioctl_fn f = NEXT(ioctl);
+
+	if (!f) {
+		errno = ENOSYS;
+		return -1;
+	}
+	return f(fd, request, arg);
 }
+
+/* ---- set-up: once at load (constructor), or at the first call before it ---- */
+
+enum library_mode { MODE_UNKNOWN = 0, MODE_ACTIVE, MODE_INERT };
+static atomic_int library_mode;
+
+static void remember_mount_dir(const char *dir);
 
 /* The daemon's executable is named liveupdatefs (design.md's contract). */
 static bool is_daemon(void)
@@ -108,37 +127,60 @@ static bool is_daemon(void)
 	return strcmp(base ? base + 1 : exe, "liveupdatefs") == 0;
 }
 
-static void init(void)
+/*
+ * Idempotent, so two threads may run it at once (a call that comes before the
+ * constructor, from another library's constructor): both find the same values.
+ * No lock, so no thread ever waits for another here.
+ */
+static int init(void)
 {
 	const char *dir, *switch_;
+	int mode;
 
-	real_ioctl = dlsym(RTLD_NEXT, "ioctl");
-	real_ftruncate = dlsym(RTLD_NEXT, "ftruncate");
-	real_ftruncate64 = dlsym(RTLD_NEXT, "ftruncate64");
-	real_fallocate = dlsym(RTLD_NEXT, "fallocate");
-	real_fallocate64 = dlsym(RTLD_NEXT, "fallocate64");
-	real_posix_fallocate = dlsym(RTLD_NEXT, "posix_fallocate");
-	real_posix_fallocate64 = dlsym(RTLD_NEXT, "posix_fallocate64");
+	atomic_store_explicit(&next_ioctl, (ioctl_fn)dlsym(RTLD_NEXT, "ioctl"), memory_order_relaxed);
+	atomic_store_explicit(&next_ftruncate, (ftruncate_fn)dlsym(RTLD_NEXT, "ftruncate"), memory_order_relaxed);
+	atomic_store_explicit(&next_ftruncate64, (ftruncate64_fn)dlsym(RTLD_NEXT, "ftruncate64"), memory_order_relaxed);
+	atomic_store_explicit(&next_fallocate, (fallocate_fn)dlsym(RTLD_NEXT, "fallocate"), memory_order_relaxed);
+	atomic_store_explicit(&next_fallocate64, (fallocate64_fn)dlsym(RTLD_NEXT, "fallocate64"), memory_order_relaxed);
+	atomic_store_explicit(&next_posix_fallocate, (posix_fallocate_fn)dlsym(RTLD_NEXT, "posix_fallocate"),
+			      memory_order_relaxed);
+	atomic_store_explicit(&next_posix_fallocate64, (posix_fallocate64_fn)dlsym(RTLD_NEXT, "posix_fallocate64"),
+			      memory_order_relaxed);
 
-	switch_ = getenv("LIVEUPDATEFS_PRELOAD");
-	inert = (switch_ && strcmp(switch_, "off") == 0) || is_daemon();
-	if (inert)
-		return;
-
-	dir = getenv("LIVEUPDATEFS_MOUNTPOINT");
-	if (dir && *dir && strlen(dir) < sizeof(mount_dir)) {
-		strcpy(mount_dir, dir);
-		atomic_store_explicit(&mount_dir_known, true, memory_order_release);
+	switch_ = secure_getenv("LIVEUPDATEFS_PRELOAD");
+	mode = (switch_ && strcmp(switch_, "off") == 0) || is_daemon() ? MODE_INERT : MODE_ACTIVE;
+	if (mode == MODE_ACTIVE) {
+		dir = secure_getenv("LIVEUPDATEFS_MOUNTPOINT");
+		if (dir && *dir)
+			remember_mount_dir(dir);
 	}
-
-	pthread_atfork(NULL, NULL, reset_lock_in_child);
+	atomic_store_explicit(&library_mode, mode, memory_order_release);
+	return mode;
 }
 
-/* Resolves the real functions on first use, from whichever thread comes first. */
-static inline void ensure_init(void)
+__attribute__((constructor)) static void library_loaded(void)
 {
-	pthread_once(&init_once, init);
+	int saved = errno;
+
+	init();
+	errno = saved;
 }
+
+/* true: serve this call; false: go straight to glibc. Resolves on first use. */
+static inline bool active(void)
+{
+	int mode = atomic_load_explicit(&library_mode, memory_order_acquire);
+
+	if (mode == MODE_UNKNOWN) {
+		int saved = errno;
+
+		mode = init();
+		errno = saved;
+	}
+	return mode == MODE_ACTIVE;
+}
+
+/* ---- async-signal-safe helpers (no stdio, no locale, no allocation) ---- */
 
 /* Closes fd if it is open, without disturbing errno (cleanup paths). */
 static void close_keep_errno(int fd)
@@ -157,14 +199,42 @@ static bool fd_on_fs(int fd, unsigned long magic)
 	return fstatfs(fd, &sfs) == 0 && (unsigned long)sfs.f_type == magic;
 }
 
+/* "dir/name" into buf; -1 (ENAMETOOLONG) if it does not fit. */
+static int join_path(char *buf, size_t size, const char *dir, const char *name)
+{
+	size_t d = strlen(dir), n = strlen(name);
+
+	if (d + 1 + n + 1 > size) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	memmove(buf, dir, d);
+	buf[d] = '/';
+	memcpy(buf + d + 1, name, n + 1);
+	return 0;
+}
+
 /* The directory holding the file behind fd, from its /proc/self/fd link. */
 static int fd_dir(int fd, char *buf, size_t size)
 {
-	char link[40];
+	char link[32] = "/proc/self/fd/", digits[12];
+	size_t at = strlen(link), n_digits = 0;
+	unsigned int v = (unsigned int)fd;
 	char *slash;
 	ssize_t n;
 
-	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+	if (fd < 0) {
+		errno = EBADF;
+		return -1;
+	}
+	do {
+		digits[n_digits++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	while (n_digits)
+		link[at++] = digits[--n_digits];
+	link[at] = '\0';
+
 	n = readlink(link, buf, size);
 	if (n < 0)
 		return -1;
@@ -174,7 +244,7 @@ static int fd_dir(int fd, char *buf, size_t size)
 	}
 	buf[n] = '\0';
 	slash = strrchr(buf, '/');
-	if (!slash) {
+	if (!slash || buf[0] != '/') {
 		/* Not a path ("anon_inode:...", "socket:[...]"). */
 		errno = ENOENT;
 		return -1;
@@ -185,25 +255,228 @@ static int fd_dir(int fd, char *buf, size_t size)
 	return 0;
 }
 
-/* Remembers the directory of fd (a FUSE file) as the mount dir, once. Keeps errno. */
-static void remember_mount_dir(int fd)
-{
-	char dir[PATH_MAX];
-	int saved = errno;
+/* Who owns fd's file, on which device and mount, without asking a FUSE daemon. */
+struct fd_identity {
+	uid_t uid;
+	dev_t dev;
+	unsigned long long mount;	/* a never-reused mount id, or 0 if the kernel has none */
+};
 
-	if (atomic_load_explicit(&mount_dir_known, memory_order_acquire))
-		return;
-	if (fd_dir(fd, dir, sizeof(dir)) == 0) {
-		pthread_mutex_lock(&state_lock);
-		if (!atomic_load_explicit(&mount_dir_known, memory_order_relaxed)) {
-			strcpy(mount_dir, dir);
-			atomic_store_explicit(&mount_dir_known, true,
-					      memory_order_release);
-		}
-		pthread_mutex_unlock(&state_lock);
+static int identify(int fd, struct fd_identity *id)
+{
+	struct statx stx;
+	struct stat st;
+
+	/* AT_STATX_DONT_SYNC: FUSE answers from its cache, no request to the daemon. */
+	if (statx(fd, "", AT_EMPTY_PATH | AT_STATX_DONT_SYNC, STATX_UID | STATX_MNT_ID_UNIQUE, &stx) == 0 &&
+	    (stx.stx_mask & STATX_UID)) {
+		id->uid = stx.stx_uid;
+		id->dev = makedev(stx.stx_dev_major, stx.stx_dev_minor);
+		id->mount = (stx.stx_mask & STATX_MNT_ID_UNIQUE) ? stx.stx_mnt_id : 0;
+		return 0;
 	}
+	if (fstat(fd, &st) < 0)
+		return -1;
+	id->uid = st.st_uid;
+	id->dev = st.st_dev;
+	id->mount = 0;
+	return 0;
+}
+
+/* ---- the remembered mount directory ---- */
+
+/*
+ * Every directory is written once into a slot of its own and published by
+ * an atomic pointer; a published slot never changes, so a reader (even a
+ * signal handler that interrupted a writer) uses the string it loaded
+ * without a lock or a retry. Switching back to a directory met before reuses
+ * its slot; a process that meets more than MOUNT_DIR_SLOTS different
+ * directories keeps the last one it could remember.
+ */
+#define MOUNT_DIR_SLOTS 16
+static char mount_dir_slot[MOUNT_DIR_SLOTS][PATH_MAX];
+static atomic_bool mount_dir_ready[MOUNT_DIR_SLOTS];
+static atomic_uint mount_dir_claimed;
+static _Atomic(const char *) mount_dir;	/* NULL: none known yet */
+
+/*
+ * The unique mount id of the remembered directory's mount, once a request
+ * there found it (0: none yet). Only a shortcut: a request on a file of this
+ * mount needs no look at its path.
+ */
+static atomic_ullong mount_dir_mount;
+
+static const char *known_mount_dir(void)
+{
+	return atomic_load_explicit(&mount_dir, memory_order_acquire);
+}
+
+static void remember_mount_dir(const char *dir)
+{
+	const char *current = known_mount_dir();
+	size_t len = strlen(dir);
+	unsigned int i, n;
+
+	if (current && strcmp(current, dir) == 0)
+		return;
+	if (len == 0 || len >= PATH_MAX)
+		return;
+	n = atomic_load_explicit(&mount_dir_claimed, memory_order_relaxed);
+	for (i = 0; i < n && i < MOUNT_DIR_SLOTS; i++) {
+		if (atomic_load_explicit(&mount_dir_ready[i], memory_order_acquire) &&
+		    strcmp(mount_dir_slot[i], dir) == 0) {
+			atomic_store_explicit(&mount_dir, mount_dir_slot[i], memory_order_release);
+			return;
+		}
+	}
+	do {
+		if (n >= MOUNT_DIR_SLOTS)
+			return;
+	} while (!atomic_compare_exchange_weak_explicit(&mount_dir_claimed, &n, n + 1, memory_order_relaxed,
+							memory_order_relaxed));
+	memcpy(mount_dir_slot[n], dir, len + 1);
+	atomic_store_explicit(&mount_dir_ready[n], true, memory_order_release);
+	atomic_store_explicit(&mount_dir, mount_dir_slot[n], memory_order_release);
+}
+
+/* ---- PR_SET_PTRACER ---- */
+
+/* A test build may point this at a file of its own (cc -DLUFS_YAMA_PTRACE_SCOPE=...). */
+#ifndef LUFS_YAMA_PTRACE_SCOPE
+#define LUFS_YAMA_PTRACE_SCOPE "/proc/sys/kernel/yama/ptrace_scope"
+#endif
+
+/* Yama's ptrace_scope (0-3), or -1 without Yama; read once per program. */
+static int yama_ptrace_scope(void)
+{
+	static atomic_int cached = -2;	/* -2: not read yet */
+	int scope = atomic_load_explicit(&cached, memory_order_relaxed);
+	char c;
+	int fd;
+
+	if (scope != -2)
+		return scope;
+	scope = -1;
+	fd = open(LUFS_YAMA_PTRACE_SCOPE, O_RDONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		if (read(fd, &c, 1) == 1 && c >= '0' && c <= '9')
+			scope = c - '0';
+		close(fd);
+	}
+	atomic_store_explicit(&cached, scope, memory_order_relaxed);
+	return scope;
+}
+
+/*
+ * The daemon's pid from dir/LUFS_DAEMON_NODE ("4711\n"), which must be on
+ * the same mount (device) as the file we act for; 0 if there is none.
+ * scratch: PATH_MAX bytes.
+ */
+static pid_t read_daemon_pid(const char *dir, dev_t dev, char *scratch)
+{
+	char text[16];
+	struct fd_identity node;
+	size_t len = 0, i;
+	ssize_t n;
+	long pid = 0;
+	int fd;
+
+	if (join_path(scratch, PATH_MAX, dir, LUFS_DAEMON_NODE) < 0)
+		return 0;
+	fd = open(scratch, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
+	if (fd < 0)
+		return 0;
+	if (identify(fd, &node) == 0 && node.dev == dev) {
+		while (len < sizeof(text)) {
+			n = read(fd, text + len, sizeof(text) - len);
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n <= 0)
+				break;
+			len += (size_t)n;
+		}
+	}
+	close(fd);
+	/* Digits, then "\n", then the end: anything else is not the node's contract. */
+	if (len < 2 || len >= sizeof(text) || text[len - 1] != '\n')
+		return 0;
+	for (i = 0; i < len - 1; i++) {
+		if (text[i] < '0' || text[i] > '9' || pid > INT_MAX / 10)
+			return 0;
+		pid = pid * 10 + (text[i] - '0');
+	}
+	return pid > 0 && pid <= INT_MAX ? (pid_t)pid : 0;
+}
+
+/*
+ * What this process has named: ptracer_process is the getpid() the other two
+ * belong to (a forked child finds its parent's pid there and starts afresh);
+ * ptracer_daemon the pid named (0: none); ptracer_mount the unique mount id
+ * the setting was checked for (0: check again next time). Threads may race
+ * here: the worst case is one more check or prctl, and PR_SET_PTRACER names
+ * one process anyway (the last call wins).
+ */
+static atomic_int ptracer_process;
+static atomic_int ptracer_daemon;
+static atomic_ullong ptracer_mount;
+
+/* Nothing to do for PR_SET_PTRACER on this mount (id: its file's identity)? */
+static bool ptracer_settled(const struct fd_identity *id)
+{
+	return yama_ptrace_scope() != 1 ||
+	       (id->mount && atomic_load_explicit(&ptracer_process, memory_order_acquire) == getpid() &&
+		atomic_load_explicit(&ptracer_mount, memory_order_relaxed) == id->mount);
+}
+
+/*
+ * The daemon reads and writes this process's memory and takes its fds
+ * (process_vm_readv/writev, pidfd_getfd). Where Yama's ptrace_scope is 1, a
+ * daemon that is not root (a mount without root) may only do that if this
+ * process names it as its ptracer. A root daemon has CAP_SYS_PTRACE and
+ * needs nothing, so the host program's own ptracer is left alone; so it is
+ * without Yama, and with scope 2 or 3, where naming does not help.
+ *
+ * fd: a file of the mount in dir (maybe_fuse: not known to be FUSE yet).
+ * Checked again in each new process (fork) and for each mount (a daemon that
+ * restarted has a new mount and pid); with a kernel that has no unique mount
+ * ids (before 6.8), on every call. scratch: PATH_MAX bytes. Keeps errno.
+ */
+static void name_daemon_as_ptracer(int fd, const char *dir, bool maybe_fuse, char *scratch)
+{
+	struct fd_identity id;
+	int saved = errno;
+	pid_t me, daemon;
+
+	if (yama_ptrace_scope() != 1 || identify(fd, &id) < 0 || ptracer_settled(&id))
+		goto out;
+	me = getpid();
+	if (maybe_fuse && !fd_on_fs(fd, FUSE_SUPER_MAGIC))
+		goto out;
+	if (atomic_load_explicit(&ptracer_process, memory_order_acquire) != me) {
+		/* A new process: Yama's exception is per process, and this one has none. */
+		atomic_store_explicit(&ptracer_daemon, 0, memory_order_relaxed);
+		atomic_store_explicit(&ptracer_mount, 0, memory_order_relaxed);
+		atomic_store_explicit(&ptracer_process, me, memory_order_release);
+	}
+	if (id.uid != 0) {
+		daemon = dir[0] ? read_daemon_pid(dir, id.dev, scratch) : 0;
+		if (daemon <= 0)
+			goto out;
+		/*
+		 * A failure (the pid is not in our pid namespace) is not retried
+		 * for this mount: it would fail again, at three daemon round
+		 * trips per request.
+		 */
+		if (atomic_load_explicit(&ptracer_daemon, memory_order_relaxed) != daemon &&
+		    prctl(PR_SET_PTRACER, (unsigned long)daemon, 0, 0, 0) == 0)
+			atomic_store_explicit(&ptracer_daemon, daemon, memory_order_relaxed);
+	}
+	atomic_store_explicit(&ptracer_mount, id.mount, memory_order_relaxed);
+out:
 	errno = saved;
 }
+
+/* ---- the fd hand-over ---- */
 
 static void envelope_init(struct lufs_envelope *env, __u32 phase,
 			  __u64 request, __u64 arg)
@@ -219,31 +492,45 @@ static void envelope_init(struct lufs_envelope *env, __u32 phase,
 	env->installed_fd = -1;
 }
 
-/*
- * Opens the session node the daemon left for us. The reserved slot is closed
- * just before the open so that the session fd takes its number.
- */
-static int open_session_node(int fd, const char *name, size_t name_size,
-			     int *slot)
+/* Does a LiveUpdateFs daemon serve fd? (LUFS_PHASE_PROBE) Keeps errno. */
+static bool daemon_answers(int fd)
 {
-	char dir[PATH_MAX];
-	char path[PATH_MAX];
-	int n;
+	struct lufs_envelope env;
+	int saved = errno;
 
-	if (fd_dir(fd, dir, sizeof(dir)) < 0)
+	envelope_init(&env, LUFS_PHASE_PROBE, 0, 0);
+	real_ioctl(fd, LUFS_ENVELOPE_REQUEST, &env);
+	errno = saved;
+	return env.answered == LUFS_ENVELOPE_MAGIC;
+}
+
+/*
+ * Opens the session node the daemon left for us, with the access mode of the
+ * fd the request came on (a read-only device fd gives a read-only session fd:
+ * a group that may only read the device, --device-mode 0640, can still open
+ * the node). The reserved slot is closed just before the open so that the
+ * session fd takes its number. scratch: PATH_MAX bytes.
+ */
+static int open_session_node(int fd, const char *dir, const char *name,
+			     size_t name_size, int *slot, char *scratch)
+{
+	int flags = fcntl(fd, F_GETFL);
+
+	if (flags < 0)
 		return -1;
 	if (!memchr(name, '\0', name_size)) {
 		errno = EPROTO;
 		return -1;
 	}
-	n = snprintf(path, sizeof(path), "%s/%s", dir, name);
-	if (n < 0 || (size_t)n >= sizeof(path)) {
-		errno = ENAMETOOLONG;
+	if (!dir[0]) {
+		errno = ENOENT;	/* no path to the mount (no /proc) */
 		return -1;
 	}
+	if (join_path(scratch, PATH_MAX, dir, name) < 0)
+		return -1;
 	close_keep_errno(*slot);
 	*slot = -1;
-	return open(path, O_RDWR | O_CLOEXEC);
+	return open(scratch, (flags & O_ACCMODE) | O_CLOEXEC);
 }
 
 /* Closes every fd carried by an SCM_RIGHTS message we are rejecting. */
@@ -308,8 +595,12 @@ static int receive_file(int sock, int *slot)
 	return newfd;
 }
 
-/* CREATE_SESSION, RETRIEVE_SESSION, RETRIEVE_FD on a FUSE file: see lufs-envelope.h. */
-static int complete_fd_request(int fd, unsigned long request, void *arg)
+/*
+ * CREATE_SESSION, RETRIEVE_SESSION, RETRIEVE_FD on a FUSE file in dir: see
+ * lufs-envelope.h. scratch: PATH_MAX bytes.
+ */
+static int complete_fd_request(int fd, unsigned long request, void *arg,
+			       const char *dir, unsigned long long mount, char *scratch)
 {
 	unsigned int nr = (unsigned int)request;
 	int saved_errno = errno;
@@ -348,6 +639,11 @@ static int complete_fd_request(int fd, unsigned long request, void *arg)
 		errno = saved_errno;
 		return real_ioctl(fd, request, arg);
 	}
+	/* A LiveUpdateFs daemon answered: frozen-size questions go to this mount now. */
+	if (dir[0]) {
+		remember_mount_dir(dir);
+		atomic_store_explicit(&mount_dir_mount, mount, memory_order_relaxed);
+	}
 	if (ret < 0) {
 		/* The daemon's answer to the request itself (EINVAL, ENOENT, ...). */
 		close_keep_errno(slot);
@@ -360,8 +656,8 @@ static int complete_fd_request(int fd, unsigned long request, void *arg)
 	if (nr == LIVEUPDATE_SESSION_RETRIEVE_FD)
 		installed = receive_file(sv[0], &slot);
 	else
-		installed = open_session_node(fd, env.node_name,
-					      sizeof(env.node_name), &slot);
+		installed = open_session_node(fd, dir, env.node_name,
+					      sizeof(env.node_name), &slot, scratch);
 	install_errno = installed < 0 ? errno : 0;
 	close_keep_errno(slot);	/* still open if installing stopped early */
 	close_keep_errno(sv[0]);
@@ -380,44 +676,6 @@ static int complete_fd_request(int fd, unsigned long request, void *arg)
 	return 0;
 }
 
-/*
- * The daemon reads and writes this process's memory and takes its fds
- * (process_vm_readv/writev, pidfd_getfd). Where Yama's ptrace_scope is 1 a
- * daemon of the same user (the mount without root) may only do that if this
- * process names it as its ptracer. Its pid is in the mount's status.json.
- * Once per process; keeps errno.
- */
-static atomic_bool ptracer_named;
-
-static void name_daemon_as_ptracer(void)
-{
-	char path[PATH_MAX], text[8192];
-	const char *key = "\"daemonPid\": ";
-	char *at;
-	ssize_t n;
-	long pid;
-	int fd, saved = errno;
-
-	if (atomic_exchange(&ptracer_named, true))
-		return;
-	if (snprintf(path, sizeof(path), "%s/status.json", mount_dir) >= (int)sizeof(path))
-		goto out;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		goto out;
-	n = read(fd, text, sizeof(text) - 1);
-	close(fd);
-	if (n <= 0)
-		goto out;
-	text[n] = '\0';
-	at = strstr(text, key);
-	pid = at ? strtol(at + strlen(key), NULL, 10) : 0;
-	if (pid > 0)
-		prctl(PR_SET_PTRACER, (unsigned long)pid, 0, 0, 0);
-out:
-	errno = saved;
-}
-
 /* Requests of type 0xBA: LUO requests, and the only ones we may act on. */
 static int luo_ioctl(int fd, unsigned long request, void *arg)
 {
@@ -425,28 +683,49 @@ static int luo_ioctl(int fd, unsigned long request, void *arg)
 	bool returns_fd = nr == LIVEUPDATE_IOCTL_CREATE_SESSION ||
 			  nr == LIVEUPDATE_IOCTL_RETRIEVE_SESSION ||
 			  nr == LIVEUPDATE_SESSION_RETRIEVE_FD;
+	char dir[PATH_MAX], scratch[PATH_MAX];
 	int saved_errno = errno;
-	bool fuse;
+	struct fd_identity id;
+	const char *known;
+	bool ours;
 
-	if (inert)
-		return real_ioctl(fd, request, arg);
-	if (!returns_fd &&
-	    atomic_load_explicit(&mount_dir_known, memory_order_acquire)) {
-		name_daemon_as_ptracer();
+	/* The common case: another request on the mount met last, all set up. */
+	if (identify(fd, &id) < 0)
+		id.mount = 0;
+	if (!returns_fd && id.mount &&
+	    id.mount == atomic_load_explicit(&mount_dir_mount, memory_order_relaxed) &&
+	    ptracer_settled(&id)) {
+		errno = saved_errno;
 		return real_ioctl(fd, request, arg);
 	}
 
-	fuse = fd_on_fs(fd, FUSE_SUPER_MAGIC);
+	/*
+	 * The directory is that of the mount (all nodes are in its root). A file
+	 * without one (no /proc) can still take RETRIEVE_FD; "" then.
+	 */
+	if (fd_dir(fd, dir, sizeof(dir)) < 0)
+		dir[0] = '\0';
+	known = known_mount_dir();
+	ours = known && dir[0] && strcmp(known, dir) == 0;
+	if (!ours && !fd_on_fs(fd, FUSE_SUPER_MAGIC)) {
+		errno = saved_errno;
+		return real_ioctl(fd, request, arg);
+	}
+	/* Before any request: the daemon reads even the envelope from our memory. */
+	name_daemon_as_ptracer(fd, dir, false, scratch);
+	if (returns_fd) {
+		errno = saved_errno;
+		return complete_fd_request(fd, request, arg, dir, id.mount, scratch);
+	}
+	/* A request on a mount not met before (a session fd received from another process). */
+	if (!ours && dir[0] && daemon_answers(fd)) {
+		remember_mount_dir(dir);
+		ours = true;
+	}
+	if (ours)
+		atomic_store_explicit(&mount_dir_mount, id.mount, memory_order_relaxed);
 	errno = saved_errno;
-	if (!fuse)
-		return real_ioctl(fd, request, arg);
-
-	remember_mount_dir(fd);
-	if (atomic_load_explicit(&mount_dir_known, memory_order_acquire))
-		name_daemon_as_ptracer();
-	if (!returns_fd)
-		return real_ioctl(fd, request, arg);
-	return complete_fd_request(fd, request, arg);
+	return real_ioctl(fd, request, arg);
 }
 
 EXPORT int ioctl(int fd, unsigned long request, ...)
@@ -458,68 +737,37 @@ EXPORT int ioctl(int fd, unsigned long request, ...)
 	arg = va_arg(ap, void *);
 	va_end(ap);
 
-	ensure_init();
 	/* The kernel truncates request to 32 bits; compare what it compares. */
-	if (_IOC_TYPE((unsigned int)request) != LIVEUPDATE_IOCTL_TYPE)
+	if (!active() || _IOC_TYPE((unsigned int)request) != LIVEUPDATE_IOCTL_TYPE)
 		return real_ioctl(fd, request, arg);
 	return luo_ioctl(fd, request, arg);
 }
 
+/* ---- the frozen size (spec 8.2) ---- */
+
 /*
- * The mount's control node, validated by identity on each use. A number the
- * program has closed or reused is forgotten (not ours to close); a node of a
- * dead daemon (ENOTCONN) is closed and opened again.
- * Returns -1 if no control node can be opened.
+ * Asks the daemon of the mount in dir whether the file behind fd has a frozen
+ * size. The control node is opened for this one question and closed after it.
  */
-static int control_node_fd(void)
+static bool daemon_says_frozen(const char *dir, int fd)
 {
 	char path[PATH_MAX];
-	struct stat st;
-	int fd, n;
-
-	pthread_mutex_lock(&state_lock);
-	if (control_fd >= 0) {
-		if (fstat(control_fd, &st) == 0) {
-			if (st.st_dev == control_dev && st.st_ino == control_ino)
-				goto out;
-		} else if (errno != EBADF) {
-			close(control_fd);
-		}
-		control_fd = -1;
-	}
-
-	n = snprintf(path, sizeof(path), "%s/%s", mount_dir, LUFS_CONTROL_NODE);
-	if (n < 0 || (size_t)n >= sizeof(path))
-		goto out;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		goto out;
-	if (fstat(fd, &st) < 0) {
-		close(fd);
-		goto out;
-	}
-	control_fd = fd;
-	control_dev = st.st_dev;
-	control_ino = st.st_ino;
-out:
-	fd = control_fd;
-	pthread_mutex_unlock(&state_lock);
-	return fd;
-}
-
-/* Asks the daemon whether the file behind fd has a frozen size. */
-static bool daemon_says_frozen(int fd)
-{
 	struct lufs_envelope env;
-	int cfd = control_node_fd();
+	int cfd, ret, err;
 
+	if (join_path(path, sizeof(path), dir, LUFS_CONTROL_NODE) < 0)
+		return false;
+	cfd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 	if (cfd < 0)
 		return false;
+	/* The daemon takes the file with pidfd_getfd. */
+	name_daemon_as_ptracer(cfd, dir, true, path);
 	envelope_init(&env, LUFS_PHASE_QUERY_FROZEN, 0, 0);
 	env.channel_fd = fd;
-	if (real_ioctl(cfd, LUFS_ENVELOPE_REQUEST, &env) == 0)
-		return false;
-	return env.answered == LUFS_ENVELOPE_MAGIC && errno == EPERM;
+	ret = real_ioctl(cfd, LUFS_ENVELOPE_REQUEST, &env);
+	err = errno;
+	close(cfd);
+	return ret < 0 && env.answered == LUFS_ENVELOPE_MAGIC && err == EPERM;
 }
 
 /*
@@ -530,12 +778,13 @@ static bool daemon_says_frozen(int fd)
  */
 static bool size_frozen(int fd, bool truncate, off64_t length)
 {
+	const char *dir = known_mount_dir();
 	int saved_errno = errno;
 	struct stat st;
 	bool frozen = false;
 	int flags;
 
-	if (!atomic_load_explicit(&mount_dir_known, memory_order_acquire))
+	if (!dir)
 		return false;
 	if (fd_on_fs(fd, TMPFS_MAGIC) && fstat(fd, &st) == 0 &&
 	    S_ISREG(st.st_mode) && st.st_nlink == 0 &&
@@ -543,78 +792,96 @@ static bool size_frozen(int fd, bool truncate, off64_t length)
 		/* An fd not open for writing is refused by the VFS first. */
 		flags = fcntl(fd, F_GETFL);
 		if (flags >= 0 && (flags & O_ACCMODE) != O_RDONLY)
-			frozen = daemon_says_frozen(fd);
+			frozen = daemon_says_frozen(dir, fd);
 	}
 	errno = saved_errno;
 	return frozen;
 }
 
 /*
- * Argument checks the VFS and tmpfs make before a frozen file is refused:
- * a negative length (EINVAL) and, for fallocate, an empty range (EINVAL) or a
- * mode tmpfs does not support (EOPNOTSUPP). Such calls go straight through.
+ * Argument checks vfs_fallocate and tmpfs make before a frozen file is
+ * refused: a negative offset or an empty range (EINVAL), a mode tmpfs does not
+ * support or PUNCH_HOLE without KEEP_SIZE (EOPNOTSUPP), offset + len past the
+ * largest file size (EFBIG). Such calls go straight through.
  */
 static bool fallocate_may_change(int mode, off64_t offset, off64_t len)
 {
-	return offset >= 0 && len > 0 &&
-	       !(mode & ~(FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE));
+	if (offset < 0 || len <= 0 || len > INT64_MAX - offset)
+		return false;
+	if (mode & ~(FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE))
+		return false;
+	return !(mode & FALLOC_FL_PUNCH_HOLE) || (mode & FALLOC_FL_KEEP_SIZE);
 }
 
 EXPORT int ftruncate(int fd, off_t length)
 {
-	ensure_init();
-	if (length >= 0 && size_frozen(fd, true, length)) {
+	if (active() && length >= 0 && size_frozen(fd, true, length)) {
 		errno = EPERM;
 		return -1;
 	}
-	return real_ftruncate(fd, length);
+	if (!NEXT(ftruncate)) {
+		errno = ENOSYS;
+		return -1;
+	}
+	return NEXT(ftruncate)(fd, length);
 }
 
 EXPORT int ftruncate64(int fd, off64_t length)
 {
-	ensure_init();
-	if (length >= 0 && size_frozen(fd, true, length)) {
+	if (active() && length >= 0 && size_frozen(fd, true, length)) {
 		errno = EPERM;
 		return -1;
 	}
-	return real_ftruncate64(fd, length);
+	if (!NEXT(ftruncate64)) {
+		errno = ENOSYS;
+		return -1;
+	}
+	return NEXT(ftruncate64)(fd, length);
 }
 
 EXPORT int fallocate(int fd, int mode, off_t offset, off_t len)
 {
-	ensure_init();
-	if (fallocate_may_change(mode, offset, len) &&
+	if (active() && fallocate_may_change(mode, offset, len) &&
 	    size_frozen(fd, false, 0)) {
 		errno = EPERM;
 		return -1;
 	}
-	return real_fallocate(fd, mode, offset, len);
+	if (!NEXT(fallocate)) {
+		errno = ENOSYS;
+		return -1;
+	}
+	return NEXT(fallocate)(fd, mode, offset, len);
 }
 
 EXPORT int fallocate64(int fd, int mode, off64_t offset, off64_t len)
 {
-	ensure_init();
-	if (fallocate_may_change(mode, offset, len) &&
+	if (active() && fallocate_may_change(mode, offset, len) &&
 	    size_frozen(fd, false, 0)) {
 		errno = EPERM;
 		return -1;
 	}
-	return real_fallocate64(fd, mode, offset, len);
+	if (!NEXT(fallocate64)) {
+		errno = ENOSYS;
+		return -1;
+	}
+	return NEXT(fallocate64)(fd, mode, offset, len);
 }
 
 /* posix_fallocate returns the error number and leaves errno alone. */
 EXPORT int posix_fallocate(int fd, off_t offset, off_t len)
 {
-	ensure_init();
-	if (fallocate_may_change(0, offset, len) && size_frozen(fd, false, 0))
+	if (active() && fallocate_may_change(0, offset, len) && size_frozen(fd, false, 0))
 		return EPERM;
-	return real_posix_fallocate(fd, offset, len);
+	if (!NEXT(posix_fallocate))
+		return ENOSYS;
+	return NEXT(posix_fallocate)(fd, offset, len);
 }
 
 EXPORT int posix_fallocate64(int fd, off64_t offset, off64_t len)
 {
-	ensure_init();
-	if (fallocate_may_change(0, offset, len) && size_frozen(fd, false, 0))
+	if (active() && fallocate_may_change(0, offset, len) && size_frozen(fd, false, 0))
 		return EPERM;
-	return real_posix_fallocate64(fd, offset, len);
+	if (!NEXT(posix_fallocate64))
+		return ENOSYS;
+	return NEXT(posix_fallocate64)(fd, offset, len);
 }

@@ -11,7 +11,9 @@
  *            request exactly as the kernel would and, on success, leaves a
  *            result waiting under env.ticket:
  *              - a session: the node env.node_name next to the device node,
- *                which only this process may open (O_RDWR | O_CLOEXEC);
+ *                which only this process may open (O_CLOEXEC, with the
+ *                access mode of the fd the request came on, so a read-only
+ *                device fd, --device-mode 0640, gives a read-only session fd);
  *              - a file: sent over env.channel_fd (SCM_RIGHTS).
  *   COMMIT   the library reports the fd it installed (or the errno that
  *            stopped it); the daemon writes the caller's struct back with that
@@ -36,6 +38,14 @@
 #define LUFS_ENVELOPE_VERSION	1
 
 enum lufs_envelope_phase {
+	/*
+	 * Does a LiveUpdateFs daemon serve this file? Any phase the daemon does
+	 * not know is answered EINVAL with answered set, on the device, session
+	 * and control nodes alike; the library sends this one before a request
+	 * that is not an envelope (PRESERVE_FD, GET_NAME, ...) on a mount it has
+	 * not met, to learn which mount answers its frozen-size questions.
+	 */
+	LUFS_PHASE_PROBE = 0,
 	LUFS_PHASE_PREPARE = 1,
 	LUFS_PHASE_COMMIT = 2,
 	/*
@@ -76,6 +86,19 @@ enum lufs_envelope_phase {
 
 /* Multi-open node beside the device node, for requests that need no session. */
 #define LUFS_CONTROL_NODE	".lufs-control"
+
+/*
+ * Read-only node beside the device node: the daemon's pid in decimal followed
+ * by "\n", and nothing else ("4711\n"); mode as status.json (readable by whoever
+ * may open the device), regular file, on the same mount. Opening and reading it
+ * costs the daemon nothing beyond the answer (no scan of processes, unlike
+ * status.json, which the library never opens). The library reads it (open,
+ * read, close) only to name the daemon as its ptracer (PR_SET_PTRACER), i.e.
+ * where Yama's ptrace_scope is 1 and the node's owner (the daemon's user) is
+ * not root: once per process and mount (a restarted daemon has a new mount
+ * and pid), and after each fork.
+ */
+#define LUFS_DAEMON_NODE	".lufs-daemon"
 
 /* Per-session nodes are named LUFS_SESSION_NODE_PREFIX + hex ticket. */
 #define LUFS_SESSION_NODE_PREFIX	".lufs-session-"

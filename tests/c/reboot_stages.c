@@ -747,12 +747,19 @@ static const struct crash_session crash_new[] = {
 #define N_OLD ((int)(sizeof crash_old / sizeof crash_old[0]))
 #define N_NEW ((int)(sizeof crash_new / sizeof crash_new[0]))
 
+/* How the crash and readonly stages open the device: readonly-* use O_RDONLY. */
+static int device_flags = O_RDWR;
+
 static int crash_create(const struct crash_session *set, int n)
 {
-	int dev = lu_open_device_or_die();
+	int dev = lu_open_device_flags_or_die(device_flags);
 	int keep[N_NEW > N_OLD ? N_NEW : N_OLD];
 	for (int i = 0; i < n; i++) {
 		keep[i] = create_or_die(dev, set[i].name);
+		if (device_flags == O_RDONLY)
+			check((fcntl(keep[i], F_GETFL) & O_ACCMODE) == O_RDONLY, "design",
+			      "session \"%s\" of a read-only device fd is read-only (the library opens its node so)",
+			      set[i].name);
 		for (int f = 0; f < set[i].nfiles; f++)
 			add_file(keep[i], set[i].name, &set[i].files[f]);
 	}
@@ -787,7 +794,7 @@ static void crash_check_session(int s, const struct crash_session *cs, const cha
 
 static int crash_check(void)
 {
-	int dev = lu_open_device_or_die();
+	int dev = lu_open_device_flags_or_die(device_flags);
 
 	/* the probes decide which state is expected; they are also the first cases */
 	int probe_old = lu_retrieve(dev, "old-a");
@@ -825,6 +832,22 @@ static int crash_check(void)
 	return tap_done();
 }
 
+/*
+ * readonly-old / readonly-check: crash-old and crash-check through a device fd
+ * opened O_RDONLY, as a group with --device-mode 0640 can (issue 12, defect 6).
+ */
+static int readonly_old_stage(void)
+{
+	device_flags = O_RDONLY;
+	return crash_create(crash_old, N_OLD);
+}
+
+static int readonly_check(void)
+{
+	device_flags = O_RDONLY;
+	return crash_check();
+}
+
 /* ------------------------------------------------------------------ */
 
 static const struct {
@@ -839,6 +862,8 @@ static const struct {
 	{ "crash-old", crash_old_stage },
 	{ "crash-new", crash_new_stage },
 	{ "crash-check", crash_check },
+	{ "readonly-old", readonly_old_stage },
+	{ "readonly-check", readonly_check },
 };
 
 int main(int argc, char **argv)

@@ -167,10 +167,10 @@ static inline int lu_open_device(int flags)
 	return neg_errno(open(lu_device_path(), flags));
 }
 
-/* Opens the device or ends the program with a not-ok line. */
-static inline int lu_open_device_or_die(void)
+/* Opens the device with flags (O_RDWR, O_RDONLY) or ends the program with a not-ok line. */
+static inline int lu_open_device_flags_or_die(int flags)
 {
-	int fd = lu_open_device(O_RDWR);
+	int fd = lu_open_device(flags);
 	if (fd < 0) {
 		char why[160];
 		snprintf(why, sizeof why, "errno %d (%s) opening %s", -fd, tap_errname(-fd),
@@ -178,6 +178,11 @@ static inline int lu_open_device_or_die(void)
 		tap_fatal("3", why, "open the device");
 	}
 	return fd;
+}
+
+static inline int lu_open_device_or_die(void)
+{
+	return lu_open_device_flags_or_die(O_RDWR);
 }
 
 static inline int lu_ioctl(int fd, unsigned long req, void *arg)

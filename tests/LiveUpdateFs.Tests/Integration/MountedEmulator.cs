@@ -56,11 +56,12 @@ public sealed partial class MountedEmulator : IDisposable
     public ProcessResult RunCTest(string name, params string[] arguments) =>
         RunCTest(name, preload: !name.StartsWith("nolib_", StringComparison.Ordinal), arguments);
 
-    public ProcessResult RunCTest(string name, bool preload, string[] arguments, IDictionary<string, string?>? extra = null) =>
-        RunClient(Path.Combine(Repository.CTests, name), preload, arguments, extra);
+    /// <param name="timeout">How long the program may run before it is killed (and the result says TimedOut); default 5 minutes.</param>
+    public ProcessResult RunCTest(string name, bool preload, string[] arguments, IDictionary<string, string?>? extra = null, TimeSpan? timeout = null) =>
+        RunClient(Path.Combine(Repository.CTests, name), preload, arguments, extra, timeout);
 
     /// <summary>Runs a client program (any path) against the device, with or without the preload library.</summary>
-    public ProcessResult RunClient(string program, bool preload, string[] arguments, IDictionary<string, string?>? extra = null)
+    public ProcessResult RunClient(string program, bool preload, string[] arguments, IDictionary<string, string?>? extra = null, TimeSpan? timeout = null)
     {
         var environment = new Dictionary<string, string?>
         {
@@ -70,7 +71,7 @@ public sealed partial class MountedEmulator : IDisposable
         };
         foreach ((string key, string? value) in extra ?? new Dictionary<string, string?>())
             environment[key] = value;
-        return ProcessRunner.Run(program, arguments, environment, TimeSpan.FromMinutes(5));
+        return ProcessRunner.Run(program, arguments, environment, timeout ?? TimeSpan.FromMinutes(5));
     }
 
     /// <summary>One stage of tests/c/reboot_stages; it must pass every case.

@@ -50,6 +50,33 @@ public sealed partial class NodeAccessTests
         Assert.That(stranger.Output, Does.Contain("errno 13 (EACCES)"), stranger.Output);
     }
 
+    [Test]
+    [Description("issue 12, defect 6: with --device-mode 0640 a group member opens the device read-only, and CREATE_SESSION, PRESERVE_FD, RETRIEVE_SESSION, RETRIEVE_FD and FINISH work through that fd (the library opens the session node with the device fd's access mode); O_RDWR stays refused")]
+    public void A_read_only_device_group_creates_preserves_and_retrieves()
+    {
+        using MountedEmulator emulator = MountedEmulator.Create();
+        using PublicArtifacts programs = PublicArtifacts.Copy();
+        ProcessResult mounted = emulator.Cli(["mount", "--mountpoint", emulator.Mountpoint, "--store", emulator.Store, "--link", "none",
+            "--device-mode", "0640", "--device-group", $"{Member}"]);
+        Assert.That(mounted.ExitCode, Is.Zero, mounted.Output);
+        Reachable(emulator);
+        Assert.That(File.GetUnixFileMode(emulator.Device), Is.EqualTo(UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead));
+
+        ProcessResult readWrite = RunAs(Member, emulator, programs, "crash-check");
+        Assert.That(readWrite.Output, Does.Contain("errno 13 (EACCES)"), "0640: the group may not open the device for writing\n" + readWrite.Output);
+
+        // Two sessions with three memfds, created and preserved through a read-only device fd; a holder keeps them.
+        ProcessResult created = RunAs(Member, emulator, programs, "readonly-old");
+        Assert.That(created.Output, Does.Contain("8 passed, 0 failed"), created.Output + emulator.LogTail());
+        Assert.That(HolderLine().Match(created.Output).Success, Is.True, created.Output);
+
+        ProcessResult reboot = emulator.Reboot();
+        Assert.That(reboot.ExitCode, Is.Zero, reboot.Output + emulator.LogTail());
+
+        ProcessResult retrieved = RunAs(Member, emulator, programs, "readonly-check");
+        Assert.That(retrieved.Output, Does.Contain("# state old").And.Contain("16 passed, 0 failed"), retrieved.Output + emulator.LogTail());
+    }
+
     [TestCase("0666", "other users get nothing")]
     [TestCase("0700", "other users get nothing")]
     [TestCase("0400", "other users get nothing")]
