@@ -30,7 +30,8 @@ public sealed class LuoFileSystem : IFuseFileSystem, IDisposable
     private readonly DaemonFacts _daemon;
     private readonly LuoNodes _nodes;
     private readonly ExitWatcher _exits = new();
-    private readonly MappingGuard _mappings = new();
+    private readonly MappingGuard _mappings;
+    private readonly TakenFiles _takenFiles;
     private readonly FdHandover _handover;
     private readonly ControlRequests _control;
     private readonly Dictionary<ulong, OpenFile> _openFiles = [];
@@ -47,6 +48,8 @@ public sealed class LuoFileSystem : IFuseFileSystem, IDisposable
         _reboots = reboots;
         _daemon = daemon ?? DaemonFacts.Unknown;
         _nodes = new LuoNodes(access ?? NodeAccess.Default);
+        _mappings = new MappingGuard(_exits);
+        _takenFiles = new TakenFiles(_daemon.Mountpoint);
         _handover = new FdHandover(_exits, log);
         _control = new ControlRequests(orchestrator, reboots, _daemon.Boot, _exits, log);
     }
@@ -64,9 +67,9 @@ public sealed class LuoFileSystem : IFuseFileSystem, IDisposable
 
     public void Dispose()
     {
-        _exits.Dispose();
         _handover.Dispose();
         _mappings.Dispose();
+        _exits.Dispose();
     }
 
     // ---- nodes ----
@@ -197,7 +200,7 @@ public sealed class LuoFileSystem : IFuseFileSystem, IDisposable
 
     private FuseReply ControlIoctl(FuseCaller caller, ulong argument)
     {
-        using var process = new CallerProcess(caller.ThreadId, _mappings);
+        using var process = new CallerProcess(caller.ThreadId, _mappings, _takenFiles);
         if (Envelope.TryRead(process, argument) is not { } envelope)
             return FuseReply.Fail(Errno.ENOTTY);
         using (LogContext.Push(new RequestProperties(caller.ThreadId, EnvelopeName(envelope))))
@@ -213,7 +216,7 @@ public sealed class LuoFileSystem : IFuseFileSystem, IDisposable
     {
         if (_orchestrator.Frozen)
             return FuseReply.Hold;
-        using var process = new CallerProcess(caller.ThreadId, _mappings);
+        using var process = new CallerProcess(caller.ThreadId, _mappings, _takenFiles);
         if (request == Envelope.Request && Envelope.TryRead(process, argument) is { } envelope)
         {
             using (LogContext.Push(new RequestProperties(caller.ThreadId, EnvelopeName(envelope))))

@@ -10,7 +10,8 @@ namespace LiveUpdateFs.Interop;
 /// </summary>
 /// <param name="mappings">Checks each range before it is touched, so that no
 /// access waits on a FUSE server (docs/blocking.md); null: unchecked.</param>
-public sealed unsafe class CallerProcess(int threadId, MappingGuard? mappings = null) : ICallerMemory, ICallerFiles, IDisposable
+/// <param name="closer">Closes the files taken from the caller (docs/blocking.md); null: all off the thread.</param>
+public sealed unsafe class CallerProcess(int threadId, MappingGuard? mappings = null, TakenFiles? closer = null) : ICallerMemory, ICallerFiles, IDisposable
 {
     private const long TmpfsMagic = 0x01021994;
     private const long HugetlbfsMagic = 0x958458f6;
@@ -91,12 +92,13 @@ public sealed unsafe class CallerProcess(int threadId, MappingGuard? mappings = 
         if (taken.IsError)
             return taken;
         Errno described = Describe(held!, out FileFacts facts);
+        closer ??= new TakenFiles(null);
         if (described.IsError)
         {
-            DeferredClose.Close(held!);
+            closer.Close(held!, shmem: false);
             return described;
         }
-        file = new HeldFile(held!, facts);
+        file = new HeldFile(held!, facts, closer);
         return Errno.None;
     }
 

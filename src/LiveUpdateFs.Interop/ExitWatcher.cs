@@ -35,7 +35,11 @@ public sealed unsafe class ExitWatcher : IDisposable
     /// <summary>Like <see cref="Add(int, TimeSpan?, Action)"/>, with the pidfd
     /// <paramref name="process"/> already holds (no second fd per watch). Cancel
     /// the watch before disposing <paramref name="process"/>.</summary>
-    public long Add(ProcessPin process, Action fired) => Add(new Watch(process.Pidfd, Owned: false, long.MaxValue, fired));
+    public long Add(ProcessPin process, Action fired) => Add(process.Pidfd, fired);
+
+    /// <summary>Like <see cref="Add(ProcessPin, Action)"/> for any pidfd
+    /// (a thread's, PIDFD_THREAD: it turns readable when that thread exits).</summary>
+    internal long Add(SafeFd pidfd, Action fired) => Add(new Watch(pidfd, Owned: false, long.MaxValue, fired));
 
     /// <summary>
     /// Calls <paramref name="fired"/> once when <paramref name="pid"/> exits

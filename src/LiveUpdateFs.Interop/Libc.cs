@@ -100,6 +100,13 @@ internal static unsafe partial class Libc
     [LibraryImport(Lib, EntryPoint = "fstatfs", SetLastError = true)]
     public static partial int Fstatfs(SafeFd fd, out StatFs stat);
 
+    public const int AT_EMPTY_PATH = 0x1000;
+    public const int AT_STATX_DONT_SYNC = 0x4000;
+
+    /// <summary>statx(2) into a 256-byte struct statx.</summary>
+    [LibraryImport(Lib, EntryPoint = "statx", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
+    public static partial int Statx(SafeFd dirfd, string path, int flags, uint mask, byte* buffer);
+
     [LibraryImport(Lib, EntryPoint = "fcntl", SetLastError = true)]
     public static partial int Fcntl(SafeFd fd, int command, int argument);
 

@@ -10,9 +10,12 @@ namespace LiveUpdateFs.Interop;
 /// PROCMAP_QUERY (an ioctl on /proc/TID/maps, ~1 us) and is readable when it
 /// is anonymous, a shmem file (memfds, shared anonymous memory), on a block
 /// device, or on any listed mount that is not FUSE (docs/blocking.md).
-/// Thread-safe (the FUSE thread and the slow-work thread use it).
+/// Thread-safe (the FUSE thread and the slow-work thread use it). The maps
+/// file of each caller thread stays open while the thread lives: opening it
+/// costs ~12 us, a query ~1 us; <paramref name="exits"/> closes it when the
+/// thread exits, so the daemon keeps no fd for a caller that is gone.
 /// </summary>
-public sealed unsafe class MappingGuard : IDisposable
+public sealed unsafe class MappingGuard(ExitWatcher exits) : IDisposable
 {
     private const uint ProcmapQuery = 0xC0686611; // _IOWR('f', 17, struct procmap_query)
     private const int MaxCached = 64;
@@ -44,6 +47,7 @@ public sealed unsafe class MappingGuard : IDisposable
         public SafeFd File { get; } = maps;
         public Dictionary<(uint, uint), bool> DeviceIsSafe { get; } = [];
         public long LastUse { get; set; }
+        public long ExitWatch { get; set; }
 
         public void Dispose()
         {
@@ -95,9 +99,8 @@ public sealed unsafe class MappingGuard : IDisposable
     {
         lock (_lock)
         {
-            foreach (Maps maps in _maps.Values)
-                maps.Dispose();
-            _maps.Clear();
+            foreach ((int threadId, Maps maps) in _maps.ToList())
+                Forget(threadId, maps);
         }
     }
 
@@ -127,8 +130,7 @@ public sealed unsafe class MappingGuard : IDisposable
                 cached.LastUse = ++_clock;
                 return cached;
             }
-            _maps.Remove(threadId);
-            cached.Dispose();
+            Forget(threadId, cached);
         }
         var pidfd = new SafeFd(Libc.PidfdOpen(threadId, Libc.PIDFD_THREAD));
         var file = new SafeFd(Libc.Open($"/proc/{threadId}/maps", Libc.O_RDONLY | Libc.O_CLOEXEC, 0));
@@ -140,13 +142,27 @@ public sealed unsafe class MappingGuard : IDisposable
         }
         if (_maps.Count >= MaxCached)
         {
-            int oldest = _maps.MinBy(m => m.Value.LastUse).Key;
-            _maps.Remove(oldest, out Maps? evicted);
-            evicted!.Dispose();
+            var oldest = _maps.MinBy(m => m.Value.LastUse);
+            Forget(oldest.Key, oldest.Value);
         }
         var maps = new Maps(pidfd, file) { LastUse = ++_clock };
         _maps[threadId] = maps;
+        maps.ExitWatch = exits.Add(pidfd, () =>
+        {
+            lock (_lock)
+            {
+                if (_maps.TryGetValue(threadId, out Maps? current) && current == maps)
+                    Forget(threadId, maps);
+            }
+        });
         return maps;
+    }
+
+    private void Forget(int threadId, Maps maps)
+    {
+        _maps.Remove(threadId);
+        exits.Cancel(maps.ExitWatch);
+        maps.Dispose();
     }
 
     private static bool HasExited(SafeFd pidfd)

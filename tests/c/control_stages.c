@@ -25,12 +25,17 @@
  *       GET_NAME and CREATE_SESSION whose struct lies in a private mapping
  *       of FILE, a file on a FUSE mount that never answers a read (hangfs):
  *       EFAULT, at once (issue 12: the daemon must not fault the page in).
+ *   control_stages hung-file FILE
+ *       PRESERVE_FD of FILE (hangfs's file) while a child's read of it keeps
+ *       hangfs's only thread busy for good: ENOENT at once, and the session
+ *       answers on (the daemon must not stat or flush that file while serving).
  *
  * Environment: LIVEUPDATE_DEVICE names the device node. Output: TAP and
  * "N passed, M failed"; exit status 0, 1 (a failure) or 2 (usage).
  */
 #include <limits.h>
 #include <sched.h>
+#include <signal.h>
 #include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
@@ -161,6 +166,35 @@ static int mapped_arg_stage(const char *file)
 	return tap_done();
 }
 
+static int hung_file_stage(const char *file)
+{
+	int dev = lu_open_device_or_die();
+	int s = lufs_create_direct(dev, "hung-file");
+	int f = open(file, O_RDONLY | O_CLOEXEC);
+	struct liveupdate_session_preserve_fd pf = { .size = sizeof pf, .token = 1 };
+	struct liveupdate_session_get_name gn = { .size = sizeof gn };
+	struct timespec start, pause = { 0, 200 * 1000 * 1000 };
+	char byte;
+	pid_t reader;
+
+	if (s < 0 || f < 0)
+		tap_fatal("design", "set-up", "session %d, open of %s: %s", s, file, strerror(errno));
+	reader = fork();
+	if (reader == 0) {
+		(void)!read(f, &byte, 1); /* never answered: hangfs is stuck from now on */
+		_exit(0);
+	}
+	nanosleep(&pause, NULL);
+	pf.fd = f;
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	check_rc(neg_errno(ioctl(s, LIVEUPDATE_SESSION_PRESERVE_FD, &pf)), ENOENT, "4.3",
+		 "PRESERVE_FD of a file of a hung FUSE mount -> ENOENT (not a memfd)");
+	check_rc(neg_errno(ioctl(s, LIVEUPDATE_SESSION_GET_NAME, &gn)), 0, "4.6", "the session answers on");
+	check(seconds_since(&start) < 1.0, "design", "both answered within 1 s (%.3f s)", seconds_since(&start));
+	kill(reader, SIGKILL); /* it ends when hangfs does */
+	return tap_done();
+}
+
 int main(int argc, char **argv)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -178,7 +212,9 @@ int main(int argc, char **argv)
 		return unshared_holder_stage(argv[2]);
 	if (argc == 3 && strcmp(argv[1], "mapped-arg") == 0)
 		return mapped_arg_stage(argv[2]);
+	if (argc == 3 && strcmp(argv[1], "hung-file") == 0)
+		return hung_file_stage(argv[2]);
 	fprintf(stderr, "usage: control_stages freeze inplace|durable exit|hang|twice | phantom NAME | absent NAME"
-			" | prepare-hang N | unshared-holder NAME | mapped-arg FILE\n");
+			" | prepare-hang N | unshared-holder NAME | mapped-arg FILE | hung-file FILE\n");
 	return 2;
 }

@@ -189,7 +189,9 @@ public sealed class RebootStateTests
 
         Assert.That(prepared, Does.Contain($"prepared {MaxPendingPerProcess} refused {Attempts - MaxPendingPerProcess}"),
             "a process holds at most 64 uncommitted hand-overs; the others fail at the reserve step with EMFILE");
-        Assert.That(during - before, Is.InRange(1, 2), "one pidfd for the requester, however many hand-overs it has");
+        // One pidfd for the requester, however many hand-overs it has; and the
+        // maps file and pidfd of its calling thread (MappingGuard), until it exits.
+        Assert.That(during - before, Is.InRange(1, 4), "a few fds for the requester, however many hand-overs it has");
         WaitUntil(() => FdCount(daemon) <= before + 1 && SessionNames(emulator).Count == 0, "every pending hand-over is dropped");
     }
 
