@@ -5,8 +5,8 @@ namespace LiveUpdateFs.Fuse;
 /// <summary>
 /// Which processes hold fds of the emulator's device node or of a session,
 /// in every mount namespace (readdir, readlink and fdinfo of /proc/PID/fd,
-/// which never ask the FUSE daemon: the daemon itself renders status.json
-/// with this). A node is recognised by its name (the last part of the fd's
+/// which never ask the FUSE daemon: a scan from the daemon itself cannot
+/// wait for it). A node is recognised by its name (the last part of the fd's
 /// path: in another namespace the part before may differ, and a node whose
 /// name was looked up again since shows as "(deleted)") and by its mount:
 /// the fd's mount id must be one of the mounts of this emulator's FUSE
@@ -15,16 +15,31 @@ namespace LiveUpdateFs.Fuse;
 /// entered another namespace or received it from one). An fd on the control
 /// node alone (the preload library keeps one for its frozen-size query) or
 /// on status.json is not LUO state and does not count. One instance is one
-/// scan's view: the mounts are read once, when first needed.
+/// scan's view: the mounts are read once, when first needed. A scan for
+/// display (`status`) has a time budget: thousands of processes with many
+/// fds take seconds to read.
 /// </summary>
 public sealed class EmulatorFdHolders(string mountpoint)
 {
     private const string Deleted = " (deleted)";
     private readonly string? _device = MountTable.DeviceOf(mountpoint.TrimEnd('/'));
     private HashSet<int>? _mounts;
+    private long _deadline = long.MaxValue;
+    private bool _cutOff;
 
     /// <summary>Node name (the device's or a session's) → the pids holding it.</summary>
     public static Dictionary<string, List<int>> ByNode(string mountpoint) => new EmulatorFdHolders(mountpoint).ByNode();
+
+    /// <summary><see cref="ByNode(string)"/> within <paramref name="budget"/>:
+    /// <paramref name="complete"/> is false when time ran out before every
+    /// process (and every mount namespace) was looked at.</summary>
+    public static Dictionary<string, List<int>> ByNode(string mountpoint, TimeSpan budget, out bool complete)
+    {
+        var scan = new EmulatorFdHolders(mountpoint) { _deadline = Environment.TickCount64 + (long)budget.TotalMilliseconds };
+        Dictionary<string, List<int>> holders = scan.ByNode();
+        complete = !scan._cutOff;
+        return holders;
+    }
 
     /// <summary>The processes a kexec would end, but for <paramref name="except"/>.</summary>
     public static List<int> Find(string mountpoint, IReadOnlySet<int> except) =>
@@ -40,6 +55,8 @@ public sealed class EmulatorFdHolders(string mountpoint)
         {
             if (!int.TryParse(process, out int pid))
                 continue;
+            if (OutOfTime())
+                break;
             foreach (string node in NodesHeld(process).Distinct())
             {
                 if (!holders.TryGetValue(node, out List<int>? pids))
@@ -71,15 +88,19 @@ public sealed class EmulatorFdHolders(string mountpoint)
 
     /// <summary>The ids of every mount of <paramref name="device"/>, in every
     /// mount namespace: one mountinfo read per namespace.</summary>
-    private static HashSet<int> AllMounts(string device)
+    private HashSet<int> AllMounts(string device)
     {
         var ids = MountTable.MountIdsOf("self", device);
         var namespaces = new HashSet<string>();
         foreach (string process in ProcFs.Names("/proc"))
         {
+            if (OutOfTime())
+                break;
             if (int.TryParse(process, out _) && ProcFs.ReadLink($"/proc/{process}/ns/mnt") is { } ns && namespaces.Add(ns))
                 ids.UnionWith(MountTable.MountIdsOf(process, device));
         }
         return ids;
     }
+
+    private bool OutOfTime() => _cutOff |= Environment.TickCount64 > _deadline;
 }

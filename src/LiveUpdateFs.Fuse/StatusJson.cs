@@ -18,10 +18,6 @@ public static class StatusJson
             json.WriteStartObject();
             json.WriteNumber("daemonPid", Environment.ProcessId);
             json.WriteString("boot", daemon.Boot);
-            json.WriteStartArray("mountArguments");
-            foreach (string argument in daemon.MountArguments)
-                json.WriteStringValue(argument);
-            json.WriteEndArray();
             json.WriteBoolean("supervised", daemon.Supervised);
             json.WriteBoolean("deviceOpen", snapshot.DeviceOpen);
             json.WriteBoolean("frozen", snapshot.Frozen);
@@ -34,10 +30,8 @@ public static class StatusJson
                 json.WriteNumber("id", session.Id);
                 json.WriteString("name", session.Name);
                 json.WriteString("kind", session.Kind);
-                if (nodes.TryGetValue(session.Id, out string? node))
-                    json.WriteString("node", node);
-                else
-                    json.WriteNull("node");
+                // The node names the session's fd in /proc/PID/fd: `status` finds its holders by it.
+                json.WriteString("node", nodes.GetValueOrDefault(session.Id));
                 json.WriteStartArray("files");
                 foreach (FileSnapshot file in session.Files)
                 {
@@ -61,10 +55,9 @@ public static class StatusJson
 
 /// <summary>What status.json tells about the daemon itself.</summary>
 /// <param name="Mountpoint">Where it is mounted (to find the fd holders); null: unknown.</param>
-/// <param name="MountArguments">`liveupdatefs` arguments that start a daemon like this one (used by `reboot`).</param>
 /// <param name="Supervised">A supervisor (systemd) restarts the daemon after a reboot's freeze.</param>
 /// <param name="Boot">Names this boot (this instance of the daemon); an in-place reboot keeps the pid and changes it.</param>
-public sealed record DaemonFacts(string? Mountpoint, IReadOnlyList<string> MountArguments, bool Supervised, string Boot)
+public sealed record DaemonFacts(string? Mountpoint, bool Supervised, string Boot)
 {
-    public static readonly DaemonFacts Unknown = new(null, [], false, "");
+    public static readonly DaemonFacts Unknown = new(null, false, "");
 }

@@ -113,7 +113,7 @@ public static class Cli
             r.GetValue(expectBoot)).Run());
 
         var status = new Command("status", "Show sessions, files and state") { mountpoint, json };
-        status.SetAction(r => ControlCommands.Status(MountpointPath(r.GetValue(mountpoint)!), r.GetValue(json)));
+        status.SetAction(r => StatusCommand.Run(MountpointPath(r.GetValue(mountpoint)!), r.GetValue(json)));
 
         var run = new Command("run", "Run a program with the preload library set up (like umockdev-run): liveupdatefs run -- PROGRAM ARGS")
         {

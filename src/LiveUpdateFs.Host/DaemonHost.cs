@@ -61,7 +61,7 @@ public sealed class DaemonHost(MountOptions options)
             using var snapshotWriters = new SnapshotWriters(options.Mountpoint, log);
             var reboots = new RebootStateMachine(orchestrator, new StoreHandover(store, faults, log, snapshotWriters), options.FreezeTimeout, log);
             using var fileSystem = new LuoFileSystem(orchestrator, new LuoDispatcher(orchestrator, behaviour), log, reboots,
-                new DaemonFacts(options.Mountpoint, options.ToArguments(foreground: false), ServiceManager.Supervised,
+                new DaemonFacts(options.Mountpoint, ServiceManager.Supervised,
                     Random.Shared.NextInt64().ToString("x16", System.Globalization.CultureInfo.InvariantCulture)), access);
             FuseServer? serving = null;
             // Registered until the process ends or execs: a SIGTERM after the
@@ -125,7 +125,7 @@ public sealed class DaemonHost(MountOptions options)
             .Concat(inPlace ? [$"{KeptMemfds.Variable}={next.KeptKey:x16}"] : [])
             .Concat(Environment.GetEnvironmentVariable(FaultSwitch.NextVariable) is { Length: > 0 } fault ? [$"{FaultSwitch.Variable}={fault}"] : [])
             .ToList();
-        List<string> arguments = [HostSys.SelfExecutable, .. HostSys.SelfArguments, .. options.ToArguments(foreground: true)];
+        List<string> arguments = [HostSys.SelfExecutable, .. HostSys.SelfArguments, .. options.DaemonArguments()];
         log.Information("Reboot ({Mode}): starting the next boot from generation {Generation} in this process with {Files} memfds kept open",
             plan.Mode, next.Generation, inPlace ? next.KeptFiles.Count : 0);
         Errno exec = ProcessImage.Exec(HostSys.SelfExecutable, arguments, environment, inPlace ? next.KeptFiles.Select(k => k.Fd).ToList() : []);

@@ -41,8 +41,10 @@ public sealed class MountCommand(MountOptions options)
             problem = $"the daemon cannot reach its callers' memory and fds ({refused}): in Docker add --cap-add SYS_PTRACE (its default seccomp profile allows process_vm_readv and pidfd_getfd only then)";
         else if (!ProcessControl.IsRoot && !File.Exists(FuserMount))
             problem = $"without root the mount goes through {FuserMount}, which is missing: install the fuse3 package, or run as root";
-        else if (ControlCommands.TryReadStatus(options.Mountpoint, out _))
-            problem = $"a LiveUpdateFs daemon already serves {options.Mountpoint}; stop it with: liveupdatefs unmount --mountpoint {options.Mountpoint}";
+        else if (DaemonMount.At(options.Mountpoint) is { State: DaemonMountState.Serving or DaemonMountState.NotAnswering } existing)
+            problem = existing.Serving
+                ? $"a LiveUpdateFs daemon already serves {options.Mountpoint}; stop it with: liveupdatefs unmount --mountpoint {options.Mountpoint}"
+                : existing.Problem;
         return problem is null;
     }
 
@@ -63,7 +65,7 @@ public sealed class MountCommand(MountOptions options)
             RedirectStandardError = true,
             UseShellExecute = false,
         };
-        foreach (string arg in HostSys.SelfArguments.Concat(options.ToArguments(foreground: true)))
+        foreach (string arg in HostSys.SelfArguments.Concat(options.DaemonArguments()))
             start.ArgumentList.Add(arg);
         start.Environment[DaemonHost.DaemonizedVariable] = "1";
         // The preload library may be loaded here (LD_PRELOAD, /etc/ld.so.preload):
@@ -73,7 +75,7 @@ public sealed class MountCommand(MountOptions options)
         var clock = Stopwatch.StartNew();
         while (clock.Elapsed < StartTimeout)
         {
-            if (ControlCommands.TryReadStatus(options.Mountpoint, out int pid) && pid == daemon.Id)
+            if (DaemonMount.At(options.Mountpoint) is { Serving: true } serving && serving.DaemonPid == daemon.Id)
             {
                 Console.WriteLine($"liveupdatefs: serving {Path.Combine(options.Mountpoint, Defaults.DeviceNode)}" +
                     (options.LinkPath is null ? "" : $" (link {options.LinkPath})") + $", daemon pid {daemon.Id}, log {logFile}");

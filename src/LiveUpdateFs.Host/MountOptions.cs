@@ -28,16 +28,15 @@ public sealed record MountOptions(string Mountpoint, string Store, string? Link,
         var path => Path.GetFullPath(path),
     };
 
-    /// <summary>The `liveupdatefs` arguments that mount a daemon like this one
-    /// (the background start and `reboot` use them).</summary>
-    public List<string> ToArguments(bool foreground)
+    /// <summary>The `liveupdatefs` arguments of a daemon serving in the
+    /// foreground like this one (the background start and the in-place
+    /// reboot's exec use them).</summary>
+    public List<string> DaemonArguments()
     {
         List<string> arguments = ["mount", "--mountpoint", Mountpoint, "--store", Store, "--link", LinkPath ?? "none",
-            "--log-level", Log.Level, "--log-format", Log.Format];
+            "--log-level", Log.Level, "--log-format", Log.Format, "--foreground"];
         if (LogFile is { } file)
             arguments.AddRange(["--log-file", file]);
-        if (foreground)
-            arguments.Add("--foreground");
         if (!GetNameFix)
             arguments.Add("--getname-size16");
         if (FinishChecksReserved)

@@ -23,48 +23,27 @@ public static class MountTable
         return -1;
     }
 
+    /// <summary>The mount at <paramref name="mountpoint"/> in this process's
+    /// namespace (the last one mounted there: it is the one in use), or null.</summary>
+    public static MountEntry? At(string mountpoint) => Entries("self").LastOrDefault(e => e.Point == mountpoint);
+
     /// <summary>The device ("MAJ:MIN") of the mount at <paramref name="mountpoint"/>
     /// in this process's namespace, or null. A FUSE mount's device is its
     /// connection: every copy of the mount, in any mount namespace, shows it.</summary>
-    public static string? DeviceOf(string mountpoint)
-    {
-        string? device = null;
-        foreach (string[] fields in Entries("self"))
-        {
-            if (fields[4] == mountpoint)
-                device = fields[2]; // the last one mounted there is the one in use
-        }
-        return device;
-    }
+    public static string? DeviceOf(string mountpoint) => At(mountpoint)?.Device;
 
     /// <summary>The ids of the mounts of <paramref name="device"/> in the mount
     /// namespace of process <paramref name="pid"/> (empty when it is gone).</summary>
-    public static HashSet<int> MountIdsOf(string pid, string device)
-    {
-        var ids = new HashSet<int>();
-        foreach (string[] fields in Entries(pid))
-        {
-            if (fields[2] == device && int.TryParse(fields[0], out int id))
-                ids.Add(id);
-        }
-        return ids;
-    }
+    public static HashSet<int> MountIdsOf(string pid, string device) =>
+        Entries(pid).Where(e => e.Device == device).Select(e => e.Id).ToHashSet();
 
     /// <summary>The filesystem type ("fuse.sshfs", "tmpfs") of the mount of
     /// <paramref name="device"/> ("MAJ:MIN") in the namespace of
     /// <paramref name="pid"/>, or null when no mount there has it.</summary>
-    public static string? TypeOfDevice(string pid, string device)
-    {
-        foreach (string[] fields in Entries(pid))
-        {
-            int separator = Array.IndexOf(fields, "-");
-            if (fields[2] == device && separator > 0 && separator + 1 < fields.Length)
-                return fields[separator + 1];
-        }
-        return null;
-    }
+    public static string? TypeOfDevice(string pid, string device) =>
+        Entries(pid).FirstOrDefault(e => e.Device == device)?.FsType;
 
-    private static IEnumerable<string[]> Entries(string pid)
+    private static IEnumerable<MountEntry> Entries(string pid)
     {
         List<string> lines;
         try
@@ -77,9 +56,8 @@ public static class MountTable
         }
         foreach (string line in lines)
         {
-            string[] fields = line.Split(' ');
-            if (fields.Length > 4)
-                yield return fields;
+            if (MountEntry.Parse(line) is { } entry)
+                yield return entry;
         }
     }
 }

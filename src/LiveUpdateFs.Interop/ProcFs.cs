@@ -91,6 +91,20 @@ public static unsafe class ProcFs
         }
     }
 
+    /// <summary>The effective uid of process <paramref name="pid"/> (the second
+    /// number of the "Uid:" line of its status file), or null when it is gone.</summary>
+    public static uint? EffectiveUidOf(int pid)
+    {
+        string? line = ReadText($"/proc/{pid}/status")?.Split('\n').FirstOrDefault(l => l.StartsWith("Uid:", StringComparison.Ordinal));
+        string[] ids = line?.Split('\t', StringSplitOptions.RemoveEmptyEntries) ?? [];
+        return ids.Length > 2 && uint.TryParse(ids[2], System.Globalization.CultureInfo.InvariantCulture, out uint uid) ? uid : null;
+    }
+
+    /// <summary>The arguments process <paramref name="pid"/> was started with
+    /// (its cmdline, program first); empty when it is gone or not readable.</summary>
+    public static string[] CommandLineOf(int pid) =>
+        ReadText($"/proc/{pid}/cmdline")?.Split('\0', StringSplitOptions.RemoveEmptyEntries) ?? [];
+
     /// <summary>The state letter of a process or thread (R, S, D, T, t, Z,
     /// X, ...) from its /proc/.../stat file, or null when it is gone. The
     /// letter follows the last ')': the command name itself may hold one.</summary>

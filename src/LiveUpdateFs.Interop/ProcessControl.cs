@@ -45,6 +45,12 @@ public static unsafe class ProcessControl
         using var pidfd = new SafeFd(Libc.PidfdOpen(pid, 0));
         if (pidfd.IsInvalid)
             return Libc.LastErrno == Errno.ESRCH;
+        return WaitForExit(pidfd, timeout);
+    }
+
+    /// <summary>Waits until the process of <paramref name="pidfd"/> has exited (true) or the time is up (false).</summary>
+    internal static bool WaitForExit(SafeFd pidfd, TimeSpan timeout)
+    {
         var fds = new Libc.PollFd { Fd = pidfd.Fd, Events = Libc.POLLIN };
         long deadline = Environment.TickCount64 + (long)timeout.TotalMilliseconds;
         while (true)

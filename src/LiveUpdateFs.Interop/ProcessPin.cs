@@ -8,7 +8,8 @@ namespace LiveUpdateFs.Interop;
 /// already guarantees this (a caller whose request the daemon has read waits
 /// for the answer even through SIGKILL, so its tid stays taken); a pin is for
 /// what spans requests: the fd hand-over between PREPARE, the session node's
-/// open and COMMIT.
+/// open and COMMIT; and for a process another program signals (the reboot's
+/// fd holders, the daemon that `unmount` stops).
 /// </summary>
 public sealed unsafe class ProcessPin : Core.Reboot.IRebootClient
 {
@@ -60,6 +61,12 @@ public sealed unsafe class ProcessPin : Core.Reboot.IRebootClient
 
     /// <summary>SIGKILL through the pidfd (see <see cref="Stop"/>).</summary>
     public Errno Kill() => Signal(9);
+
+    /// <summary>SIGTERM through the pidfd (see <see cref="Stop"/>): asks a daemon to stop cleanly.</summary>
+    public Errno Terminate() => Signal(15);
+
+    /// <summary>Waits until the pinned process has exited (true) or the time is up (false).</summary>
+    public bool WaitForExit(TimeSpan timeout) => ProcessControl.WaitForExit(_pidfd, timeout);
 
     public void Dispose() => _pidfd.Dispose();
 }

@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Text.Json;
 using LiveUpdateFs.Fuse;
 using LiveUpdateFs.Interop;
 using LiveUpdateFs.Uapi;
@@ -27,20 +26,17 @@ public sealed class RebootCommand(string mountpoint, bool keepProcesses, bool du
 
     public int Run()
     {
-        if (!ReadStatus(out int daemonPid, out JsonDocument? status))
-            return Fail(1, $"no daemon serves {mountpoint} (a reboot under way restarts it within moments: check with liveupdatefs status); "
-                + $"start one with: liveupdatefs mount --mountpoint {mountpoint}");
-        string[] mountArguments;
-        bool supervised;
-        string boot;
-        using (status)
-        {
-            mountArguments = status!.RootElement.GetProperty("mountArguments").EnumerateArray().Select(a => a.GetString()!).ToArray();
-            supervised = status.RootElement.GetProperty("supervised").GetBoolean();
-            boot = status.RootElement.TryGetProperty("boot", out JsonElement b) ? b.GetString() ?? "" : "";
-        }
+        DaemonMount daemon = FindDaemon();
+        if (!daemon.Serving)
+            return Fail(1, daemon.State is DaemonMountState.NotMounted or DaemonMountState.Dead
+                ? $"{daemon.Problem} (a reboot under way remounts it within moments: check with liveupdatefs status)"
+                : daemon.Problem);
+        string boot = daemon.Boot;
         if (expectBoot is not null && !string.Equals(boot, expectBoot, StringComparison.OrdinalIgnoreCase))
             return Fail(1, $"the emulator rebooted since boot {expectBoot} (ESTALE): it now runs boot {boot}; this reboot was refused and changed nothing");
+        using ProcessPin? pinned = daemon.PinDaemon(out string problem);
+        if (pinned is null)
+            return Fail(1, problem);
 
         var clock = Stopwatch.StartNew();
         bool showProgress = ControlNode.IsTerminal(2);
@@ -48,13 +44,13 @@ public sealed class RebootCommand(string mountpoint, bool keepProcesses, bool du
         Errno result = ControlNode.Ioctl(ControlPath, Envelope.Request, freeze.Buffer);
         TimeSpan frozenAfter = clock.Elapsed;
         if (result.IsError)
-            return FreezeFailed(result, freeze, daemonPid, boot);
+            return FreezeFailed(result, freeze, pinned, boot);
         var (sessions, files, bytes) = freeze.FreezeSummary;
         Console.WriteLine($"liveupdatefs: froze {sessions} sessions, {files} files, {Size(bytes)} of memfd in {frozenAfter.TotalMilliseconds:F0} ms"
             + (durable ? " (copied into the store)" : " (kept in place)"));
 
-        List<int> ended = EndHolders(daemonPid);
-        if (!Restart(daemonPid, boot, supervised, mountArguments))
+        List<int> ended = EndHolders(pinned.Pid);
+        if (!Restart(pinned, boot, daemon.Supervised))
             return 1;
         // The ended processes were held in LUO requests; they finish dying now that the old connection is gone.
         foreach (int pid in ended)
@@ -66,25 +62,28 @@ public sealed class RebootCommand(string mountpoint, bool keepProcesses, bool du
 
     private string ControlPath => Path.Combine(mountpoint, Envelope.ControlNode);
 
-    /// <summary>status.json; with an expected boot, a daemon between two boots
-    /// (its exec) is waited for, so that the answer is "rebooted since", not "not there".</summary>
-    private bool ReadStatus(out int daemonPid, out JsonDocument? status)
+    /// <summary>The daemon of the mountpoint; with an expected boot, a daemon
+    /// between two boots (its exec) is waited for, so that the answer is
+    /// "rebooted since", not "not there".</summary>
+    private DaemonMount FindDaemon()
     {
         var clock = Stopwatch.StartNew();
-        while (!ControlCommands.TryReadStatus(mountpoint, out daemonPid, out status))
+        while (true)
         {
-            if (expectBoot is null || clock.Elapsed > RestartTimeout)
-                return false;
+            DaemonMount daemon = DaemonMount.At(mountpoint);
+            if (daemon.Serving || expectBoot is null || clock.Elapsed > RestartTimeout
+                || daemon.State is not (DaemonMountState.NotMounted or DaemonMountState.Dead))
+                return daemon;
             Thread.Sleep(5);
         }
-        return true;
     }
 
     /// <summary>Asks the frozen daemon to commit and exec into the next boot,
     /// and waits until that boot serves (same pid, new boot in status.json).
     /// A daemon that could not exec writes the sessions into the store and
-    /// exits; then the next daemon is started from the store.</summary>
-    private bool Restart(int daemonPid, string oldBoot, bool supervised, string[] mountArguments)
+    /// exits; its supervisor, or its user, starts the next one (never this
+    /// command: how to mount it is not taken from status.json).</summary>
+    private bool Restart(ProcessPin daemon, string oldBoot, bool supervised)
     {
         Envelope restart = Envelope.NewRestart();
         Errno result = ControlNode.Ioctl(ControlPath, Envelope.Request, restart.Buffer);
@@ -98,21 +97,15 @@ public sealed class RebootCommand(string mountpoint, bool keepProcesses, bool du
         var clock = Stopwatch.StartNew();
         while (clock.Elapsed < RestartTimeout)
         {
-            if (ControlCommands.TryReadStatus(mountpoint, out int pid, out JsonDocument? status))
-            {
-                using (status)
-                {
-                    if (pid == daemonPid && status!.RootElement.GetProperty("boot").GetString() != oldBoot)
-                        return true;
-                }
-            }
-            if (ProcessControl.WaitForExit(daemonPid, TimeSpan.Zero))
+            if (DaemonMount.At(mountpoint) is { Serving: true } next && next.DaemonPid == daemon.Pid && next.Boot != oldBoot)
+                return true;
+            if (daemon.HasExited)
             {
                 // Either its exec failed and the sessions are in the store,
                 // or it was killed: then in-place memfds died with it.
-                StartNextDaemon(daemonPid, supervised, mountArguments);
-                Fail(1, $"the daemon (pid {daemonPid}) ended instead of restarting; its log says whether the sessions are in the store "
-                    + "or it was killed (then kept memfds died with it, as memory in a crash, and an uncommitted durable reboot left the previous state). Use --durable where the daemon may be killed");
+                Fail(1, $"the daemon (pid {daemon.Pid}) ended instead of restarting; its log says whether the sessions are in the store "
+                    + "or it was killed (then kept memfds died with it, as memory in a crash, and an uncommitted durable reboot left the previous state). "
+                    + $"Use --durable where the daemon may be killed. {NextDaemon(daemon.Pid, supervised)}");
                 return false;
             }
             Thread.Sleep(2);
@@ -121,12 +114,17 @@ public sealed class RebootCommand(string mountpoint, bool keepProcesses, bool du
         return false;
     }
 
-    private bool StartNextDaemon(int oldPid, bool supervised, string[] mountArguments)
+    /// <summary>What starts the daemon after the one that ended, said as the
+    /// end of the message: its supervisor, or the user's own mount command.</summary>
+    private string NextDaemon(int oldPid, bool supervised)
     {
-        if (supervised ? AwaitSupervisorRestart(oldPid) : Cli.Build().Parse(mountArguments).Invoke() == 0)
-            return true;
-        Fail(1, $"the new daemon did not start (see above); the handed-over state is safe in the store: start it with: liveupdatefs {string.Join(' ', mountArguments)}");
-        return false;
+        if (!supervised)
+            return $"Start it again with the mount command you started it with (liveupdatefs mount --mountpoint {mountpoint} and your --store and other options): "
+                + "it boots into what the store holds";
+        return AwaitSupervisorRestart(oldPid) is { } pid
+            ? $"The supervisor started the next daemon, pid {pid}"
+            : $"The supervisor did not start a new daemon within {RestartTimeout.TotalSeconds} s; "
+                + $"the unit needs RestartForceExitStatus={ServiceManager.RestartForLiveUpdate} (see contrib/systemd/liveupdatefs.service)";
     }
 
     /// <summary>status.json's boot id as the freeze names it (0: any boot).</summary>
@@ -136,24 +134,22 @@ public sealed class RebootCommand(string mountpoint, bool keepProcesses, bool du
     /// <summary>An unanswered freeze whose connection went away while the
     /// daemon lives on: it waited behind another reboot, whose next boot now
     /// serves (the daemon execs: same pid, new boot).</summary>
-    private bool RebootedMeanwhile(Errno result, int daemonPid, string boot)
+    private bool RebootedMeanwhile(Errno result, ProcessPin daemon, string boot)
     {
         if (result != Errno.ENOTCONN && result != Errno.ECONNABORTED)
             return false;
         var clock = Stopwatch.StartNew();
-        while (clock.Elapsed < RestartTimeout && !ProcessControl.WaitForExit(daemonPid, TimeSpan.Zero))
+        while (clock.Elapsed < RestartTimeout && !daemon.HasExited)
         {
-            if (ControlCommands.TryReadStatus(mountpoint, out int pid, out JsonDocument? status))
-            {
-                using (status)
-                    return pid == daemonPid && status!.RootElement.GetProperty("boot").GetString() != boot;
-            }
+            DaemonMount next = DaemonMount.At(mountpoint);
+            if (next.Serving)
+                return next.DaemonPid == daemon.Pid && next.Boot != boot;
             Thread.Sleep(5);
         }
         return false;
     }
 
-    private int FreezeFailed(Errno result, Envelope freeze, int daemonPid, string boot)
+    private int FreezeFailed(Errno result, Envelope freeze, ProcessPin daemon, string boot)
     {
         bool answered = freeze.Answered;
         if (answered && result == Errno.EPERM)
@@ -164,14 +160,14 @@ public sealed class RebootCommand(string mountpoint, bool keepProcesses, bool du
         if (answered && result == Errno.EBUSY)
             return Fail(1, "another reboot is under way (EBUSY): this one was refused and changed nothing. "
                 + $"Wait for the other to finish (liveupdatefs status --mountpoint {mountpoint}); reboot again only if you want a second live update");
-        if (answered && result == Errno.ESTALE || !answered && RebootedMeanwhile(result, daemonPid, boot))
+        if (answered && result == Errno.ESTALE || !answered && RebootedMeanwhile(result, daemon, boot))
             return Fail(1, "the emulator rebooted since this command looked (ESTALE): another reboot ran first, this one was refused and changed nothing. "
                 + "Reboot again only if you want a second live update");
         if (answered)
             return Fail(1, $"the freeze failed with {result.Name}: nothing changed, every session stays as it was and the emulator keeps serving. "
                 + "The daemon's log says which file could not be frozen");
-        if (result == Errno.ENOTCONN || result == Errno.ECONNABORTED || ProcessControl.WaitForExit(daemonPid, TimeSpan.Zero))
-            return Fail(1, $"the daemon (pid {daemonPid}) died during the freeze; nothing of this reboot was committed (a crash: the next start boots cold if this boot had opened the device, else into the last committed state). "
+        if (result == Errno.ENOTCONN || result == Errno.ECONNABORTED || daemon.HasExited)
+            return Fail(1, $"the daemon (pid {daemon.Pid}) died during the freeze; nothing of this reboot was committed (a crash: the next start boots cold if this boot had opened the device, else into the last committed state). "
                 + $"Start the emulator again with: liveupdatefs mount --mountpoint {mountpoint}");
         return Fail(1, $"the emulator at {mountpoint} did not understand the freeze request ({result.Name}); is it an older liveupdatefs? Restart it with this version");
     }
@@ -207,22 +203,18 @@ public sealed class RebootCommand(string mountpoint, bool keepProcesses, bool du
     }
 
     /// <summary>Under systemd the old daemon exits with
-    /// <see cref="ServiceManager.RestartForLiveUpdate"/> and the unit starts the next one.</summary>
-    private bool AwaitSupervisorRestart(int oldPid)
+    /// <see cref="ServiceManager.RestartForLiveUpdate"/> and the unit starts
+    /// the next one: its pid, or null when none serves in time.</summary>
+    private int? AwaitSupervisorRestart(int oldPid)
     {
         var clock = Stopwatch.StartNew();
         while (clock.Elapsed < RestartTimeout)
         {
-            if (ControlCommands.TryReadStatus(mountpoint, out int pid) && pid != oldPid)
-            {
-                Console.WriteLine($"liveupdatefs: the supervisor started the new daemon, pid {pid}");
-                return true;
-            }
+            if (DaemonMount.At(mountpoint) is { Serving: true } next && next.DaemonPid != oldPid)
+                return next.DaemonPid;
             Thread.Sleep(10);
         }
-        Console.Error.WriteLine($"liveupdatefs reboot: the supervisor did not start a new daemon within {RestartTimeout.TotalSeconds} s; "
-            + $"the unit needs RestartForceExitStatus={ServiceManager.RestartForLiveUpdate} (see contrib/systemd/liveupdatefs.service)");
-        return false;
+        return null;
     }
 
     private static string Size(long bytes) => bytes >= 1 << 20 ? $"{bytes / (double)(1 << 20):F1} MiB" : $"{bytes} bytes";

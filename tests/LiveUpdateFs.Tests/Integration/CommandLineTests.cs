@@ -86,8 +86,16 @@ public sealed class CommandLineTests
         using MountedEmulator emulator = MountedEmulator.Start();
         int holder = emulator.RunStage("crash-old");
 
-        using System.Text.Json.JsonDocument status = emulator.Status()!;
+        using (System.Text.Json.JsonDocument daemon = emulator.Status()!)
+            Assert.That(daemon.RootElement.GetProperty("sessions").EnumerateArray().Select(s => s.GetProperty("node").GetString()),
+                Is.All.StartsWith(".lufs-session-"), "status.json names each open session's node, by which `status` finds its holders");
+        // The command finds the holders itself: scanning /proc is no job for the daemon's one FUSE thread.
+        ProcessResult json = emulator.Cli(["status", "--mountpoint", emulator.Mountpoint, "--json"]);
+        Assert.That(json.ExitCode, Is.Zero, json.Output);
+        using System.Text.Json.JsonDocument status = System.Text.Json.JsonDocument.Parse(json.Output);
         var sessions = status.RootElement.GetProperty("sessions").EnumerateArray().ToList();
+        Assert.That(sessions, Has.Count.EqualTo(2), json.Output);
+        Assert.That(status.RootElement.GetProperty("holdersComplete").GetBoolean(), Is.True, json.Output);
         Assert.That(sessions.Select(s => s.GetProperty("holders").EnumerateArray().Select(p => p.GetInt32()).ToList()),
             Is.All.EqualTo(new[] { holder }), "both sessions are held by the stage's holder");
         ProcessResult table = emulator.Cli(["status", "--mountpoint", emulator.Mountpoint]);

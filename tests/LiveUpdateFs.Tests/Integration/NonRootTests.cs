@@ -12,8 +12,6 @@ namespace LiveUpdateFs.Tests.Integration;
 [System.Runtime.Versioning.SupportedOSPlatform("linux")]
 public sealed class NonRootTests
 {
-    private const int Nobody = 65534;
-
     [Test]
     public void An_ordinary_user_mounts_reboots_and_retrieves_and_other_users_are_kept_out()
     {
@@ -24,27 +22,27 @@ public sealed class NonRootTests
         {
             // A dev box's /dev/fuse is 0666 (udev); some containers make it 0600.
             File.SetUnixFileMode("/dev/fuse", fuseMode | UnixFileMode.OtherRead | UnixFileMode.OtherWrite);
-            Chown(dir);
+            NobodyUser.Chown(dir);
             string mnt = Path.Combine(dir, "mnt");
 
-            ProcessResult mounted = AsNobody(dir, programs.Daemon, "mount", "--mountpoint", mnt, "--store", Path.Combine(dir, "store"));
+            ProcessResult mounted = NobodyUser.Run(dir, programs.Daemon, "mount", "--mountpoint", mnt, "--store", Path.Combine(dir, "store"));
             Assert.That(mounted.ExitCode, Is.Zero, mounted.Output);
             Assert.That(mounted.Output, Does.Not.Contain("(link"), "no /dev/liveupdate link without root");
 
-            ProcessResult stage = AsNobody(dir, programs.Daemon, "run", "--mountpoint", mnt, "--", programs.CTest("reboot_stages"), "crash-old");
+            ProcessResult stage = NobodyUser.Run(dir, programs.Daemon, "run", "--mountpoint", mnt, "--", programs.CTest("reboot_stages"), "crash-old");
             Assert.That(stage.Output, Does.Contain("6 passed, 0 failed"), stage.Output);
-            ProcessResult reboot = AsNobody(dir, programs.Daemon, "reboot", "--mountpoint", mnt);
+            ProcessResult reboot = NobodyUser.Run(dir, programs.Daemon, "reboot", "--mountpoint", mnt);
             Assert.That(reboot.ExitCode, Is.Zero, reboot.Output);
             Assert.That(reboot.Output, Does.Contain("ended 1 processes"));
 
-            ProcessResult check = AsNobody(dir, programs.Daemon, "run", "--mountpoint", mnt, "--", programs.CTest("reboot_stages"), "crash-check");
+            ProcessResult check = NobodyUser.Run(dir, programs.Daemon, "run", "--mountpoint", mnt, "--", programs.CTest("reboot_stages"), "crash-check");
             Assert.That(check.Output, Does.Contain("# state old").And.Contain("16 passed, 0 failed"), check.Output);
 
             ProcessResult other = ProcessRunner.Run(Path.Combine(Repository.CTests, "reboot_stages"), ["crash-check"],
                 new Dictionary<string, string?> { ["LIVEUPDATE_DEVICE"] = Path.Combine(mnt, "liveupdate") });
             Assert.That(other.Output, Does.Contain("errno 13 (EACCES)"), "another user (even root) cannot open the node of a mount without allow_other");
 
-            ProcessResult stopped = AsNobody(dir, programs.Daemon, "unmount", "--mountpoint", mnt);
+            ProcessResult stopped = NobodyUser.Run(dir, programs.Daemon, "unmount", "--mountpoint", mnt);
             Assert.That(stopped.ExitCode, Is.Zero, stopped.Output);
         }
         finally
@@ -53,13 +51,4 @@ public sealed class NonRootTests
             Directory.Delete(dir, recursive: true);
         }
     }
-
-    private static ProcessResult AsNobody(string home, string program, params string[] arguments) =>
-        ProcessRunner.Run("/usr/bin/setpriv",
-            ["--reuid", $"{Nobody}", "--regid", $"{Nobody}", "--clear-groups", "/usr/bin/env", $"HOME={home}", "XDG_RUNTIME_DIR=", "XDG_STATE_HOME=",
-             $"LIVEUPDATE_DEVICE={Path.Combine(home, "mnt", "liveupdate")}", program, .. arguments],
-            timeout: TimeSpan.FromSeconds(60));
-
-    private static void Chown(string path) =>
-        Assert.That(ProcessRunner.Run("/bin/chown", [$"{Nobody}:{Nobody}", path]).ExitCode, Is.Zero);
 }
