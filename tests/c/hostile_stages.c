@@ -91,6 +91,8 @@
 #define MAX_SLOTS 32
 #define LATENCY_CAPACITY (4u << 20)
 #define LATENCY_PAUSE_NS (500 * 1000)
+#define SWARM_PAUSE_MS 10       /* between two attacks of a slot: the load beside gets the CPUs too */
+#define SWARM_MAX_MEMFDS 300
 
 /* ------------------------------------------------------------------ */
 /* Small helpers                                                       */
@@ -340,6 +342,7 @@ struct call {
 	pid_t pid;
 	int sock;
 	double started;
+	int linger; /* the child waits after its reply: not reaped here */
 };
 
 struct outcome {
@@ -360,7 +363,7 @@ static char silent_why[200];
  * (until killed) instead of exiting, keeping whatever it holds. */
 static struct call call_start(request_fn fn, void *ctx, int linger)
 {
-	struct call c = { .pid = -1, .sock = -1, .started = now() };
+	struct call c = { .pid = -1, .sock = -1, .started = now(), .linger = linger };
 	int sv[2];
 	fflush(stdout);
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
@@ -419,7 +422,8 @@ static struct outcome call_wait(struct call *c, double limit)
 		}
 		close(c->sock);
 		c->sock = -1;
-		reap_within(c->pid, 2.0, NULL);
+		if (!c->linger)
+			reap_within(c->pid, 2.0, NULL);
 	}
 	o.waited = now() - c->started;
 	return o;
@@ -1661,6 +1665,28 @@ static const char *const kind_names[K_COUNT] = {
 	"abandoned PREPARE", "stopped FUSE mount", "4 GiB tail", "new client's first request",
 };
 
+/* LIVEUPDATEFS_HOSTILE_KINDS (a comma-separated list of these) narrows the swarm down, to look at one kind. */
+static const char *const kind_keys[K_COUNT] = {
+	"unshared", "backdoor", "full-socket", "abandon", "stopped-mount", "tail", "new-client",
+};
+
+static int kind_enabled[K_COUNT];
+
+static void choose_kinds(void)
+{
+	const char *list = getenv("LIVEUPDATEFS_HOSTILE_KINDS");
+	for (int k = 0; k < K_COUNT; k++) {
+		if (!list || !list[0]) {
+			kind_enabled[k] = 1;
+			continue;
+		}
+		size_t n = strlen(kind_keys[k]);
+		for (const char *p = list; (p = strstr(p, kind_keys[k])); p += n)
+			if ((p == list || p[-1] == ',') && (p[n] == ',' || p[n] == '\0'))
+				kind_enabled[k] = 1;
+	}
+}
+
 struct slot_stats {
 	long attacks[K_COUNT], wrong[K_COUNT], unanswered[K_COUNT];
 	double max_seconds[K_COUNT];
@@ -1671,6 +1697,7 @@ struct swarm_shared {
 	volatile int stop;
 	volatile int silent;
 	volatile int tails_running;
+	volatile int memfds_preserved; /* by the unshared attacks, into the attack session: capped */
 	struct slot_stats slots[MAX_SLOTS];
 };
 
@@ -1714,9 +1741,12 @@ static long a_unshared(void *ctx, int *fd_out, long *detail)
 	r.arg_fd = status;
 	if ((rc = r_query_frozen(&r, fd_out, detail)) != 0)
 		return mismatch(4, rc);
-	int m = lu_memfd("swarm", MFD_CLOEXEC, 4096);
-	if ((rc = lu_preserve(sw.attack, m, 0x6000000u + (uint64_t)getpid())) != 0)
-		return mismatch(5, rc);
+	/* a real preservation too, up to a few hundred (each costs the daemon an fd until the swarm ends) */
+	if (__atomic_fetch_add(&sw.shared->memfds_preserved, 1, __ATOMIC_SEQ_CST) < SWARM_MAX_MEMFDS) {
+		int m = lu_memfd("swarm", MFD_CLOEXEC, 4096);
+		if ((rc = lu_preserve(sw.attack, m, 0x6000000u + (uint64_t)getpid())) != 0)
+			return mismatch(5, rc);
+	}
 	char got[LIVEUPDATE_SESSION_NAME_LENGTH];
 	if ((rc = lu_get_name(sw.attack, got)) != 0 || strcmp(got, sw.attack_name) != 0)
 		return mismatch(6, rc == 0 ? -EPROTO : rc);
@@ -1832,23 +1862,33 @@ static int first_get_name_stage(int fd, const char *name)
 	return took < ANSWER_LIMIT ? 0 : 3;
 }
 
+/* Whether kind k is asked for and can run here (it needs seeds, or the second mount). */
+static int kind_possible(int k)
+{
+	return kind_enabled[k] && !((k == K_FULL_SOCKET || k == K_ABANDON) && sw.n_incoming == 0) &&
+	       !(k == K_STOPPED_MOUNT && sw.other < 0);
+}
+
 /* One slot: random attacks, one at a time, until stop. */
 static _Noreturn void slot_loop(int slot, uint64_t seed)
 {
 	struct slot_stats *st = &sw.shared->slots[slot];
 	uint64_t state = seed * 1000003u + (uint64_t)slot;
+	int any = 0;
+	for (int k = 0; k < K_COUNT; k++)
+		any |= kind_possible(k);
+	if (!any)
+		_exit(0);
 	while (!sw.shared->stop && !sw.shared->silent) {
 		uint64_t rnd = mix64(state++);
 		enum kind k = (enum kind)(rnd % K_COUNT);
-		if ((k == K_FULL_SOCKET || k == K_ABANDON) && sw.n_incoming == 0)
-			k = K_BACKDOOR;
-		if (k == K_STOPPED_MOUNT && sw.other < 0)
-			k = K_UNSHARED;
+		if (!kind_possible(k))
+			continue;
 		if (k == K_ZERO_TAIL) {
 			/* at most one 4 GiB scan at a time: they cost the CPUs, not the point */
 			if (__atomic_fetch_add(&sw.shared->tails_running, 1, __ATOMIC_SEQ_CST) != 0) {
 				__atomic_fetch_sub(&sw.shared->tails_running, 1, __ATOMIC_SEQ_CST);
-				k = K_BACKDOOR;
+				continue;
 			}
 		}
 		uint64_t arg = mix64(rnd);
@@ -1882,6 +1922,7 @@ static _Noreturn void slot_loop(int slot, uint64_t seed)
 							    : tap_errname((int)(code % 1000)));
 			}
 		}
+		sleep_ms(SWARM_PAUSE_MS);
 	}
 	_exit(0);
 }
@@ -1898,6 +1939,7 @@ static int swarm_stage(const char *prefix, int slots, int seconds, uint64_t seed
 {
 	if (slots > MAX_SLOTS)
 		slots = MAX_SLOTS;
+	choose_kinds();
 	signal(SIGTERM, swarm_on_term);
 	signal(SIGINT, swarm_on_term);
 	sw.shared = mmap(NULL, sizeof *sw.shared, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
@@ -2002,8 +2044,7 @@ static int swarm_stage(const char *prefix, int slots, int seconds, uint64_t seed
 		long attacks_k = 0;
 		for (int i = 0; i < slots; i++)
 			attacks_k += sw.shared->slots[i].attacks[k];
-		int possible = !((k == K_FULL_SOCKET || k == K_ABANDON) && sw.n_incoming == 0) && !(k == K_STOPPED_MOUNT && sw.other < 0);
-		if (attacks_k == 0 && possible)
+		if (attacks_k == 0 && kind_possible(k))
 			snprintf(idle + strlen(idle), sizeof idle - strlen(idle), "%s\"%s\"", idle[0] ? ", " : "", kind_names[k]);
 	}
 	check_why(idle[0] == '\0', idle, "design", "every kind of attack ran at least once");

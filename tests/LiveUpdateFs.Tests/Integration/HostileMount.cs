@@ -112,12 +112,22 @@ public sealed partial class HostileMount : IDisposable
     public ProcessResult RunClient(string program, TimeSpan limit, bool preload, string[] arguments)
     {
         using BackgroundProcess client = StartClient(program, preload, arguments);
-        bool summarized = client.WaitForLine(l => Summary().IsMatch(l), limit);
+        bool summarized = client.WaitForLine(IsSummary, limit);
+        return Finish(client, summarized, $"{program} {string.Join(' ', arguments)}");
+    }
+
+    /// <summary>The end of a client that printed its summary (<paramref name="summarized"/>) or ran out of
+    /// time: a few seconds to exit, then the daemon is killed if it no longer answers, and the client too.</summary>
+    public ProcessResult Finish(BackgroundProcess client, bool summarized, string what)
+    {
         if (!client.Exits(ExitGrace) && !Answers())
-            KillDaemon($"{program} {string.Join(' ', arguments)} did not end and the daemon no longer answers");
+            KillDaemon($"{what} did not end and the daemon no longer answers");
         ProcessResult result = client.WaitForExit(TimeSpan.FromSeconds(10));
         return summarized ? result : result with { TimedOut = true };
     }
+
+    /// <summary>The "N passed, M failed" line of tests/c/tap.h.</summary>
+    public static bool IsSummary(string line) => Summary().IsMatch(line);
 
     /// <summary>SIGKILL to the daemon, then its mount detached; abort through fusectl if it does not die.</summary>
     public void KillDaemon(string why)
