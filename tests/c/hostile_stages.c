@@ -58,7 +58,12 @@
  *       "# swarm ready" once set up (the device is free again by then).
  *       Then checks: every attack answered within 5 s as expected, no
  *       well-behaved request waited 1 s, the retrieved PREFIX sessions'
- *       files intact.
+ *       files intact. LIVEUPDATEFS_HOSTILE_KINDS (unshared, backdoor,
+ *       full-socket, abandon, stopped-mount, tail, new-client; comma-separated)
+ *       narrows the kinds down.
+ *   hostile_stages first-get-name FD NAME
+ *       (the swarm's new clients, exec'd) the first LUO request of this
+ *       program, GET_NAME on FD: exit 0 within 1 s, 3 slower, 1 wrong.
  *
  * Environment: LIVEUPDATE_DEVICE (the device node), LD_PRELOAD of the
  * preload library (fd-returning requests), LIVEUPDATEFS_MOUNTPOINT.
@@ -2084,7 +2089,7 @@ static int usage(void)
 	fprintf(stderr,
 		"usage: hostile_stages seed PREFIX N | unshared PREFIX | backdoor PREFIX | stall PREFIX STATUS2 PID2\n"
 		"       | abandon TOTAL BATCH DAEMONPID | prepare-cap N DAEMONPID | crowd N FDS | first-request | probe\n"
-		"       | swarm PREFIX SLOTS SECONDS SEED [STATUS2 PID2]\n");
+		"       | swarm PREFIX SLOTS SECONDS SEED [STATUS2 PID2] | first-get-name FD NAME\n");
 	return 2;
 }
 
