@@ -179,7 +179,10 @@ public sealed partial class HostileCallerTests
         finally
         {
             if (crowdProcess is not null)
+            {
                 EndCrowd(crowdProcess);
+                crowdProcess.Dispose();
+            }
         }
     }
 
@@ -281,18 +284,44 @@ public sealed partial class HostileCallerTests
         if (!ready)
         {
             EndCrowd(crowd);
+            crowd.Dispose();
             Assert.Fail($"the crowd of {processes} processes did not start\n{crowd.Output}");
         }
         TestContext.Out.WriteLine(crowd.Output);
         return crowd;
     }
 
-    /// <summary>SIGKILL to the crowd's process group; waits (bounded) until its leader is gone.</summary>
+    /// <summary>SIGKILL to the crowd's process group; waits (bounded) until its processes are gone, so the
+    /// next test does not meet 2000 dying ones.</summary>
     private static void EndCrowd(BackgroundProcess crowd)
     {
         ProcessControl.Kill(-crowd.Pid);
         crowd.WaitForExit(TimeSpan.FromSeconds(10));
-        crowd.Dispose();
+        int left = WaitFor(() => GroupMembers(crowd.Pid), n => n == 0, TimeSpan.FromSeconds(30));
+        if (left > 0)
+            TestContext.Out.WriteLine($"hostile: {left} processes of the crowd's group {crowd.Pid} still exist");
+    }
+
+    /// <summary>Processes (zombies too) whose process group is <paramref name="group"/>.</summary>
+    private static int GroupMembers(int group)
+    {
+        int count = 0;
+        foreach (string entry in Directory.EnumerateDirectories("/proc"))
+        {
+            if (!int.TryParse(Path.GetFileName(entry), out _))
+                continue;
+            try
+            {
+                // "PID (COMM) STATE PPID PGRP ...": the fields after the last ')'
+                string[] fields = File.ReadAllText(Path.Combine(entry, "stat")).Split(") ").Last().Split(' ');
+                if (fields.Length > 2 && fields[2] == $"{group}")
+                    count++;
+            }
+            catch (IOException)
+            {
+            }
+        }
+        return count;
     }
 
     private static string FirstRequestLine(ProcessResult result) =>
