@@ -61,17 +61,20 @@ public sealed class BackgroundProcess : IDisposable
     }
 
     /// <summary>Waits until it printed <paramref name="line"/> (true), exited or the time is up (false).</summary>
-    public bool WaitForLine(string line, TimeSpan timeout)
+    public bool WaitForLine(string line, TimeSpan timeout) => WaitForLine(l => l == line, timeout);
+
+    /// <summary>Waits until it printed a line that <paramref name="matches"/> (true), exited or the time is up (false).</summary>
+    public bool WaitForLine(Func<string, bool> matches, TimeSpan timeout)
     {
         var clock = Stopwatch.StartNew();
         while (true)
         {
-            if (Printed(line))
+            if (Printed(matches))
                 return true;
             if (_process.HasExited)
             {
                 _streamsOpen.Wait(OutputDrainTimeout); // the last lines
-                return Printed(line);
+                return Printed(matches);
             }
             TimeSpan left = timeout - clock.Elapsed;
             if (left <= TimeSpan.Zero)
@@ -80,11 +83,14 @@ public sealed class BackgroundProcess : IDisposable
         }
     }
 
-    private bool Printed(string line)
+    private bool Printed(Func<string, bool> matches)
     {
         lock (_lines)
-            return _lines.Contains(line);
+            return _lines.Any(matches);
     }
+
+    /// <summary>Waits up to <paramref name="timeout"/> for the exit, without killing it.</summary>
+    public bool Exits(TimeSpan timeout) => _process.WaitForExit(timeout);
 
     /// <summary>Waits for the exit; a process still running at the timeout is killed and reported as timed out.</summary>
     public ProcessResult WaitForExit(TimeSpan timeout)
