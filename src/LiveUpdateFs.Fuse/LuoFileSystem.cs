@@ -201,7 +201,10 @@ public sealed class LuoFileSystem : IFuseFileSystem, IDisposable
     private FuseReply ControlIoctl(FuseCaller caller, ulong argument)
     {
         using var process = new CallerProcess(caller.ThreadId, _mappings, _takenFiles);
-        if (Envelope.TryRead(process, argument) is not { } envelope)
+        // The hand-over's phases belong to the device and session files: here
+        // they are an ioctl this file does not know, unanswered, so the
+        // library passes the caller's request on and it meets ENOTTY too.
+        if (Envelope.TryRead(process, argument) is not { } envelope || envelope.Phase is Envelope.PhasePrepare or Envelope.PhaseCommit)
             return FuseReply.Fail(Errno.ENOTTY);
         using (LogContext.Push(new RequestProperties(caller.ThreadId, EnvelopeName(envelope))))
         {
