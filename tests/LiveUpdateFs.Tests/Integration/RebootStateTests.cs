@@ -219,7 +219,10 @@ public sealed class RebootStateTests
 
     private static List<int[]> SessionHolders(MountedEmulator emulator)
     {
-        using JsonDocument status = emulator.Status() ?? throw new AssertionException("no daemon answers status.json");
+        // `status` finds the holders itself (the daemon never scans /proc: docs/blocking.md).
+        ProcessResult json = emulator.Cli(["status", "--mountpoint", emulator.Mountpoint, "--json"]);
+        Assert.That(json.ExitCode, Is.Zero, json.Output);
+        using JsonDocument status = JsonDocument.Parse(json.Output);
         return status.RootElement.GetProperty("sessions").EnumerateArray()
             .Select(s => s.GetProperty("holders").EnumerateArray().Select(h => h.GetInt32()).ToArray()).ToList();
     }
@@ -273,7 +276,10 @@ public sealed class RebootStateTests
 
     private static List<string> SessionNames(MountedEmulator emulator)
     {
-        using JsonDocument status = emulator.Status() ?? throw new AssertionException("no daemon answers status.json");
+        // `status` finds the holders itself (the daemon never scans /proc: docs/blocking.md).
+        ProcessResult json = emulator.Cli(["status", "--mountpoint", emulator.Mountpoint, "--json"]);
+        Assert.That(json.ExitCode, Is.Zero, json.Output);
+        using JsonDocument status = JsonDocument.Parse(json.Output);
         return status.RootElement.GetProperty("sessions").EnumerateArray().Select(s => s.GetProperty("name").GetString()!).ToList();
     }
 }
