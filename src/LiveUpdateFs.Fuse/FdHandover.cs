@@ -47,9 +47,6 @@ internal sealed class FdHandover(ExitWatcher exits, ILogger log) : IDisposable
 
     public void Attach(IFuseLoop loop) => _loop = loop;
 
-    /// <summary>Tickets waiting (status and tests).</summary>
-    public int Pending => _tickets.Count;
-
     /// <summary>A session node is visible while its ticket waits to be opened.</summary>
     public bool IsOpenable(ulong ticketId) =>
         _tickets.TryGetValue(ticketId, out Ticket? ticket) && !ticket.Opened && ticket.Pending.Session is not null;

@@ -14,10 +14,6 @@ public static class DeferredClose
 {
     private static readonly BlockingCollection<SafeFd> Queue = new();
     private static readonly Lazy<Thread> Closer = new(StartCloser, LazyThreadSafetyMode.ExecutionAndPublication);
-    private static int _pending;
-
-    /// <summary>Descriptors queued and not yet closed (a stuck close keeps them here).</summary>
-    public static int Pending => Volatile.Read(ref _pending);
 
     /// <summary>Queues <paramref name="fd"/> for closing; returns at once.</summary>
     public static void Close(SafeFd fd)
@@ -27,7 +23,6 @@ public static class DeferredClose
             fd.Dispose();
             return;
         }
-        Interlocked.Increment(ref _pending);
         _ = Closer.Value;
         Queue.Add(fd);
     }
@@ -37,10 +32,7 @@ public static class DeferredClose
         var thread = new Thread(() =>
         {
             foreach (SafeFd fd in Queue.GetConsumingEnumerable())
-            {
                 fd.Dispose();
-                Interlocked.Decrement(ref _pending);
-            }
         }) { IsBackground = true, Name = "deferred-close" };
         thread.Start();
         return thread;
