@@ -59,14 +59,7 @@ static int control_open(void)
 static int control(int ctl, __u32 phase, __u64 request)
 {
 	struct lufs_envelope env;
-	memset(&env, 0, sizeof env);
-	env.magic = LUFS_ENVELOPE_MAGIC;
-	env.version = LUFS_ENVELOPE_VERSION;
-	env.phase = phase;
-	env.request = request;
-	env.channel_fd = -1;
-	env.installed_fd = -1;
-	return lu_ioctl(ctl, LUFS_ENVELOPE_REQUEST, &env);
+	return lufs_send(ctl, phase, request, NULL, -1, &env);
 }
 
 static int freeze_stage(const char *mode, const char *then)

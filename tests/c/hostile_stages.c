@@ -617,13 +617,7 @@ static long r_query_frozen(void *ctx, int *fd_out, long *detail)
 	(void)detail;
 	struct req *r = ctx;
 	struct lufs_envelope env;
-	memset(&env, 0, sizeof env);
-	env.magic = LUFS_ENVELOPE_MAGIC;
-	env.version = LUFS_ENVELOPE_VERSION;
-	env.phase = LUFS_PHASE_QUERY_FROZEN;
-	env.channel_fd = r->arg_fd;
-	env.installed_fd = -1;
-	return lu_ioctl(r->fd, LUFS_ENVELOPE_REQUEST, &env);
+	return lufs_send(r->fd, LUFS_PHASE_QUERY_FROZEN, 0, NULL, r->arg_fd, &env);
 }
 
 /* status.json is readable and names the daemon's pid (detail). */
@@ -1217,15 +1211,7 @@ static long r_prepare_retrieve_fd(void *ctx, int *fd_out, long *detail)
 	struct req *r = ctx;
 	struct liveupdate_session_retrieve_fd rf = { .size = sizeof rf, .fd = -1, .token = r->token };
 	struct lufs_envelope env;
-	memset(&env, 0, sizeof env);
-	env.magic = LUFS_ENVELOPE_MAGIC;
-	env.version = LUFS_ENVELOPE_VERSION;
-	env.phase = LUFS_PHASE_PREPARE;
-	env.request = LIVEUPDATE_SESSION_RETRIEVE_FD;
-	env.arg = (__u64)(uintptr_t)&rf;
-	env.channel_fd = r->arg_fd;
-	env.installed_fd = -1;
-	return lu_ioctl(r->fd, LUFS_ENVELOPE_REQUEST, &env);
+	return lufs_send(r->fd, LUFS_PHASE_PREPARE, LIVEUPDATE_SESSION_RETRIEVE_FD, &rf, r->arg_fd, &env);
 }
 
 /* GET_NAME with a struct whose size says ~4 GiB; r->token != 0: the last tail byte is non-zero. */

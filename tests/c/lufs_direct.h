@@ -15,20 +15,25 @@
 #include "lufs-envelope.h"
 #include "tap.h"
 
-static inline int lufs_prepare(int dev, unsigned long request, void *arg,
-			       struct lufs_envelope *env)
+/* Any envelope by hand: PHASE with the caller's REQUEST/ARG and CHANNEL_FD. */
+static inline int lufs_send(int fd, __u32 phase, __u64 request, void *arg, int channel_fd,
+			    struct lufs_envelope *env)
 {
 	memset(env, 0, sizeof *env);
 	env->magic = LUFS_ENVELOPE_MAGIC;
-	env->answered = 0;
 	env->version = LUFS_ENVELOPE_VERSION;
-	env->phase = LUFS_PHASE_PREPARE;
+	env->phase = phase;
 	env->request = request;
 	env->arg = (__u64)(uintptr_t)arg;
-	env->reserve_errno = 0;
-	env->channel_fd = -1;
+	env->channel_fd = channel_fd;
 	env->installed_fd = -1;
-	return lu_ioctl(dev, LUFS_ENVELOPE_REQUEST, env);
+	return lu_ioctl(fd, LUFS_ENVELOPE_REQUEST, env);
+}
+
+static inline int lufs_prepare(int dev, unsigned long request, void *arg,
+			       struct lufs_envelope *env)
+{
+	return lufs_send(dev, LUFS_PHASE_PREPARE, request, arg, -1, env);
 }
 
 /* COMMIT on the same fd, with the same envelope PREPARE filled in. */

@@ -336,13 +336,7 @@ static void test_fork(int dev, int s)
 static void check_probe(int fd, const char *what)
 {
 	struct lufs_envelope env;
-	memset(&env, 0, sizeof env);
-	env.magic = LUFS_ENVELOPE_MAGIC;
-	env.version = LUFS_ENVELOPE_VERSION;
-	env.phase = LUFS_PHASE_PROBE;
-	env.channel_fd = -1;
-	env.installed_fd = -1;
-	int rc = lu_ioctl(fd, LUFS_ENVELOPE_REQUEST, &env);
+	int rc = lufs_send(fd, LUFS_PHASE_PROBE, 0, NULL, -1, &env);
 	check(rc == -EINVAL && env.answered == LUFS_ENVELOPE_MAGIC, "envelope",
 	      "PROBE on %s -> EINVAL with answered set (got %d, answered %s)", what, rc,
 	      env.answered == LUFS_ENVELOPE_MAGIC ? "set" : "not set");
