@@ -224,15 +224,15 @@ internal sealed class FdHandover(ExitWatcher exits, ILogger log) : IDisposable
         Errno checkedSocket = UnixRights.CheckUnixSocket(channel!);
         if (checkedSocket.IsError)
         {
-            DeferredClose.Close(channel!); // not a unix socket: its close may wait on someone
+            DeferredClose.Close(channel!);
             return checkedSocket;
         }
-        using (channel)
-        {
-            Errno sent = UnixRights.Send(channel!, file.Fd);
-            if (sent == Errno.EAGAIN)
-                _log.Warning("The socket pid {Pid} passed for its retrieved memfd is full; RETRIEVE_FD fails with EAGAIN and the file counts as retrieved (as after a failed write-back); the preload library always passes a fresh socket pair", process.ProcessId);
-            return sent;
-        }
+        Errno sent = UnixRights.Send(channel!, file.Fd);
+        // Off the thread too: if the caller closed its end meanwhile, this close
+        // is the last one and releases whatever fds wait in the socket's queue.
+        DeferredClose.Close(channel!);
+        if (sent == Errno.EAGAIN)
+            _log.Warning("The socket pid {Pid} passed for its retrieved memfd is full; RETRIEVE_FD fails with EAGAIN and the file counts as retrieved (as after a failed write-back); the preload library always passes a fresh socket pair", process.ProcessId);
+        return sent;
     }
 }

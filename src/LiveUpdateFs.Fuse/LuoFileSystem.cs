@@ -35,7 +35,7 @@ public sealed class LuoFileSystem : IFuseFileSystem, IDisposable
     private readonly FdHandover _handover;
     private readonly ControlRequests _control;
     private readonly Dictionary<ulong, OpenFile> _openFiles = [];
-    private SlowWork? _slow;
+    private SlowWork? _restores;
     private TailScans? _tails;
     private ulong _nextHandle;
 
@@ -61,8 +61,10 @@ public sealed class LuoFileSystem : IFuseFileSystem, IDisposable
     {
         _handover.Attach(loop);
         _control.Attach(loop);
-        _slow = new SlowWork(loop);
-        _tails = new TailScans(_slow);
+        // Two workers: callers' tail scans (any caller can ask for many) never
+        // delay the restores of others' RETRIEVE_FDs.
+        _restores = new SlowWork(loop);
+        _tails = new TailScans(new SlowWork(loop));
     }
 
     public void Dispose()
@@ -274,7 +276,7 @@ public sealed class LuoFileSystem : IFuseFileSystem, IDisposable
     /// the worker; then it is handled again (docs/blocking.md).</summary>
     private FuseReply RunFirst(Action work)
     {
-        (_slow ?? throw new InvalidOperationException("LuoFileSystem serves requests only after Attach")).Run(work);
+        (_restores ?? throw new InvalidOperationException("LuoFileSystem serves requests only after Attach")).Run(work);
         return FuseReply.Hold;
     }
 

@@ -98,6 +98,9 @@ public sealed class DaemonMount
         return null;
     }
 
+    /// <summary>What reads of a FUSE mount whose daemon has ended answer (.NET's IOException.HResult is the errno).</summary>
+    private const int ENOTCONN = 107;
+
     private static DaemonMount Read(string mountpoint, MountEntry mount)
     {
         string path = Path.Combine(mountpoint, Defaults.StatusFile);
@@ -114,6 +117,12 @@ public sealed class DaemonMount
         {
             return new(mountpoint, DaemonMountState.Untrusted,
                 $"cannot read {path} ({denied.Message}): only root or the daemon's user may control it; refused, nothing was done");
+        }
+        catch (AggregateException ex) when (ex.InnerException is IOException { HResult: not ENOTCONN } failed)
+        {
+            // Not the dead connection's answer: a live mount must never be detached for it.
+            return new(mountpoint, DaemonMountState.Untrusted,
+                $"cannot read {path} ({failed.Message}); refused, nothing was done. Check the daemon's log");
         }
         catch (AggregateException ex) when (ex.InnerException is IOException failed)
         {

@@ -23,22 +23,23 @@ public sealed unsafe class CallerProcess(int threadId, MappingGuard? mappings = 
     /// <summary>Ranges <see cref="MappingGuard"/> found safe in this request.</summary>
     private (ulong Start, ulong End) _checked;
 
-    /// <summary>The access may go ahead: a range within one already checked,
-    /// or one the guard finds safe (else it is refused as a fault, EFAULT).</summary>
-    private bool MayAccess(ulong address, int length)
+    /// <summary>How many of <paramref name="length"/> bytes at <paramref name="address"/>
+    /// may be accessed: those within a range already checked, or the prefix the
+    /// guard finds safe (the rest is refused as a fault would be, EFAULT).</summary>
+    private int Accessible(ulong address, int length)
     {
         if (mappings is null || (address >= _checked.Start && address + (ulong)length <= _checked.End))
-            return true;
-        if (!mappings.IsSafe(ThreadId, address, (ulong)length, out var safe))
-            return false;
+            return length;
+        ulong safeEnd = mappings.SafeEnd(ThreadId, address, (ulong)length, out var safe);
         if (safe.End > safe.Start)
             _checked = safe;
-        return true;
+        return (int)(safeEnd - address);
     }
 
     public int Read(ulong address, Span<byte> destination)
     {
-        if (destination.IsEmpty || !MayAccess(address, destination.Length))
+        destination = destination[..(destination.IsEmpty ? 0 : Accessible(address, destination.Length))];
+        if (destination.IsEmpty)
             return 0;
         fixed (byte* local = destination)
         {
@@ -53,7 +54,7 @@ public sealed unsafe class CallerProcess(int threadId, MappingGuard? mappings = 
     {
         if (source.IsEmpty)
             return true;
-        if (!MayAccess(address, source.Length))
+        if (Accessible(address, source.Length) < source.Length)
             return false;
         fixed (byte* local = source)
         {
@@ -85,9 +86,19 @@ public sealed unsafe class CallerProcess(int threadId, MappingGuard? mappings = 
         return Errno.None;
     }
 
+    /// <summary>fget(fd): EBADF for a closed or O_PATH fd; a file that /proc
+    /// shows is no shmem file is described without being taken (docs/blocking.md).</summary>
     public Errno Take(int fd, out IHeldFile? file)
     {
         file = null;
+        switch (ShmemCandidate.Of(ThreadId, fd))
+        {
+            case ShmemCandidate.Verdict.NotOpen:
+                return Errno.EBADF;
+            case ShmemCandidate.Verdict.NotShmem:
+                file = new UntakenFile();
+                return Errno.None;
+        }
         Errno taken = TakeDescriptor(fd, out SafeFd? held);
         if (taken.IsError)
             return taken;

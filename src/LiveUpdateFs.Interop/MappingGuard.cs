@@ -62,36 +62,39 @@ public sealed unsafe class MappingGuard(ExitWatcher exits) : IDisposable
     private long _clock;
 
     /// <summary>
-    /// True when [address, address + length) of thread <paramref name="threadId"/>
-    /// can be accessed without a FUSE server's help. Unmapped parts count as
-    /// safe: the access faults at once (EFAULT). False also when the thread's
-    /// maps cannot be queried (then the access is refused rather than risked).
+    /// How far from <paramref name="address"/> (up to <paramref name="length"/>
+    /// bytes) thread <paramref name="threadId"/>'s memory can be accessed
+    /// without a FUSE server's help: the end of the safe prefix (address
+    /// itself: nothing). An unmapped part counts as safe (the access faults
+    /// there at once, EFAULT). Nothing is safe when the maps cannot be
+    /// queried (the access is refused rather than risked).
     /// </summary>
-    /// <param name="safe">The mapped range found safe around the request
-    /// (whole VMAs), for the caller to skip later checks within it; empty
-    /// when part of the range is unmapped.</param>
-    public bool IsSafe(int threadId, ulong address, ulong length, out (ulong Start, ulong End) safe)
+    /// <param name="checkedRange">The whole VMAs found safe, for the caller to
+    /// skip later checks within them; empty when none.</param>
+    public ulong SafeEnd(int threadId, ulong address, ulong length, out (ulong Start, ulong End) checkedRange)
     {
-        safe = default;
+        checkedRange = default;
         lock (_lock)
         {
             if (MapsOf(threadId) is not { } maps)
-                return false;
+                return address;
             ulong end = address + length;
-            ulong first = 0;
-            for (ulong at = address; at < end;)
+            ulong at = address;
+            while (at < end)
             {
                 var query = new ProcmapQueryArgs { Size = (ulong)sizeof(ProcmapQueryArgs), QueryAddr = at };
                 if (Libc.Ioctl(maps.File, ProcmapQuery, (byte*)&query) != 0)
-                    return Libc.LastErrno == Uapi.Errno.ENOENT; // not mapped: the access faults at once
-                if (query.Inode != 0 && !IsSafeDevice(threadId, maps, query.DevMajor, query.DevMinor))
-                    return false;
+                    return Libc.LastErrno == Uapi.Errno.ENOENT ? end : at; // not mapped: the access faults there at once
+                // Anonymous memory has device 0:0 and inode 0; a FUSE server may call its files inode 0, never device 0:0.
+                bool anonymous = query.DevMajor == 0 && query.DevMinor == 0 && query.Inode == 0;
+                if (!anonymous && !IsSafeDevice(threadId, maps, query.DevMajor, query.DevMinor))
+                    break;
                 if (at == address)
-                    first = query.VmaStart;
+                    checkedRange.Start = query.VmaStart;
+                checkedRange.End = query.VmaEnd;
                 at = query.VmaEnd;
             }
-            safe = (first, Math.Max(end, first));
-            return true;
+            return Math.Min(at, end);
         }
     }
 

@@ -43,6 +43,11 @@ public static class MountTable
     public static string? TypeOfDevice(string pid, string device) =>
         Entries(pid).FirstOrDefault(e => e.Device == device)?.FsType;
 
+    /// <summary>The filesystem type of mount <paramref name="id"/> in the
+    /// namespace of <paramref name="pid"/>, or null when it is not listed there.</summary>
+    public static string? TypeOfMount(string pid, int id) =>
+        Entries(pid).FirstOrDefault(e => e.Id == id)?.FsType;
+
     private static IEnumerable<MountEntry> Entries(string pid)
     {
         List<string> lines;

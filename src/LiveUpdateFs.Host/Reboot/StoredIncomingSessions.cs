@@ -133,6 +133,7 @@ public sealed class StoredIncomingSessions(StoreDirectory store, IStoreCheckpoin
         private readonly object _lock = new();
         private (Errno Error, SafeFd? Memfd)? _prepared;
         private bool _discarded;
+        private bool _restored;
 
         public long Size => file.Size;
 
@@ -141,7 +142,7 @@ public sealed class StoredIncomingSessions(StoreDirectory store, IStoreCheckpoin
             get
             {
                 lock (_lock)
-                    return _prepared is null && file.Size > InPlaceLimit;
+                    return _prepared is null && !_restored && file.Size > InPlaceLimit;
             }
         }
 
@@ -149,13 +150,13 @@ public sealed class StoredIncomingSessions(StoreDirectory store, IStoreCheckpoin
         {
             lock (_lock)
             {
-                if (_prepared is not null || _discarded)
-                    return;
+                if (_prepared is not null || _discarded || _restored)
+                    return; // a second retrieve queued behind the first needs no copy of its own
             }
             var restored = store.Restore(file);
             lock (_lock)
             {
-                if (_prepared is null && !_discarded)
+                if (_prepared is null && !_discarded && !_restored)
                 {
                     _prepared = restored;
                     return;
@@ -172,6 +173,7 @@ public sealed class StoredIncomingSessions(StoreDirectory store, IStoreCheckpoin
             {
                 prepared = _prepared ?? default;
                 _prepared = null;
+                _restored = true;
             }
             var (error, memfd) = prepared.Error.IsError || prepared.Memfd is not null ? prepared : store.Restore(file);
             if (error.IsError)
