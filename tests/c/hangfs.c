@@ -3,7 +3,12 @@
  * stand-in for a mount whose server hangs (issue 12). Serves DIR/data
  * (4096 bytes, read-only) until killed; every read of it blocks forever.
  *
- *   hangfs DIR        (foreground, single-threaded; prints "# serving" once mounted)
+ *   hangfs [--noflush] DIR   (foreground, single-threaded; prints "# serving" once mounted)
+ *
+ * --noflush: opens answer FOPEN_NOFLUSH, so closing an fd of the file (a
+ * copy another process took with pidfd_getfd) sends no FLUSH; only a
+ * stat/statfs of the file then reaches the stuck server (the stale
+ * mount-id test, HungMountTests).
  *
  * Test helper only: kill it with SIGKILL (the kernel then aborts the
  * connection and every waiting request gets ENOTCONN), then umount -l DIR.
@@ -35,9 +40,11 @@ static int hang_getattr(const char *path, struct stat *st, struct fuse_file_info
 	return -ENOENT;
 }
 
+static int no_flush;
+
 static int hang_open(const char *path, struct fuse_file_info *fi)
 {
-	(void)fi;
+	fi->noflush = no_flush;
 	return strcmp(path, "/data") == 0 ? 0 : -ENOENT;
 }
 
@@ -71,10 +78,11 @@ static const struct fuse_operations ops = {
 
 int main(int argc, char **argv)
 {
-	char *args[] = { argv[0], "-f", "-s", "-o", "allow_other", argc == 2 ? argv[1] : NULL, NULL };
+	no_flush = argc == 3 && strcmp(argv[1], "--noflush") == 0;
+	char *args[] = { argv[0], "-f", "-s", "-o", "allow_other", argv[argc - 1], NULL };
 
-	if (argc != 2) {
-		fprintf(stderr, "usage: hangfs DIR\n");
+	if (argc != 2 && !no_flush) {
+		fprintf(stderr, "usage: hangfs [--noflush] DIR\n");
 		return 2;
 	}
 	return fuse_main(6, args, &ops, NULL);

@@ -19,16 +19,66 @@ public class HungMountTests
     [Description("PRESERVE_FD of a file of a hung FUSE mount (its server busy for good): ENOENT at once; the daemon neither stats nor flushes it on its thread")]
     public void Preserving_a_file_of_a_hung_mount_is_enoent_and_stalls_nobody() => RunAgainstHungMount("hung-file");
 
+    [Test]
+    [Description("issue 12 (9): Linux reuses mount ids. A tmpfs file is preserved (the daemon learns its mount), the tmpfs is unmounted and hangfs (FOPEN_NOFLUSH, so only a stat or statfs could reach it) gets the same mount id: PRESERVE_FD of its file while hangfs is stuck is ENOENT at once. A daemon that cached mount id -> fstype took it for tmpfs and sent STATFS to the stuck server")]
+    public void A_reused_mount_id_is_not_taken_for_the_tmpfs_that_had_it()
+    {
+        using MountedEmulator emulator = MountedEmulator.Start();
+        string tmpfs = Path.Combine(emulator.Directory, "tmpfs");
+        Directory.CreateDirectory(tmpfs);
+        try
+        {
+            ReuseAndPreserve(emulator, tmpfs);
+        }
+        finally
+        {
+            if (MountIdOf(tmpfs) >= 0)
+                HostDetach(tmpfs);
+        }
+    }
+
+    private static void ReuseAndPreserve(MountedEmulator emulator, string tmpfs)
+    {
+        for (int attempt = 1; ; attempt++)
+        {
+            Assert.That(ProcessRunner.Run("mount", ["-t", "tmpfs", "lufs-reused-id", tmpfs], timeout: Bound).ExitCode, Is.Zero, "mount the tmpfs");
+            int tmpfsId = MountIdOf(tmpfs);
+            ProcessResult preserved = emulator.RunCTest("control_stages", preload: false, ["tmpfile", tmpfs], timeout: Bound);
+            Tap.AssertAllPassed(preserved, "control_stages tmpfile", emulator);
+            Unmount(tmpfs); // the daemon closes the file at the session's release
+            bool reused = false;
+            RunAgainstHungMount("hung-file", emulator, ["--noflush"], hangfsId =>
+            {
+                TestContext.Out.WriteLine($"attempt {attempt}: tmpfs had mount id {tmpfsId}, hangfs has {hangfsId}");
+                reused = hangfsId == tmpfsId;
+                return reused || attempt == 3;
+            });
+            if (reused)
+                return;
+            if (attempt == 3)
+                Assert.Inconclusive("hangfs never got the unmounted tmpfs's mount id in 3 attempts (other mounts came and went meanwhile)");
+        }
+    }
+
     /// <summary>Runs control_stages STAGE DIR/data against a fresh daemon while hangfs serves DIR.</summary>
     private static void RunAgainstHungMount(string stage)
     {
         using MountedEmulator emulator = MountedEmulator.Start();
+        RunAgainstHungMount(stage, emulator, [], _ => true);
+    }
+
+    /// <summary>Runs control_stages STAGE DIR/data against <paramref name="emulator"/> while
+    /// hangfs OPTIONS serves DIR, if <paramref name="proceed"/> (given hangfs's mount id) says so.</summary>
+    private static void RunAgainstHungMount(string stage, MountedEmulator emulator, string[] options, Func<int, bool> proceed)
+    {
         string hung = Path.Combine(emulator.Directory, "hung");
         Directory.CreateDirectory(hung);
-        using BackgroundProcess server = BackgroundProcess.Start(Path.Combine(Repository.CTests, "hangfs"), [hung], new Dictionary<string, string?>());
+        using BackgroundProcess server = BackgroundProcess.Start(Path.Combine(Repository.CTests, "hangfs"), [.. options, hung], new Dictionary<string, string?>());
         try
         {
             Assert.That(server.WaitForLine("# serving", Bound), Is.True, $"hangfs mounted: {server.Output}");
+            if (!proceed(MountIdOf(hung)))
+                return;
             using BackgroundProcess client = BackgroundProcess.Start(Path.Combine(Repository.CTests, "control_stages"),
                 [stage, Path.Combine(hung, "data")], new Dictionary<string, string?> { ["LIVEUPDATE_DEVICE"] = emulator.Device });
             // Each stage checks 3 cases. The client itself may then wait in its
@@ -50,4 +100,21 @@ public class HungMountTests
 
     private static void HostDetach(string directory) =>
         ProcessRunner.Run("umount", ["-l", directory], timeout: TimeSpan.FromSeconds(10));
+
+    /// <summary>A plain umount, retried while the mount is busy (the daemon closes a
+    /// released session's files when it handles the RELEASE, after the client's close).</summary>
+    private static void Unmount(string directory)
+    {
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        while (ProcessRunner.Run("umount", [directory], timeout: Bound).ExitCode != 0)
+        {
+            Assert.That(clock.Elapsed, Is.LessThan(Bound), $"umount {directory}");
+            Thread.Sleep(50);
+        }
+    }
+
+    /// <summary>The id of the mount at <paramref name="mountpoint"/> (the last one there) in /proc/self/mountinfo.</summary>
+    private static int MountIdOf(string mountpoint) =>
+        File.ReadLines("/proc/self/mountinfo").Select(l => l.Split(' ')).Where(f => f.Length > 4 && f[4] == mountpoint)
+            .Select(f => int.Parse(f[0])).LastOrDefault(-1);
 }

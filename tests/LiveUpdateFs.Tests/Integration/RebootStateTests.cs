@@ -91,6 +91,33 @@ public sealed class RebootStateTests
     }
 
     [Test]
+    [Description("issue 12 (3): progress text never blocks the FUSE thread. A durable FREEZE of a 65 MiB preserved memfd whose progress terminal (channel_fd) is a full pipe nobody reads: the FREEZE and another process's status.json read are answered at once; the text arrives once the pipe drains; the sender's exit thaws the boot")]
+    public void A_durable_freeze_whose_progress_pipe_is_full_stalls_nobody()
+    {
+        using MountedEmulator emulator = MountedEmulator.Start();
+        using BackgroundProcess stage = BackgroundProcess.Start(Path.Combine(Repository.CTests, "control_stages"), ["full-progress"],
+            new Dictionary<string, string?> { ["LIVEUPDATE_DEVICE"] = emulator.Device });
+        int holder = 0;
+        try
+        {
+            // The stage bounds every wait itself (1 s, 2 s, 5 s, 20 s) and drains the
+            // pipe even when the daemon did not answer, so a daemon stuck on it goes on.
+            bool finished = stage.Exits(TimeSpan.FromSeconds(60));
+            System.Text.RegularExpressions.Match line = System.Text.RegularExpressions.Regex.Match(stage.Output, @"# holder pid (\d+)");
+            holder = line.Success ? int.Parse(line.Groups[1].Value) : 0;
+            Assert.That(finished, Is.True, $"the stage ended within 60 s: {stage.Output}");
+            Assert.That(stage.WaitForLine("12 passed, 0 failed", TimeSpan.FromSeconds(5)), Is.True, stage.Output + "\n" + emulator.LogTail());
+            Assert.That(RebootPhase(emulator), Is.EqualTo("serving"));
+            Assert.That(emulator.CommittedGeneration, Is.Null, "nothing was committed");
+        }
+        finally
+        {
+            if (holder > 0 && MountedEmulator.IsAlive(holder))
+                LiveUpdateFs.Interop.ProcessControl.Kill(holder);
+        }
+    }
+
+    [Test]
     [Description("issue 11 (6): a reboot client that stays silent after its freeze: the freeze is called off at --freeze-timeout and held callers are served")]
     public void A_silent_reboot_client_is_called_off_at_the_timeout()
     {
