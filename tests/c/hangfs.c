@@ -3,12 +3,14 @@
  * stand-in for a mount whose server hangs (issue 12). Serves DIR/data
  * (4096 bytes, read-only) until killed; every read of it blocks forever.
  *
- *   hangfs [--noflush] DIR   (foreground, single-threaded; prints "# serving" once mounted)
+ *   hangfs [--noflush|--inode0] DIR   (foreground, single-threaded; prints "# serving" once mounted)
  *
  * --noflush: opens answer FOPEN_NOFLUSH, so closing an fd of the file (a
  * copy another process took with pidfd_getfd) sends no FLUSH; only a
  * stat/statfs of the file then reaches the stuck server (the stale
  * mount-id test, HungMountTests).
+ * --inode0: the file's inode number is 0 (use_ino), as anonymous memory's
+ * is: a mapping of it must still count as a FUSE file's.
  *
  * Test helper only: kill it with SIGKILL (the kernel then aborts the
  * connection and every waiting request gets ENOTCONN), then umount -l DIR.
@@ -41,6 +43,7 @@ static int hang_getattr(const char *path, struct stat *st, struct fuse_file_info
 }
 
 static int no_flush;
+static int inode0;
 
 static int hang_open(const char *path, struct fuse_file_info *fi)
 {
@@ -64,6 +67,7 @@ static void *hang_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 {
 	(void)conn;
 	cfg->kernel_cache = 1;
+	cfg->use_ino = inode0; /* getattr leaves st_ino 0 */
 	printf("# serving\n");
 	fflush(stdout);
 	return NULL;
@@ -79,10 +83,11 @@ static const struct fuse_operations ops = {
 int main(int argc, char **argv)
 {
 	no_flush = argc == 3 && strcmp(argv[1], "--noflush") == 0;
+	inode0 = argc == 3 && strcmp(argv[1], "--inode0") == 0;
 	char *args[] = { argv[0], "-f", "-s", "-o", "allow_other", argv[argc - 1], NULL };
 
-	if (argc != 2 && !no_flush) {
-		fprintf(stderr, "usage: hangfs [--noflush] DIR\n");
+	if (argc != 2 && !no_flush && !inode0) {
+		fprintf(stderr, "usage: hangfs [--noflush|--inode0] DIR\n");
 		return 2;
 	}
 	return fuse_main(6, args, &ops, NULL);

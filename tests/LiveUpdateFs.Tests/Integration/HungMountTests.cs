@@ -16,6 +16,14 @@ public class HungMountTests
     public void A_struct_in_a_mapping_of_a_hung_mount_is_efault_and_stalls_nobody() => RunAgainstHungMount("mapped-arg");
 
     [Test]
+    [Description("The same with a FUSE file whose inode number is 0, as anonymous memory's: only device 0:0 with inode 0 counts as anonymous")]
+    public void A_struct_in_a_mapping_of_a_hung_file_with_inode_0_is_efault_too()
+    {
+        using MountedEmulator emulator = MountedEmulator.Start();
+        RunAgainstHungMount("mapped-arg", emulator, ["--inode0"], _ => true);
+    }
+
+    [Test]
     [Description("PRESERVE_FD of a file of a hung FUSE mount (its server busy for good): ENOENT at once; the daemon neither stats nor flushes it on its thread")]
     public void Preserving_a_file_of_a_hung_mount_is_enoent_and_stalls_nobody() => RunAgainstHungMount("hung-file");
 
