@@ -23,16 +23,23 @@ internal sealed class FdHandover(ExitWatcher exits, ILogger log) : IDisposable
     /// "reserve an fd" step with EMFILE, so abandoned tickets cannot pile up.</summary>
     public const int MaxPendingPerProcess = 64;
 
+    /// <summary>The same for all processes of one user together: a device
+    /// holder that forks many children, each with one uncommitted hand-over,
+    /// costs the daemon one pidfd per child; this bounds them.</summary>
+    public const int MaxPendingPerUser = 4096;
+
     private readonly ILogger _log = log.ForContext<FdHandover>();
     private readonly Dictionary<ulong, Ticket> _tickets = [];
     private readonly Dictionary<int, Requester> _requesters = [];
+    private readonly Dictionary<uint, int> _pendingByUser = [];
     private IFuseLoop? _loop;
     private ulong _nextTicket;
 
     /// <summary>A process with uncommitted tickets, pinned by one pidfd.</summary>
-    private sealed class Requester(ProcessPin pin)
+    private sealed class Requester(ProcessPin pin, uint uid)
     {
         public ProcessPin Pin { get; } = pin;
+        public uint Uid { get; } = uid;
         public HashSet<ulong> Tickets { get; } = [];
         public long ExitWatch { get; set; }
     }
@@ -70,20 +77,28 @@ internal sealed class FdHandover(ExitWatcher exits, ILogger log) : IDisposable
 
     /// <summary>PREPARE's "reserve an fd" step: the library's own answer, or
     /// EMFILE for a process at its cap of uncommitted hand-overs.</summary>
-    public Errno Reserve(int pid, int libraryReserveErrno)
+    public Errno Reserve(int pid, uint uid, int libraryReserveErrno)
     {
         if (libraryReserveErrno != 0)
             return new Errno(libraryReserveErrno);
-        if (RequesterOf(pid) is not { Tickets.Count: >= MaxPendingPerProcess })
-            return Errno.None;
-        _log.Warning("Process {Pid} has {Count} fd hand-overs it never completed; its next one fails with EMFILE at the reserve step. A library that dies between PREPARE and COMMIT leaves them; they go when the process exits",
-            pid, MaxPendingPerProcess);
-        return Errno.EMFILE;
+        if (RequesterOf(pid) is { Tickets.Count: >= MaxPendingPerProcess })
+        {
+            _log.Warning("Process {Pid} has {Count} fd hand-overs it never completed; its next one fails with EMFILE at the reserve step. A library that dies between PREPARE and COMMIT leaves them; they go when the process exits",
+                pid, MaxPendingPerProcess);
+            return Errno.EMFILE;
+        }
+        if (_pendingByUser.GetValueOrDefault(uid) >= MaxPendingPerUser)
+        {
+            _log.Warning("The processes of uid {Uid} have {Count} fd hand-overs they never completed; the next one (pid {Pid}) fails with EMFILE at the reserve step. They go when those processes exit",
+                uid, MaxPendingPerUser, pid);
+            return Errno.EMFILE;
+        }
+        return Errno.None;
     }
 
     /// <summary>After PREPARE's request succeeded: its result waits under a
     /// new ticket named in the envelope (a retrieved memfd is sent first).</summary>
-    public Errno Keep(CallerProcess process, PendingFd pending, Envelope envelope)
+    public Errno Keep(CallerProcess process, uint uid, PendingFd pending, Envelope envelope)
     {
         if (pending.File is HeldFile file)
         {
@@ -95,7 +110,7 @@ internal sealed class FdHandover(ExitWatcher exits, ILogger log) : IDisposable
                 return sent;
             }
         }
-        Requester? requester = RequesterOf(process.ProcessId) ?? NewRequester(process.ProcessId);
+        Requester? requester = RequesterOf(process.ProcessId) ?? NewRequester(process.ProcessId, uid);
         if (requester is null)
         {
             pending.Abort(); // the requester is gone: nobody can take the fd
@@ -104,6 +119,7 @@ internal sealed class FdHandover(ExitWatcher exits, ILogger log) : IDisposable
         ulong id = ++_nextTicket;
         _tickets.Add(id, new Ticket(pending, requester));
         requester.Tickets.Add(id);
+        _pendingByUser[requester.Uid] = _pendingByUser.GetValueOrDefault(requester.Uid) + 1;
         envelope.Ticket = id;
         envelope.SetNodeName(pending.Session is null ? "" : SessionNodeName(id));
         return Errno.None;
@@ -162,11 +178,11 @@ internal sealed class FdHandover(ExitWatcher exits, ILogger log) : IDisposable
         return null;
     }
 
-    private Requester? NewRequester(int pid)
+    private Requester? NewRequester(int pid, uint uid)
     {
         if (ProcessPin.Of(pid) is not { } pin)
             return null;
-        var requester = new Requester(pin);
+        var requester = new Requester(pin, uid);
         _requesters.Add(pid, requester);
         // Dropped as soon as the requester exits without completing (README
         // "What a reboot hands over"): its session is never handed over.
@@ -200,6 +216,9 @@ internal sealed class FdHandover(ExitWatcher exits, ILogger log) : IDisposable
     {
         _tickets.Remove(id, out Ticket? ticket);
         ticket!.Requester.Tickets.Remove(id);
+        uint uid = ticket.Requester.Uid;
+        if ((_pendingByUser[uid] -= 1) == 0)
+            _pendingByUser.Remove(uid);
         if (ticket.Requester.Tickets.Count == 0)
             Forget(ticket.Requester);
         return ticket.Pending;

@@ -250,12 +250,12 @@ public sealed class LuoFileSystem : IFuseFileSystem, IDisposable
             case Envelope.PhasePrepare:
                 if (MemoryFor(caller, handle, session, envelope.CallerRequest, envelope.CallerArgument, process) is not { } memory)
                     return FuseReply.Hold;
-                var reservation = new LibraryFdReservation(_handover.Reserve(process.ProcessId, envelope.ReserveErrno));
+                var reservation = new LibraryFdReservation(_handover.Reserve(process.ProcessId, caller.Uid, envelope.ReserveErrno));
                 IoctlOutcome outcome = _dispatcher.Dispatch(session, envelope.CallerRequest, envelope.CallerArgument, new RequestContext(memory, process, reservation));
                 RequestTrace.Write(_log, envelope.CallerRequest, session, outcome);
                 if (outcome.WorkFirst is { } work)
                     return RunFirst(work);
-                result = outcome.Result.IsError || outcome.Pending is not { } pending ? outcome.Result : _handover.Keep(process, pending, envelope);
+                result = outcome.Result.IsError || outcome.Pending is not { } pending ? outcome.Result : _handover.Keep(process, caller.Uid, pending, envelope);
                 break;
             case Envelope.PhaseCommit:
                 result = _handover.Commit(process, envelope);
