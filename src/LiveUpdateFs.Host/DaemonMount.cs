@@ -63,6 +63,19 @@ public sealed class DaemonMount
     /// <summary>What serves <paramref name="mountpoint"/> (a path as the kernel names it).</summary>
     public static DaemonMount At(string mountpoint)
     {
+        // A reboot's exec replaces the mount (a new FUSE connection) at any
+        // moment: a look that met the old one and a read that met the new one
+        // are looked at again.
+        DaemonMount found = Look(mountpoint);
+        for (int again = 0; again < 3 && found.State == DaemonMountState.Replaced; again++)
+            found = Look(mountpoint);
+        return found.State == DaemonMountState.Replaced
+            ? new(mountpoint, DaemonMountState.Untrusted, $"the mount at {mountpoint} kept changing while it was read; nothing was done, try again")
+            : found;
+    }
+
+    private static DaemonMount Look(string mountpoint)
+    {
         MountEntry? mount = MountTable.At(mountpoint);
         if (mount is null)
             return new(mountpoint, DaemonMountState.NotMounted,
@@ -101,17 +114,37 @@ public sealed class DaemonMount
     /// <summary>What reads of a FUSE mount whose daemon has ended answer (.NET's IOException.HResult is the errno).</summary>
     private const int ENOTCONN = 107;
 
+    /// <summary>The file at <paramref name="path"/> if the opened file is on
+    /// <paramref name="mount"/> (its mount id, from fdinfo: the path cannot
+    /// have been swapped for one that leads elsewhere between the mountinfo
+    /// check and the open); null otherwise.</summary>
+    private static byte[]? ReadOnMount(string path, MountEntry mount)
+    {
+        using Microsoft.Win32.SafeHandles.SafeFileHandle file = File.OpenHandle(path);
+        if (MountTable.MountIdOf("self", (int)file.DangerousGetHandle()) != mount.Id)
+            return null;
+        using var stream = new FileStream(file, FileAccess.Read, bufferSize: 0);
+        using var content = new MemoryStream();
+        stream.CopyTo(content);
+        return content.ToArray();
+    }
+
     private static DaemonMount Read(string mountpoint, MountEntry mount)
     {
         string path = Path.Combine(mountpoint, Defaults.StatusFile);
         // A thread of its own: a stopped daemon's read never returns (the thread ends with the process).
-        Task<byte[]> read = Task.Factory.StartNew(() => File.ReadAllBytes(path), CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+        Task<byte[]?> read = Task.Factory.StartNew(() => ReadOnMount(path, mount), CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
         byte[] bytes;
         try
         {
             if (!read.Wait(AnswerTimeout))
                 return NotAnswering(mountpoint, mount);
-            bytes = read.Result;
+            if (read.Result is not { } content)
+                return MountTable.At(mountpoint)?.Id != mount.Id
+                    ? new(mountpoint, DaemonMountState.Replaced, "")
+                    : new(mountpoint, DaemonMountState.Untrusted,
+                        $"{path} is not on the liveupdatefs mount at {mountpoint} (a path that leads elsewhere); refused, nothing was done");
+            bytes = content;
         }
         catch (AggregateException ex) when (ex.InnerException is UnauthorizedAccessException denied)
         {

@@ -17,4 +17,8 @@ public enum DaemonMountState
 
     /// <summary>A trusted liveupdatefs mount whose daemon did not answer in time (stopped or hung).</summary>
     NotAnswering,
+
+    /// <summary>The mount was replaced between the look at mountinfo and the
+    /// read (a reboot's exec): <see cref="DaemonMount.At"/> looks again; never returned.</summary>
+    Replaced,
 }

@@ -36,7 +36,10 @@ public sealed class RebootCommand(string mountpoint, bool keepProcesses, bool du
             return Fail(1, $"the emulator rebooted since boot {expectBoot} (ESTALE): it now runs boot {boot}; this reboot was refused and changed nothing");
         using ProcessPin? pinned = daemon.PinDaemon(out string problem);
         if (pinned is null)
-            return Fail(1, problem);
+            return NextBootStarted(daemon.DaemonPid, boot)
+                ? Fail(1, "the emulator rebooted since this command looked (ESTALE): another reboot ran first, this one was refused and changed nothing. "
+                    + "Reboot again only if you want a second live update")
+                : Fail(1, problem);
 
         var clock = Stopwatch.StartNew();
         bool showProgress = ControlNode.IsTerminal(2);
@@ -59,6 +62,24 @@ public sealed class RebootCommand(string mountpoint, bool keepProcesses, bool du
             + $"{(keepProcesses ? "processes kept" : $"{ended.Count} processes ended")}; retrieve the sessions with RETRIEVE_SESSION");
         return 0;
     }
+
+    /// <summary>A pin that failed because another reboot's exec replaced the
+    /// mount (same pid, a new FUSE connection) between this command's look and
+    /// its check: the mountpoint soon serves a new boot of the same daemon.</summary>
+    private bool NextBootStarted(int daemonPid, string boot)
+    {
+        var clock = Stopwatch.StartNew();
+        while (clock.Elapsed < NextBootWait)
+        {
+            DaemonMount now = DaemonMount.At(mountpoint);
+            if (now.Serving)
+                return now.DaemonPid == daemonPid && now.Boot != boot;
+            Thread.Sleep(5);
+        }
+        return false;
+    }
+
+    private static readonly TimeSpan NextBootWait = TimeSpan.FromSeconds(5);
 
     private string ControlPath => Path.Combine(mountpoint, Envelope.ControlNode);
 
