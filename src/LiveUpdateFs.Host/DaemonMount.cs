@@ -120,13 +120,16 @@ public sealed class DaemonMount
     /// check and the open); null otherwise.</summary>
     private static byte[]? ReadOnMount(string path, MountEntry mount)
     {
-        using Microsoft.Win32.SafeHandles.SafeFileHandle file = File.OpenHandle(path);
-        if (MountTable.MountIdOf("self", (int)file.DangerousGetHandle()) != mount.Id)
-            return null;
-        using var stream = new FileStream(file, FileAccess.Read, bufferSize: 0);
-        using var content = new MemoryStream();
-        stream.CopyTo(content);
-        return content.ToArray();
+        var (opened, file) = FileOps.OpenRead(path);
+        if (opened.IsError)
+            throw new IOException($"cannot open {path}: {opened.Name}", opened.Value);
+        using (file)
+        {
+            if (MountTable.MountIdOf("self", file!.Fd) != mount.Id)
+                return null;
+            var (error, content) = FileOps.ReadToEnd(file);
+            return error.IsError ? throw new IOException($"cannot read {path}: {error.Name}", error.Value) : content;
+        }
     }
 
     private static DaemonMount Read(string mountpoint, MountEntry mount)

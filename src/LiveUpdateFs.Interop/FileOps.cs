@@ -75,6 +75,27 @@ public static unsafe class FileOps
         return Errno.None;
     }
 
+    /// <summary>The whole content of a file read from its current position with
+    /// read(2) (a stream or a node that cannot seek, such as the daemon's status.json).</summary>
+    public static (Errno Error, byte[] Content) ReadToEnd(SafeFd fd)
+    {
+        using var content = new MemoryStream();
+        byte[] chunk = new byte[64 << 10];
+        fixed (byte* buffer = chunk)
+        {
+            while (true)
+            {
+                nint got = Libc.Read(fd, buffer, (nuint)chunk.Length);
+                if (got < 0 && Libc.LastErrno != Errno.EINTR)
+                    return (Libc.LastErrno, []);
+                if (got == 0)
+                    return (Errno.None, content.ToArray());
+                if (got > 0)
+                    content.Write(chunk, 0, (int)got);
+            }
+        }
+    }
+
     /// <summary>Reads up to buffer.Length bytes at <paramref name="offset"/>;
     /// fewer only at end of file. Returns the count read.</summary>
     public static (Errno Error, int Read) ReadFull(SafeFd fd, Span<byte> buffer, long offset)
