@@ -111,8 +111,9 @@ public sealed class DaemonMount
         return null;
     }
 
-    /// <summary>What reads of a FUSE mount whose daemon has ended answer (.NET's IOException.HResult is the errno).</summary>
-    private const int ENOTCONN = 107;
+    /// <summary>What reads of a FUSE mount whose daemon has ended answer: ENOTCONN,
+    /// or ECONNABORTED for a read under way when it died (the IOException's HResult is the errno).</summary>
+    private const int ENOTCONN = 107, ECONNABORTED = 103;
 
     /// <summary>The file at <paramref name="path"/> if the opened file is on
     /// <paramref name="mount"/> (its mount id, from fdinfo: the path cannot
@@ -154,7 +155,7 @@ public sealed class DaemonMount
             return new(mountpoint, DaemonMountState.Untrusted,
                 $"cannot read {path} ({denied.Message}): only root or the daemon's user may control it; refused, nothing was done");
         }
-        catch (AggregateException ex) when (ex.InnerException is IOException { HResult: not ENOTCONN } failed)
+        catch (AggregateException ex) when (ex.InnerException is IOException { HResult: not (ENOTCONN or ECONNABORTED) } failed)
         {
             // Not the dead connection's answer: a live mount must never be detached for it.
             return new(mountpoint, DaemonMountState.Untrusted,
