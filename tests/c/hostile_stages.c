@@ -301,16 +301,7 @@ static int count_fds(pid_t pid)
 {
 	char path[64];
 	snprintf(path, sizeof path, "/proc/%d/fd", (int)pid);
-	DIR *d = opendir(path);
-	if (!d)
-		return -errno;
-	int n = 0;
-	struct dirent *e;
-	while ((e = readdir(d)))
-		if (e->d_name[0] != '.')
-			n++;
-	closedir(d);
-	return n;
+	return lu_count_fds_in(path);
 }
 
 /* The state letter of process pid (/proc/PID/stat), or '?'. */

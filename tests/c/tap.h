@@ -267,9 +267,10 @@ static inline void close_if(int fd)
 }
 
 /* Number of open fds of this process. */
-static inline int lu_count_fds(void)
+/* The entries of an fd directory such as /proc/PID/fd, or -errno. */
+static inline int lu_count_fds_in(const char *dir)
 {
-	DIR *d = opendir("/proc/self/fd");
+	DIR *d = opendir(dir);
 	if (!d)
 		return -errno;
 	int n = 0;
@@ -278,7 +279,13 @@ static inline int lu_count_fds(void)
 		if (e->d_name[0] != '.')
 			n++;
 	closedir(d);
-	return n - 1; /* the directory stream's own fd */
+	return n;
+}
+
+static inline int lu_count_fds(void)
+{
+	int n = lu_count_fds_in("/proc/self/fd");
+	return n < 0 ? n : n - 1; /* the directory stream's own fd */
 }
 
 /* Sets RLIMIT_NOFILE (soft and, if needed, hard) to at least n. */
