@@ -404,8 +404,8 @@ static void check_present(int s, const char *name, const struct layout *l, char 
 								 .token = (unsigned)l->nfiles + 1 };
 		int unknown = lu_ioctl(s, LIVEUPDATE_SESSION_RETRIEVE_FD, &extra);
 		if (unknown != -ENOENT)
-			snprintf(why, n, "RETRIEVE_FD of token %d (not preserved) returned %d, expected ENOENT",
-				 l->nfiles + 1, unknown);
+			snprintf(why, n, "RETRIEVE_FD of token %d (not preserved) returned %s, expected ENOENT",
+				 l->nfiles + 1, unknown < 0 ? tap_errname(-unknown) : "an fd");
 		if (unknown >= 0)
 			close(extra.fd);
 	}
