@@ -128,7 +128,7 @@ public sealed unsafe class MappingGuard(ExitWatcher exits) : IDisposable
     {
         if (_maps.TryGetValue(threadId, out Maps? cached))
         {
-            if (!HasExited(cached.Pidfd))
+            if (!ProcessPin.Exited(cached.Pidfd))
             {
                 cached.LastUse = ++_clock;
                 return cached;
@@ -166,12 +166,6 @@ public sealed unsafe class MappingGuard(ExitWatcher exits) : IDisposable
         _maps.Remove(threadId);
         exits.Cancel(maps.ExitWatch);
         maps.Dispose();
-    }
-
-    private static bool HasExited(SafeFd pidfd)
-    {
-        var fds = new Libc.PollFd { Fd = pidfd.Fd, Events = Libc.POLLIN };
-        return Libc.Poll(&fds, 1, 0) != 0;
     }
 
     /// <summary>The devices of the kernel's internal shmem mounts (memfds,

@@ -7,21 +7,10 @@ namespace LiveUpdateFs.Interop;
 public static class MountTable
 {
     /// <summary>The mount id of fd <paramref name="fd"/> of process <paramref name="pid"/>, or -1 (gone).</summary>
-    public static int MountIdOf(string pid, int fd)
-    {
-        try
-        {
-            foreach (string line in File.ReadLines($"/proc/{pid}/fdinfo/{fd}"))
-            {
-                if (line.StartsWith("mnt_id:", StringComparison.Ordinal))
-                    return int.Parse(line.AsSpan(7).Trim());
-            }
-        }
-        catch (IOException)
-        {
-        }
-        return -1;
-    }
+    public static int MountIdOf(string pid, int fd) =>
+        ProcFs.ReadText($"/proc/{pid}/fdinfo/{fd}") is { } info && ProcFs.FieldOf(info, "mnt_id:") is { } id && int.TryParse(id, out int mountId)
+            ? mountId
+            : -1;
 
     /// <summary>The mount at <paramref name="mountpoint"/> in this process's
     /// namespace (the last one mounted there: it is the one in use), or null.</summary>

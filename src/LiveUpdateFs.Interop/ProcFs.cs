@@ -43,6 +43,18 @@ public static unsafe class ProcFs
         return length is <= 0 or >= 4096 ? null : Encoding.UTF8.GetString(buffer, (int)length);
     }
 
+    /// <summary>The value of the line starting with <paramref name="name"/>
+    /// ("mnt_id:", "flags:") in a /proc text such as fdinfo or status, trimmed; null when absent.</summary>
+    public static string? FieldOf(string text, string name)
+    {
+        foreach (string line in text.Split('\n'))
+        {
+            if (line.StartsWith(name, StringComparison.Ordinal))
+                return line[name.Length..].Trim();
+        }
+        return null;
+    }
+
     /// <summary>The whole of a /proc text file (stat, fdinfo, maps, wchan),
     /// read with plain read(2) calls; null when it cannot be read (e.g. the
     /// process ended). Never use this on a path that may lead elsewhere than /proc.</summary>
@@ -95,9 +107,9 @@ public static unsafe class ProcFs
     /// number of the "Uid:" line of its status file), or null when it is gone.</summary>
     public static uint? EffectiveUidOf(int pid)
     {
-        string? line = ReadText($"/proc/{pid}/status")?.Split('\n').FirstOrDefault(l => l.StartsWith("Uid:", StringComparison.Ordinal));
-        string[] ids = line?.Split('\t', StringSplitOptions.RemoveEmptyEntries) ?? [];
-        return ids.Length > 2 && uint.TryParse(ids[2], System.Globalization.CultureInfo.InvariantCulture, out uint uid) ? uid : null;
+        string? field = ReadText($"/proc/{pid}/status") is { } status ? FieldOf(status, "Uid:") : null;
+        string[] ids = field?.Split('\t', StringSplitOptions.RemoveEmptyEntries) ?? [];
+        return ids.Length > 1 && uint.TryParse(ids[1], System.Globalization.CultureInfo.InvariantCulture, out uint uid) ? uid : null;
     }
 
     /// <summary>The arguments process <paramref name="pid"/> was started with

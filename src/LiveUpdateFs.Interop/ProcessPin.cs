@@ -38,13 +38,13 @@ public sealed unsafe class ProcessPin : Core.Reboot.IRebootClient
     }
 
     /// <summary>The pinned process has exited (the pidfd turned readable).</summary>
-    public bool HasExited
+    public bool HasExited => Exited(_pidfd);
+
+    /// <summary>The process or thread of <paramref name="pidfd"/> has exited: the pidfd is readable.</summary>
+    internal static bool Exited(SafeFd pidfd)
     {
-        get
-        {
-            var fds = new Libc.PollFd { Fd = _pidfd.Fd, Events = Libc.POLLIN };
-            return Libc.Poll(&fds, 1, 0) != 0; // readable, or an error: treat as gone
-        }
+        var fds = new Libc.PollFd { Fd = pidfd.Fd, Events = Libc.POLLIN };
+        return Libc.Poll(&fds, 1, 0) != 0; // readable, or an error: treat as gone
     }
 
     /// <summary><paramref name="pid"/> is this process, still running, and not a newcomer with its number.</summary>

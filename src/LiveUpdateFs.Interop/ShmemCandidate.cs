@@ -25,7 +25,7 @@ public static class ShmemCandidate
         if (fd < 0)
             return Verdict.NotOpen;
         string? info = ProcFs.ReadText($"/proc/{threadId}/fdinfo/{fd}");
-        if (info is null || Field(info, "flags:") is not { } flags || Field(info, "mnt_id:") is not { } mountId)
+        if (info is null || ProcFs.FieldOf(info, "flags:") is not { } flags || ProcFs.FieldOf(info, "mnt_id:") is not { } mountId)
             return Verdict.NotOpen;
         if ((Convert.ToInt32(flags, 8) & OPath) != 0)
             return Verdict.NotOpen;
@@ -36,15 +36,5 @@ public static class ShmemCandidate
             return Verdict.MaybeShmem; // memfds live on the kernel's internal shm or hugetlbfs mounts
         string? type = MountTable.TypeOfMount(threadId.ToString(System.Globalization.CultureInfo.InvariantCulture), int.Parse(mountId));
         return type is "tmpfs" or "hugetlbfs" ? Verdict.MaybeShmem : Verdict.NotShmem;
-    }
-
-    private static string? Field(string fdinfo, string name)
-    {
-        foreach (string line in fdinfo.Split('\n'))
-        {
-            if (line.StartsWith(name, StringComparison.Ordinal))
-                return line[name.Length..].Trim();
-        }
-        return null;
     }
 }
