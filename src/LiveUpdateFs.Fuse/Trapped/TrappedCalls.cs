@@ -59,7 +59,7 @@ internal sealed class TrappedCalls(LuoFileSystem fileSystem, IFuseLoop loop, str
 
     /// <summary>Root (or the daemon's user) may hand over a listener for any
     /// tree; anyone else only for processes running as themselves.</summary>
-    private static bool Serves(TrapOwner owner, int threadId)
+    internal static bool Serves(TrapOwner owner, int threadId)
     {
         if (owner.Uid == 0 || owner.Uid == ProcessControl.EffectiveUid)
             return true;
