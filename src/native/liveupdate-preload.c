@@ -39,7 +39,9 @@
  *
  * The library is inert (every call goes straight to glibc) in the daemon
  * itself, which would otherwise ask itself and wait forever (a container may
- * list the library in /etc/ld.so.preload), and where LIVEUPDATEFS_PRELOAD=off.
+ * list the library in /etc/ld.so.preload), where LIVEUPDATEFS_PRELOAD=off,
+ * and in the process trees of `liveupdatefs run`, which set
+ * LIVEUPDATEFS_SECCOMP (their seccomp filter serves them).
  * It reads its environment with secure_getenv: in a set-uid program it uses
  * neither variable.
  */
@@ -134,7 +136,7 @@ static bool is_daemon(void)
  */
 static int init(void)
 {
-	const char *dir, *switch_;
+	const char *dir, *switch_, *seccomp;
 	int mode;
 
 	atomic_store_explicit(&next_ioctl, (ioctl_fn)dlsym(RTLD_NEXT, "ioctl"), memory_order_relaxed);
@@ -148,7 +150,11 @@ static int init(void)
 			      memory_order_relaxed);
 
 	switch_ = secure_getenv("LIVEUPDATEFS_PRELOAD");
-	mode = (switch_ && strcmp(switch_, "off") == 0) || is_daemon() ? MODE_INERT : MODE_ACTIVE;
+	seccomp = secure_getenv("LIVEUPDATEFS_SECCOMP");
+	/* Under `liveupdatefs run` (docs/seccomp.md) the filter serves the
+	 * process: it does so as the kernel would (one fd slot, the exact
+	 * FIONREAD), so the library (say from /etc/ld.so.preload) keeps out. */
+	mode = (switch_ && strcmp(switch_, "off") == 0) || (seccomp && *seccomp) || is_daemon() ? MODE_INERT : MODE_ACTIVE;
 	if (mode == MODE_ACTIVE) {
 		dir = secure_getenv("LIVEUPDATEFS_MOUNTPOINT");
 		if (dir && *dir)

@@ -123,12 +123,27 @@ public sealed class CommandLineTests
     }
 
     [Test]
-    public void Run_sets_up_the_preload_library_for_the_program()
+    public void Run_with_preload_sets_up_the_preload_library_for_the_program()
+    {
+        using MountedEmulator emulator = MountedEmulator.Start();
+        ProcessResult env = emulator.Cli(["run", "--mountpoint", emulator.Mountpoint, "--preload", "--", "/usr/bin/env"]);
+        Assert.That(env.ExitCode, Is.Zero, env.Output);
+        Assert.That(env.Output, Does.Contain($"LD_PRELOAD={Repository.PreloadLibrary}"));
+        Assert.That(env.Output, Does.Contain($"LIVEUPDATEFS_MOUNTPOINT={emulator.Mountpoint}"));
+        Assert.That(env.Output, Does.Not.Contain("LIVEUPDATEFS_SECCOMP="));
+    }
+
+    [Test]
+    [Description("issue 13: run's default is the seccomp filter: no library, the tree marked as served by this mount, the program exec'd in place (its exit status)")]
+    public void Run_serves_the_program_through_seccomp_by_default()
     {
         using MountedEmulator emulator = MountedEmulator.Start();
         ProcessResult env = emulator.Cli(["run", "--mountpoint", emulator.Mountpoint, "--", "/usr/bin/env"]);
         Assert.That(env.ExitCode, Is.Zero, env.Output);
-        Assert.That(env.Output, Does.Contain($"LD_PRELOAD={Repository.PreloadLibrary}"));
-        Assert.That(env.Output, Does.Contain($"LIVEUPDATEFS_MOUNTPOINT={emulator.Mountpoint}"));
+        Assert.That(env.Output, Does.Contain($"LIVEUPDATEFS_SECCOMP={emulator.Mountpoint}"));
+        Assert.That(env.Output, Does.Not.Contain("LD_PRELOAD="));
+        ProcessResult status = emulator.Cli(["run", "--mountpoint", emulator.Mountpoint, "--", "/bin/sh", "-c", "grep -q '^Seccomp:.*2' /proc/self/status && exit 7"]);
+        Assert.That(status.ExitCode, Is.EqualTo(7), "the program runs under a seccomp filter and its exit status is run's: " + status.Output);
+        Assert.That(emulator.LogTail(), Does.Contain("Serving the seccomp listener"));
     }
 }
