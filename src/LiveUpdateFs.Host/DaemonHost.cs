@@ -91,16 +91,22 @@ public sealed class DaemonHost(MountOptions options)
                 server.Run();
                 serving = null;
             }
-            // Unmounted: every held request has had its ENOTCONN. A committed
-            // reboot starts the next boot; anything else is a stop, handed
-            // over durably like a reboot (docker stop / start).
+            // Unmounted: every held request has had its ENOTCONN (so the
+            // listener thread's own open of a session node has returned too).
+            // The listener thread stops before the state is handed over: from
+            // here on this thread alone owns it (docs/seccomp.md "Reboots").
+            IReadOnlyList<(SafeFd Fd, uint Uid, int Pid)> keptListeners = fileSystem.DetachListeners(ListenerStopTimeout);
+            // A committed reboot starts the next boot; anything else is a
+            // stop, handed over durably like a reboot (docker stop / start).
             StopOutcome outcome = reboots.Stop();
             if (outcome.Restart is { } plan)
             {
                 // Holders a reboot kept (--keep-processes) must not stay stopped across the exec.
                 snapshotWriters.ResumeAll("the next boot starts");
-                return StartNextBoot(plan, reboots, fileSystem.DetachListeners(ListenerStopTimeout), log);
+                return StartNextBoot(plan, reboots, keptListeners, log);
             }
+            foreach ((SafeFd fd, uint _, int _) in keptListeners)
+                fd.Dispose(); // a stop: the trees' later fd requests fail with ENOSYS
             ServiceManager.Notify("STOPPING=1");
             return Stopped(outcome, log);
 
