@@ -161,6 +161,13 @@ internal sealed class TrappedCalls(LuoFileSystem fileSystem, IFuseLoop loop, str
     /// struct, as the kernel's steps "copy back, install" (spec §4.1 steps 7-8).</summary>
     private Fate Install(SeccompListener listener, SeccompNotification call, CallerProcess process, ICallerMemory memory, PendingFd pending, int accessMode)
     {
+        // Writes go to the caller's thread id: only while it still waits in
+        // this call is that id still the caller's (not a reused pid).
+        if (!listener.IsValid(call.Id))
+        {
+            loop.Exclusive(() => { pending.Abort(); return 0; });
+            return Fate.Gone;
+        }
         // The write-back is tried first (writing the struct as it is): a
         // struct the caller cannot take back fails with EFAULT before an fd
         // exists in the caller, as in the kernel.
@@ -199,6 +206,8 @@ internal sealed class TrappedCalls(LuoFileSystem fileSystem, IFuseLoop loop, str
                 loop.Exclusive(() => { pending.Abort(); return 0; });
             return Answer(listener, call, installed);
         }
+        if (!listener.IsValid(call.Id))
+            return Fate.Gone; // killed after the install: its fds close with it
         Errno completed = loop.Exclusive(() => pending.Complete(fd, memory));
         _log.Debug("Installed fd {Fd} in pid {Pid}", fd, call.ThreadId);
         return Answer(listener, call, completed);
