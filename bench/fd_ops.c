@@ -15,6 +15,9 @@
  *   fd_ops retrieve N                 N x (RETRIEVE_FD token 1 on $FDOPS_SESSION_FD, close)
  *   fd_ops getname N                  N x GET_NAME on $FDOPS_SESSION_FD: one FUSE
  *                                     round trip, the reference
+ *   fd_ops fionread N                 N x FIONREAD on a pipe, and
+ *   fd_ops truncate N                 N x ftruncate of a memfd (4 KiB, 8 KiB, ...):
+ *                                     calls `run` traps unless --only-fd-requests
  *
  * Prints "ns_per_op X". Exit 1 on any error.
  */
@@ -169,6 +172,37 @@ static int getname(long n)
 	return 0;
 }
 
+static int fionread(long n)
+{
+	int pipe_fds[2];
+
+	if (pipe(pipe_fds) != 0)
+		return die("pipe");
+	int64_t start = now_ns(CLOCK_MONOTONIC);
+	for (long i = 0; i < n; i++) {
+		int available = -1;
+		if (ioctl(pipe_fds[0], FIONREAD, &available) != 0 || available != 0)
+			return die("FIONREAD");
+	}
+	report(start, n);
+	return 0;
+}
+
+static int truncate_memfd(long n)
+{
+	int m = memfd_create("fdops-truncate", MFD_CLOEXEC);
+
+	if (m < 0)
+		return die("memfd_create");
+	int64_t start = now_ns(CLOCK_MONOTONIC);
+	for (long i = 0; i < n; i++) {
+		if (ftruncate(m, 4096 * (1 + (i & 1))) != 0)
+			return die("ftruncate");
+	}
+	report(start, n);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc == 4 && strcmp(argv[1], "create") == 0)
@@ -181,6 +215,10 @@ int main(int argc, char **argv)
 		return retrieve(atol(argv[2]));
 	if (argc == 3 && strcmp(argv[1], "getname") == 0)
 		return getname(atol(argv[2]));
+	if (argc == 3 && strcmp(argv[1], "fionread") == 0)
+		return fionread(atol(argv[2]));
+	if (argc == 3 && strcmp(argv[1], "truncate") == 0)
+		return truncate_memfd(atol(argv[2]));
 	fprintf(stderr, "usage: see the comment at the top of bench/fd_ops.c\n");
 	return 2;
 }

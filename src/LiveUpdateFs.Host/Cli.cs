@@ -1,5 +1,6 @@
 using System.CommandLine;
 using LiveUpdateFs.Interop;
+using LiveUpdateFs.Interop.Seccomp;
 
 namespace LiveUpdateFs.Host;
 
@@ -122,15 +123,22 @@ public static class Cli
         var fdRequestsOnly = new Option<bool>("--only-fd-requests")
         {
             Description = "Trap only CREATE_SESSION, RETRIEVE_SESSION and RETRIEVE_FD: ftruncate/fallocate and FIONREAD/FIOQSIZE run untrapped "
-                + "(faster for programs that make many of them; frozen memfds can then be resized, unlike the kernel)",
+                + "(full speed for programs that make many of them; frozen memfds can then be resized, unlike the kernel)",
+        };
+        var noIoctlTraps = new Option<bool>("--no-ioctl-traps")
+        {
+            Description = "Leave FIONREAD/FIOQSIZE untrapped (the VFS answers them on LUO fds, unlike the kernel): for programs that call FIONREAD "
+                + "often on sockets or pipes; ftruncate/fallocate stay trapped",
         };
         var run = new Command("run",
             "Run a program (like umockdev-run) so that its fd-returning requests are served: by default through a seccomp filter inherited by the "
             + "whole process tree (any binary: static, Go, raw syscalls); liveupdatefs run -- PROGRAM ARGS")
         {
-            mountpoint, preload, fdRequestsOnly, program,
+            mountpoint, preload, fdRequestsOnly, noIoctlTraps, program,
         };
-        run.SetAction(r => new RunCommand(MountpointPath(r.GetValue(mountpoint)!), r.GetValue(preload), r.GetValue(fdRequestsOnly), r.GetValue(program)!).Run());
+        run.SetAction(r => new RunCommand(MountpointPath(r.GetValue(mountpoint)!), r.GetValue(preload),
+            r.GetValue(fdRequestsOnly) ? TrapExtras.None : r.GetValue(noIoctlTraps) ? TrapExtras.SizeChanges : TrapExtras.All,
+            r.GetValue(program)!).Run());
 
         return new RootCommand("LiveUpdateFs: the Linux Live Update Orchestrator (/dev/liveupdate) emulated through FUSE")
         {

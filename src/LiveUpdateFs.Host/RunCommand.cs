@@ -14,8 +14,8 @@ namespace LiveUpdateFs.Host;
 /// Go or raw syscalls. With <c>--preload</c> the preload library does it
 /// (dynamically linked programs only).
 /// </summary>
-/// <param name="fdRequestsOnly">Trap the three fd-returning requests only, not the calls that make the LUO files and frozen memfds exact (README "Differences from the kernel").</param>
-public sealed class RunCommand(string mountpoint, bool preload, bool fdRequestsOnly, string[] program)
+/// <param name="extras">What the filter traps besides the fd-returning requests (README "Differences from the kernel").</param>
+public sealed class RunCommand(string mountpoint, bool preload, TrapExtras extras, string[] program)
 {
     /// <summary>Set for the program: this tree is served by the daemon of that
     /// mountpoint, so a nested run for it only execs (a second listener is
@@ -63,7 +63,7 @@ public sealed class RunCommand(string mountpoint, bool preload, bool fdRequestsO
         // (README "Without root").
         if (ProcessControl.YamaPtraceScope() == 1 && daemon.DaemonPid > 0 && !OwnedByRoot(daemon.DaemonPid))
             ProcessControl.AllowTracer(daemon.DaemonPid);
-        Errno installed = SeccompFilter.Install(fdRequestsOnly, out SafeFd? listener);
+        Errno installed = SeccompFilter.Install(extras, out SafeFd? listener);
         if (installed == Errno.EBUSY)
             return Fail("this process already runs under a seccomp filter with a listener (a container runtime's or another supervisor's; "
                 + $"an outer `liveupdatefs run` of another mount counts too), and the kernel allows one per process tree: use --preload", Unusable);

@@ -70,6 +70,10 @@ internal sealed class TrappedCalls(LuoFileSystem fileSystem, IFuseLoop loop, str
 
     private Fate Ioctl(SeccompListener listener, SeccompNotification call, CallerProcess process)
     {
+        // A socket, pipe, eventfd... (a link that is no path) is no file of
+        // this mount: continued without taking it (the common FIONREAD).
+        if (ProcFs.ReadLink($"/proc/{call.ThreadId}/fd/{call.Fd}") is not ['/', ..])
+            return Continue(listener, call);
         Errno taken = process.TakeDescriptor(call.Fd, out SafeFd? file);
         if (!listener.IsValid(call.Id))
         {

@@ -6,9 +6,8 @@ namespace LiveUpdateFs.Interop.Seccomp;
 /// <summary>
 /// The filter `liveupdatefs run` installs on itself before it execs the
 /// program (docs/seccomp.md): the three fd-returning LUO requests, and
-/// unless <c>fdRequestsOnly</c> the calls whose kernel answer on LUO files or
-/// preserved memfds a FUSE file cannot give (FIONREAD, FIOQSIZE, ftruncate,
-/// fallocate), go to the listener; every other call runs untouched. The
+/// the <see cref="TrapExtras"/> asked for (the calls whose kernel answer on
+/// LUO files or preserved memfds a FUSE file cannot give), go to the listener; every other call runs untouched. The
 /// filter and its listener are inherited by every child and survive exec.
 /// </summary>
 public static unsafe class SeccompFilter
@@ -52,9 +51,9 @@ public static unsafe class SeccompFilter
 
     /// <summary>The ioctl requests the filter traps: the fd-returning LUO
     /// requests (CREATE_SESSION, RETRIEVE_SESSION, RETRIEVE_FD), and the
-    /// VFS-answered ones when exact.</summary>
-    public static uint[] TrappedIoctls(bool fdRequestsOnly) =>
-        fdRequestsOnly ? [LuoRequest.CreateSession, LuoRequest.RetrieveSession, LuoRequest.RetrieveFd]
+    /// VFS-answered ones when asked for.</summary>
+    public static uint[] TrappedIoctls(TrapExtras extras) =>
+        (extras & TrapExtras.VfsIoctls) == 0 ? [LuoRequest.CreateSession, LuoRequest.RetrieveSession, LuoRequest.RetrieveFd]
             : [LuoRequest.CreateSession, LuoRequest.RetrieveSession, LuoRequest.RetrieveFd, Fionread, Fioqsize];
 
     /// <summary>Installs the filter on the calling thread (it must be the one
@@ -62,10 +61,10 @@ public static unsafe class SeccompFilter
     /// under a filter with a listener. Without CAP_SYS_ADMIN the kernel
     /// requires no_new_privs, which is set then (setuid programs in the tree
     /// run without their privileges, as under any unprivileged seccomp filter).</summary>
-    public static Errno Install(bool fdRequestsOnly, out SafeFd? listener)
+    public static Errno Install(TrapExtras extras, out SafeFd? listener)
     {
         listener = null;
-        SockFilter[] program = Program(fdRequestsOnly);
+        SockFilter[] program = Program(extras);
         fixed (SockFilter* instructions = program)
         {
             var prog = new SockFprog { Length = (ushort)program.Length, Filter = instructions };
@@ -96,10 +95,10 @@ public static unsafe class SeccompFilter
     /// arch != x86_64 → allow; ioctl with a trapped request → notify;
     /// ftruncate/fallocate (when exact) → notify; anything else → allow.
     /// </summary>
-    private static SockFilter[] Program(bool fdRequestsOnly)
+    private static SockFilter[] Program(TrapExtras extras)
     {
-        uint[] ioctls = TrappedIoctls(fdRequestsOnly);
-        int[] otherCalls = fdRequestsOnly ? [] : [SeccompNotification.SyscallFtruncate, SeccompNotification.SyscallFallocate];
+        uint[] ioctls = TrappedIoctls(extras);
+        int[] otherCalls = (extras & TrapExtras.SizeChanges) == 0 ? [] : [SeccompNotification.SyscallFtruncate, SeccompNotification.SyscallFallocate];
         var code = new List<SockFilter>();
         // Jumps are relative to the next instruction; the two returns are the
         // last two instructions: [allow, notify].
