@@ -38,7 +38,9 @@ public sealed class RunCommand(string mountpoint, bool preload, TrapExtras extra
             environment["LD_PRELOAD"] = environment.GetValueOrDefault("LD_PRELOAD") is { Length: > 0 } existing ? $"{library}:{existing}" : library;
             environment["LIVEUPDATEFS_MOUNTPOINT"] = mountpoint;
         }
-        else if (environment.GetValueOrDefault(ServedVariable) != mountpoint)
+        // A tree already served (a nested run) only execs; a stale variable
+        // in a process under no filter at all is not trusted.
+        else if (environment.GetValueOrDefault(ServedVariable) != mountpoint || !ProcessControl.UnderSeccompFilter)
         {
             int trapped = Trap();
             if (trapped != 0)

@@ -153,8 +153,10 @@ static int init(void)
 	seccomp = secure_getenv("LIVEUPDATEFS_SECCOMP");
 	/* Under `liveupdatefs run` (docs/seccomp.md) the filter serves the
 	 * process: it does so as the kernel would (one fd slot, the exact
-	 * FIONREAD), so the library (say from /etc/ld.so.preload) keeps out. */
-	mode = (switch_ && strcmp(switch_, "off") == 0) || (seccomp && *seccomp) || is_daemon() ? MODE_INERT : MODE_ACTIVE;
+	 * FIONREAD), so the library (say from /etc/ld.so.preload) keeps out;
+	 * a stale variable in a process under no filter does not count. */
+	mode = (switch_ && strcmp(switch_, "off") == 0) || is_daemon() ||
+	       (seccomp && *seccomp && prctl(PR_GET_SECCOMP, 0, 0, 0, 0) == 2) ? MODE_INERT : MODE_ACTIVE;
 	if (mode == MODE_ACTIVE) {
 		dir = secure_getenv("LIVEUPDATEFS_MOUNTPOINT");
 		if (dir && *dir)
