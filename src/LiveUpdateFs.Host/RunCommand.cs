@@ -38,11 +38,9 @@ public sealed class RunCommand(string mountpoint, bool preload, TrapExtras extra
             environment["LD_PRELOAD"] = environment.GetValueOrDefault("LD_PRELOAD") is { Length: > 0 } existing ? $"{library}:{existing}" : library;
             environment["LIVEUPDATEFS_MOUNTPOINT"] = mountpoint;
         }
-        // A tree already served (a nested run) only execs; a stale variable
-        // in a process under no filter at all is not trusted.
-        else if (environment.GetValueOrDefault(ServedVariable) != mountpoint || !ProcessControl.UnderSeccompFilter)
+        else
         {
-            int trapped = Trap();
+            int trapped = Trap(alreadyServed: environment.GetValueOrDefault(ServedVariable) == mountpoint);
             if (trapped != 0)
                 return trapped;
             environment[ServedVariable] = mountpoint;
@@ -52,7 +50,8 @@ public sealed class RunCommand(string mountpoint, bool preload, TrapExtras extra
     }
 
     /// <summary>Installs the filter and hands its listener to the daemon; 0 or the exit status of the failure.</summary>
-    private int Trap()
+    /// <param name="alreadyServed">The variable says an outer run of this mountpoint serves the tree.</param>
+    private int Trap(bool alreadyServed)
     {
         DaemonMount daemon = DaemonMount.At(mountpoint);
         if (!daemon.Serving)
@@ -66,6 +65,10 @@ public sealed class RunCommand(string mountpoint, bool preload, TrapExtras extra
         if (ProcessControl.YamaPtraceScope() == 1 && daemon.DaemonPid > 0 && !OwnedByRoot(daemon.DaemonPid))
             ProcessControl.AllowTracer(daemon.DaemonPid);
         Errno installed = SeccompFilter.Install(extras, out SafeFd? listener);
+        // A nested run: the kernel allows one listener per tree, and the
+        // outer run's serves it (a stale variable without one installs anew).
+        if (installed == Errno.EBUSY && alreadyServed)
+            return 0;
         if (installed == Errno.EBUSY)
             return Fail("this process already runs under a seccomp filter with a listener (a container runtime's or another supervisor's; "
                 + $"an outer `liveupdatefs run` of another mount counts too), and the kernel allows one per process tree: use --preload", Unusable);

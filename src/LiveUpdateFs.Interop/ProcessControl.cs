@@ -100,9 +100,4 @@ public static unsafe class ProcessControl
     /// <summary>Yama's ptrace_scope (0-3), or -1 without Yama.</summary>
     public static int YamaPtraceScope() =>
         int.TryParse(ProcFs.ReadText("/proc/sys/kernel/yama/ptrace_scope")?.Trim(), out int scope) ? scope : -1;
-
-    private const int PrGetSeccomp = 21;
-
-    /// <summary>This process runs under a seccomp filter (mode 2).</summary>
-    public static bool UnderSeccompFilter => Libc.Prctl(PrGetSeccomp, 0, 0, 0, 0) == 2;
 }
