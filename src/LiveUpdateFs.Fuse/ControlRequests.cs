@@ -1,6 +1,7 @@
 using LiveUpdateFs.Core.Files;
 using LiveUpdateFs.Core.Reboot;
 using LiveUpdateFs.Core.Sessions;
+using LiveUpdateFs.Fuse.Trapped;
 using LiveUpdateFs.Interop;
 using LiveUpdateFs.Uapi;
 using Serilog;
@@ -18,8 +19,11 @@ internal sealed class ControlRequests(Orchestrator orchestrator, RebootStateMach
 {
     private readonly ILogger _log = log.ForContext<ControlRequests>();
     private IFuseLoop? _loop;
+    private TrapListeners? _listeners;
 
     public void Attach(IFuseLoop loop) => _loop = loop;
+
+    public void AttachListeners(TrapListeners listeners) => _listeners = listeners;
 
     public Errno Handle(FuseCaller caller, CallerProcess process, Envelope envelope) => envelope.Phase switch
     {
@@ -27,8 +31,20 @@ internal sealed class ControlRequests(Orchestrator orchestrator, RebootStateMach
         Envelope.PhaseFreeze or Envelope.PhaseRestart when RebootRefusal(caller) is { } refused => refused,
         Envelope.PhaseFreeze => Freeze(reboots!, process, envelope),
         Envelope.PhaseRestart => Restart(reboots!, process),
+        Envelope.PhaseServeListener => ServeListener(caller, process, envelope),
         _ => Errno.EINVAL,
     };
+
+    /// <summary>`liveupdatefs run` hands over the listener of the seccomp
+    /// filter it installed (docs/seccomp.md): from now on the daemon answers
+    /// its tree's trapped calls, for processes of the sender's user only.</summary>
+    private Errno ServeListener(FuseCaller caller, CallerProcess process, Envelope envelope)
+    {
+        if (_listeners is null)
+            return Errno.EOPNOTSUPP;
+        Errno taken = process.TakeDescriptor(envelope.ChannelFd, out SafeFd? listener);
+        return taken.IsError ? taken : _listeners.Add(listener!, caller.Uid, process.ProcessId);
+    }
 
     /// <summary>Spec §8.2 for the library's ftruncate/fallocate wrappers: EPERM while frozen.</summary>
     private Errno QueryFrozen(CallerProcess process, Envelope envelope)

@@ -22,6 +22,7 @@ public sealed class Envelope
     public const uint PhaseQueryFrozen = 3;
     public const uint PhaseFreeze = 4;
     public const uint PhaseRestart = 5;
+    public const uint PhaseServeListener = 6;
 
     /// <summary>FREEZE's request field: how the memfds are handed over.</summary>
     public const ulong FreezeInPlace = 0;
@@ -64,6 +65,14 @@ public sealed class Envelope
         BinaryPrimitives.WriteUInt64LittleEndian(envelope._bytes.AsSpan(ArgOffset), boot);
         BinaryPrimitives.WriteInt32LittleEndian(envelope._bytes.AsSpan(ChannelFdOffset), progressFd);
         BinaryPrimitives.WriteUInt64LittleEndian(envelope._bytes.AsSpan(RequestOffset), durable ? FreezeDurable : FreezeInPlace);
+        return envelope;
+    }
+
+    /// <summary>SERVE_LISTENER: `liveupdatefs run` hands its seccomp listener (its fd <paramref name="listenerFd"/>) to the daemon.</summary>
+    public static Envelope NewServeListener(int listenerFd)
+    {
+        Envelope envelope = New(PhaseServeListener);
+        BinaryPrimitives.WriteInt32LittleEndian(envelope._bytes.AsSpan(ChannelFdOffset), listenerFd);
         return envelope;
     }
 

@@ -116,13 +116,39 @@ internal sealed class FdHandover(ExitWatcher exits, ILogger log) : IDisposable
             pending.Abort(); // the requester is gone: nobody can take the fd
             return Errno.ESRCH;
         }
+        ulong id = AddTicket(pending, requester);
+        envelope.Ticket = id;
+        envelope.SetNodeName(pending.Session is null ? "" : SessionNodeName(id));
+        return Errno.None;
+    }
+
+    /// <summary>The seccomp path (docs/seccomp.md): the daemon itself opens
+    /// the session node of <paramref name="pending"/> and installs that file
+    /// in the caller. Returns the ticket whose node only the daemon may open;
+    /// <see cref="Settle"/> ends it.</summary>
+    public ulong KeepForDaemon(PendingFd pending)
+    {
+        int self = Environment.ProcessId;
+        Requester requester = RequesterOf(self) ?? NewRequester(self, ProcessControl.EffectiveUid)
+            ?? throw new InvalidOperationException("the daemon cannot pin itself");
+        return AddTicket(pending, requester);
+    }
+
+    /// <summary>Ends a ticket of <see cref="KeepForDaemon"/>: its result, and
+    /// whether its node was opened (the open file then owns the session).</summary>
+    public PendingFd Settle(ulong ticketId, out bool opened)
+    {
+        opened = _tickets[ticketId].Opened;
+        return Drop(ticketId);
+    }
+
+    private ulong AddTicket(PendingFd pending, Requester requester)
+    {
         ulong id = ++_nextTicket;
         _tickets.Add(id, new Ticket(pending, requester));
         requester.Tickets.Add(id);
         _pendingByUser[requester.Uid] = _pendingByUser.GetValueOrDefault(requester.Uid) + 1;
-        envelope.Ticket = id;
-        envelope.SetNodeName(pending.Session is null ? "" : SessionNodeName(id));
-        return Errno.None;
+        return id;
     }
 
     /// <summary>The PREPARE's answer could not be written: nobody will

@@ -28,6 +28,12 @@ public sealed unsafe class FuseServer : IFuseLoop, IDisposable
     private readonly ILogger _log;
     private readonly List<HeldRequest> _held = [];
     private readonly System.Collections.Concurrent.ConcurrentQueue<Action> _posted = new();
+
+    /// <summary>Held while a request, a held request's replay or posted work
+    /// runs, and by <see cref="Exclusive{T}"/>: the file system's state has
+    /// one owner at a time. Uncontended on the serving thread unless a
+    /// seccomp listener thread acts (docs/blocking.md "The gate").</summary>
+    private readonly object _gate = new();
     private GCHandle _self;
     private nint _session;
     private bool _mounted;
@@ -161,6 +167,12 @@ public sealed unsafe class FuseServer : IFuseLoop, IDisposable
         Poke();
     }
 
+    public T Exclusive<T>(Func<T> work)
+    {
+        lock (_gate)
+            return work();
+    }
+
     /// <summary>Answers the held requests again (on the serving thread, after
     /// the state that held them changed): each is handled anew and either
     /// answered now or held again, in the order it arrived.</summary>
@@ -227,7 +239,8 @@ public sealed unsafe class FuseServer : IFuseLoop, IDisposable
         {
             try
             {
-                work();
+                lock (_gate)
+                    work();
             }
             catch (Exception ex)
             {
@@ -378,19 +391,22 @@ public sealed unsafe class FuseServer : IFuseLoop, IDisposable
             try
             {
                 server = Server(req);
-                reply = handle(server._fileSystem, state);
+                lock (server._gate)
+                {
+                    reply = handle(server._fileSystem, state);
+                    if (reply.Kind == FuseReplyKind.Held)
+                    {
+                        // Handled again by ReplayHeld: the state (a value copy) and the
+                        // request stay valid until the one reply.
+                        server._held.Add(HeldRequest.Of(req, operation, fs => handle(fs, state), fi));
+                        return;
+                    }
+                }
             }
             catch (Exception ex)
             {
                 server?._log.Error(ex, "FUSE {Operation} failed inside the daemon; the caller gets EIO. Please report this with the log", operation);
                 reply = FuseReply.Fail(Errno.EIO);
-            }
-            if (reply.Kind == FuseReplyKind.Held && server is not null)
-            {
-                // Handled again by ReplayHeld: the state (a value copy) and the
-                // request stay valid until the one reply.
-                server._held.Add(HeldRequest.Of(req, operation, fs => handle(fs, state), fi));
-                return;
             }
             Send(server, req, reply, fi, size, offset);
         }

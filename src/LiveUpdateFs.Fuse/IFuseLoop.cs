@@ -12,4 +12,11 @@ public interface IFuseLoop
 
     /// <summary>Ends serving after the current request; safe from any thread.</summary>
     void Stop();
+
+    /// <summary>Runs <paramref name="work"/> on the calling thread while the
+    /// serving thread handles no request: for another thread that must act
+    /// on the file system's state (the seccomp listener's,
+    /// docs/blocking.md). <paramref name="work"/> must not wait for the
+    /// serving thread (no request to the mount).</summary>
+    T Exclusive<T>(Func<T> work);
 }

@@ -1,7 +1,9 @@
 using LiveUpdateFs.Core.Dispatch;
+using LiveUpdateFs.Core.Files;
 using LiveUpdateFs.Core.Reboot;
 using LiveUpdateFs.Core.Sessions;
 using LiveUpdateFs.Fuse.OpenFiles;
+using LiveUpdateFs.Fuse.Trapped;
 using LiveUpdateFs.Interop;
 using LiveUpdateFs.Uapi;
 using Serilog;
@@ -35,13 +37,19 @@ public sealed class LuoFileSystem : IFuseFileSystem, IDisposable
     private readonly FdHandover _handover;
     private readonly ControlRequests _control;
     private readonly Dictionary<ulong, OpenFile> _openFiles = [];
+    /// <summary>Session files by node inode: a trapped call names its file by inode (<see cref="TrappedCalls"/>).</summary>
+    private readonly Dictionary<ulong, SessionFile> _sessionFiles = [];
+    private readonly TimeSpan _trapPause;
+    private TrapListeners? _listeners;
     private SlowWork? _restores;
     private TailScans? _tails;
     private ulong _nextHandle;
 
+    /// <param name="trapPause">Test-only: how long a trapped request waits before its fd is installed (LIVEUPDATEFS_TEST_TRAP_PAUSE_MS).</param>
     public LuoFileSystem(Orchestrator orchestrator, LuoDispatcher dispatcher, ILogger log, RebootStateMachine? reboots = null,
-        DaemonFacts? daemon = null, NodeAccess? access = null)
+        DaemonFacts? daemon = null, NodeAccess? access = null, TimeSpan trapPause = default)
     {
+        _trapPause = trapPause;
         _orchestrator = orchestrator;
         _dispatcher = dispatcher;
         _log = log.ForContext<LuoFileSystem>();
@@ -65,10 +73,26 @@ public sealed class LuoFileSystem : IFuseFileSystem, IDisposable
         // delay the restores of others' RETRIEVE_FDs.
         _restores = new SlowWork(loop);
         _tails = new TailScans(new SlowWork(loop));
+        _listeners = new TrapListeners(new TrappedCalls(this, loop, _daemon.Mountpoint ?? "", _exits, _log, _trapPause), _log);
+        _control.AttachListeners(_listeners);
     }
+
+    /// <summary>Serves seccomp listeners a previous boot of this daemon
+    /// served (kept open across the reboot's exec; docs/seccomp.md).</summary>
+    public void AdoptListeners(IEnumerable<(SafeFd Fd, uint Uid, int Pid)> listeners)
+    {
+        foreach ((SafeFd fd, uint uid, int pid) in listeners)
+            _listeners?.Add(fd, uid, pid);
+    }
+
+    /// <summary>Stops serving the seccomp listeners and hands them over (for
+    /// the next boot); empty when their thread did not stop in time.</summary>
+    public IReadOnlyList<(SafeFd Fd, uint Uid, int Pid)> DetachListeners(TimeSpan bound) =>
+        _listeners is null ? [] : _listeners.Detach(bound).Select(o => (o.Listener.Fd, o.Uid, o.Pid)).ToList();
 
     public void Dispose()
     {
+        _listeners?.Dispose();
         _handover.Dispose();
         _mappings.Dispose();
         _exits.Dispose();
@@ -147,7 +171,9 @@ public sealed class LuoFileSystem : IFuseFileSystem, IDisposable
                 if (taken.IsError)
                     return FuseReply.Fail(taken);
                 _orchestrator.SessionHeld(session!);
-                return FuseReply.Opened(Add(new SessionFile(session!, FdHandover.SessionNodeName(ticket))));
+                var sessionFile = new SessionFile(session!, FdHandover.SessionNodeName(ticket));
+                _sessionFiles[inode] = sessionFile;
+                return FuseReply.Opened(Add(sessionFile));
             default:
                 return FuseReply.Fail(Errno.EISDIR);
         }
@@ -165,6 +191,7 @@ public sealed class LuoFileSystem : IFuseFileSystem, IDisposable
                 _orchestrator.ReleaseDevice();
                 break;
             case SessionFile { Session: var session }:
+                _sessionFiles.Remove(inode);
                 _orchestrator.ReleaseSession(session);
                 break;
         }
@@ -250,7 +277,7 @@ public sealed class LuoFileSystem : IFuseFileSystem, IDisposable
             case Envelope.PhasePrepare:
                 if (MemoryFor(caller, handle, session, envelope.CallerRequest, envelope.CallerArgument, process) is not { } memory)
                     return FuseReply.Hold;
-                var reservation = new LibraryFdReservation(_handover.Reserve(process.ProcessId, caller.Uid, envelope.ReserveErrno));
+                var reservation = new KnownFdReservation(_handover.Reserve(process.ProcessId, caller.Uid, envelope.ReserveErrno));
                 IoctlOutcome outcome = _dispatcher.Dispatch(session, envelope.CallerRequest, envelope.CallerArgument, new RequestContext(memory, process, reservation));
                 RequestTrace.Write(_log, envelope.CallerRequest, session, outcome);
                 if (outcome.WorkFirst is { } work)
@@ -286,11 +313,45 @@ public sealed class LuoFileSystem : IFuseFileSystem, IDisposable
         _tails is null ? process
             : _tails.MemoryFor(caller.ThreadId, handle, request, argument, process, () => _dispatcher.DeclaredTail(session, request, argument, process));
 
+    // ---- trapped calls (seccomp; TrappedCalls runs these inside the loop's gate) ----
+
+    internal bool Frozen => _orchestrator.Frozen;
+
+    /// <summary>The LUO file a node inode of this mount is: the device
+    /// (session null) or an open session file; false for any other node.</summary>
+    internal bool TryLuoNode(ulong inode, out Session? session)
+    {
+        session = null;
+        if (inode == LuoNodes.Device)
+            return true;
+        if (!_sessionFiles.TryGetValue(inode, out SessionFile? file))
+            return false;
+        session = file.Session;
+        return true;
+    }
+
+    internal (ulong Start, ulong Length)? DeclaredTail(Session? session, uint request, ulong argument, ICallerMemory memory) =>
+        _dispatcher.DeclaredTail(session, request, argument, memory);
+
+    internal IoctlOutcome DispatchTrapped(Session? session, uint request, ulong argument, RequestContext context)
+    {
+        IoctlOutcome outcome = _dispatcher.Dispatch(session, request, argument, context);
+        RequestTrace.Write(_log, request, session, outcome);
+        return outcome;
+    }
+
+    internal FdHandover Handover => _handover;
+
+    /// <summary>Spec §8.2: is this file's size frozen by a preservation?</summary>
+    internal bool IsFrozen(FileFacts facts) =>
+        facts.FileSystem != FileSystemKind.Other && _orchestrator.IsFrozen(facts.Identity);
+
     private static string EnvelopeName(Envelope envelope) => envelope.Phase switch
     {
         Envelope.PhaseFreeze => "REBOOT_FREEZE",
         Envelope.PhaseRestart => "REBOOT_RESTART",
         Envelope.PhaseQueryFrozen => "QUERY_FROZEN",
+        Envelope.PhaseServeListener => "SERVE_LISTENER",
         _ => LuoRequest.NameOf(envelope.CallerRequest),
     };
 

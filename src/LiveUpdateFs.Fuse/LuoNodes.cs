@@ -67,6 +67,10 @@ public sealed class LuoNodes(NodeAccess access)
     public const ulong SessionBase = 1UL << 32;
 
     public const string DeviceName = "liveupdate";
+
+    /// <summary>A name no node has, looked up by the seccomp listener thread
+    /// to wait for the FUSE queue (TrappedCalls.DrainFuseQueue): ENOENT.</summary>
+    public const string BarrierName = ".lufs-barrier";
     public const string StatusName = "status.json";
     public const string DaemonName = ".lufs-daemon";
 

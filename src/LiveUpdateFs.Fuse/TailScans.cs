@@ -69,7 +69,7 @@ internal sealed class TailScans(SlowWork worker)
     }
 
     /// <summary>Where the tail stops being readable zeros, and whether it stops at a non-zero byte.</summary>
-    private static (ulong StopAt, bool NonZero) FirstNonZero(ICallerMemory memory, ulong start, ulong length)
+    public static (ulong StopAt, bool NonZero) FirstNonZero(ICallerMemory memory, ulong start, ulong length)
     {
         ulong end = start + length;
         if (end < start || end > IoctlDecoder.UserAddressLimit)

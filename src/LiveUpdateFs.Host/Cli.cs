@@ -115,11 +115,22 @@ public static class Cli
         var status = new Command("status", "Show sessions, files and state") { mountpoint, json };
         status.SetAction(r => StatusCommand.Run(MountpointPath(r.GetValue(mountpoint)!), r.GetValue(json)));
 
-        var run = new Command("run", "Run a program with the preload library set up (like umockdev-run): liveupdatefs run -- PROGRAM ARGS")
+        var preload = new Option<bool>("--preload")
         {
-            mountpoint, program,
+            Description = "Serve the program's fd requests through the preload library (LD_PRELOAD; dynamically linked programs only) instead of a seccomp filter",
         };
-        run.SetAction(r => ControlCommands.Run(MountpointPath(r.GetValue(mountpoint)!), r.GetValue(program)!));
+        var fdRequestsOnly = new Option<bool>("--only-fd-requests")
+        {
+            Description = "Trap only CREATE_SESSION, RETRIEVE_SESSION and RETRIEVE_FD: ftruncate/fallocate and FIONREAD/FIOQSIZE run untrapped "
+                + "(faster for programs that make many of them; frozen memfds can then be resized, unlike the kernel)",
+        };
+        var run = new Command("run",
+            "Run a program (like umockdev-run) so that its fd-returning requests are served: by default through a seccomp filter inherited by the "
+            + "whole process tree (any binary: static, Go, raw syscalls); liveupdatefs run -- PROGRAM ARGS")
+        {
+            mountpoint, preload, fdRequestsOnly, program,
+        };
+        run.SetAction(r => new RunCommand(MountpointPath(r.GetValue(mountpoint)!), r.GetValue(preload), r.GetValue(fdRequestsOnly), r.GetValue(program)!).Run());
 
         return new RootCommand("LiveUpdateFs: the Linux Live Update Orchestrator (/dev/liveupdate) emulated through FUSE")
         {

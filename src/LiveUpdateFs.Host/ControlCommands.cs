@@ -1,10 +1,9 @@
-using System.Diagnostics;
 using LiveUpdateFs.Interop;
 using LiveUpdateFs.Uapi;
 
 namespace LiveUpdateFs.Host;
 
-/// <summary>`unmount` and `run`: they talk to a running daemon through its
+/// <summary>`unmount`: it talks to a running daemon through its
 /// mount (<see cref="DaemonMount"/>), never through private state.</summary>
 public static class ControlCommands
 {
@@ -46,32 +45,5 @@ public static class ControlCommands
     {
         Console.Error.WriteLine($"liveupdatefs {command}: {message}");
         return 1;
-    }
-
-    public static int Run(string mountpoint, string[] program)
-    {
-        string library = Defaults.PreloadLibrary;
-        if (!File.Exists(library))
-        {
-            Console.Error.WriteLine($"liveupdatefs run: the preload library {library} is missing; build it with ./scripts/setup");
-            return 2;
-        }
-        var start = new ProcessStartInfo { FileName = program[0], UseShellExecute = false };
-        foreach (string arg in program.Skip(1))
-            start.ArgumentList.Add(arg);
-        string? existing = Environment.GetEnvironmentVariable("LD_PRELOAD");
-        start.Environment["LD_PRELOAD"] = string.IsNullOrEmpty(existing) ? library : $"{library}:{existing}";
-        start.Environment["LIVEUPDATEFS_MOUNTPOINT"] = mountpoint;
-        try
-        {
-            using Process child = Process.Start(start)!;
-            child.WaitForExit();
-            return child.ExitCode;
-        }
-        catch (System.ComponentModel.Win32Exception ex)
-        {
-            Console.Error.WriteLine($"liveupdatefs run: cannot start {program[0]}: {ex.Message}");
-            return 127;
-        }
     }
 }

@@ -26,6 +26,15 @@ public sealed class DaemonHost(MountOptions options)
     private static string MountOptionsFor(bool root) =>
         "fsname=liveupdatefs,subtype=liveupdatefs,default_permissions" + (root ? ",allow_other" : "");
 
+    /// <summary>How long the reboot waits for the seccomp listener thread to
+    /// finish the call it is answering before the exec.</summary>
+    private static readonly TimeSpan ListenerStopTimeout = TimeSpan.FromSeconds(5);
+
+    /// <summary>Test-only LIVEUPDATEFS_TEST_TRAP_PAUSE_MS: a trapped request
+    /// waits this long before its fd is installed, so a test can kill the caller there.</summary>
+    private static TimeSpan TrapPause() =>
+        int.TryParse(Environment.GetEnvironmentVariable("LIVEUPDATEFS_TEST_TRAP_PAUSE_MS"), out int ms) && ms > 0 ? TimeSpan.FromMilliseconds(ms) : TimeSpan.Zero;
+
     public int Serve(NodeAccess access)
     {
         if (Environment.GetEnvironmentVariable(DaemonizedVariable) == "1")
@@ -54,6 +63,7 @@ public sealed class DaemonHost(MountOptions options)
             IStoreCheckpoints faults = FaultSwitch.FromEnvironment(log);
             StoreDirectory store = StoreDirectory.Open(options.Store, faults);
             KeptMemfds kept = KeptMemfds.Adopt(store, log);
+            var listeners = KeptListeners.Adopt();
 
             var behaviour = new LuoBehaviour { GetNameFix = options.GetNameFix, FinishChecksReserved = options.FinishChecksReserved };
             var orchestrator = new Orchestrator([new MemfdHandler()], log, new StoredIncomingSessions(store, faults, kept, log));
@@ -62,7 +72,7 @@ public sealed class DaemonHost(MountOptions options)
             var reboots = new RebootStateMachine(orchestrator, new StoreHandover(store, faults, log, snapshotWriters), options.FreezeTimeout, log);
             using var fileSystem = new LuoFileSystem(orchestrator, new LuoDispatcher(orchestrator, behaviour), log, reboots,
                 new DaemonFacts(options.Mountpoint, ServiceManager.Supervised,
-                    Random.Shared.NextInt64().ToString("x16", System.Globalization.CultureInfo.InvariantCulture)), access);
+                    Random.Shared.NextInt64().ToString("x16", System.Globalization.CultureInfo.InvariantCulture)), access, TrapPause());
             FuseServer? serving = null;
             // Registered until the process ends or execs: a SIGTERM after the
             // unmount must not kill an instance that still holds kept memfds.
@@ -73,6 +83,7 @@ public sealed class DaemonHost(MountOptions options)
             {
                 serving = server;
                 fileSystem.Attach(server);
+                fileSystem.AdoptListeners(listeners);
                 log.Information("LiveUpdateFs serves {Device} (mode {Mode}, gid {Gid}, store {Store}, link {Link}, GET_NAME fix {GetNameFix}, FINISH checks reserved {FinishChecksReserved}, freeze timeout {FreezeTimeout} s); stop with Ctrl-C or liveupdatefs unmount",
                     Path.Combine(options.Mountpoint, Defaults.DeviceNode), Convert.ToString(access.Mode, 8).PadLeft(4, '0'), access.Gid,
                     options.Store, options.LinkPath ?? "none", behaviour.GetNameFix, behaviour.FinishChecksReserved, options.FreezeTimeout.TotalSeconds);
@@ -88,7 +99,7 @@ public sealed class DaemonHost(MountOptions options)
             {
                 // Holders a reboot kept (--keep-processes) must not stay stopped across the exec.
                 snapshotWriters.ResumeAll("the next boot starts");
-                return StartNextBoot(plan, reboots, log);
+                return StartNextBoot(plan, reboots, fileSystem.DetachListeners(ListenerStopTimeout), log);
             }
             ServiceManager.Notify("STOPPING=1");
             return Stopped(outcome, log);
@@ -113,22 +124,24 @@ public sealed class DaemonHost(MountOptions options)
     /// store. Returns only when the exec fails, after writing the sessions
     /// durably where they would die with this process.
     /// </summary>
-    private int StartNextBoot(RestartPlan plan, RebootStateMachine reboots, ILogger log)
+    private int StartNextBoot(RestartPlan plan, RebootStateMachine reboots, IReadOnlyList<(SafeFd Fd, uint Uid, int Pid)> listeners, ILogger log)
     {
         GenerationWriter next = ((StoreImage)plan.Image).Writer;
         bool inPlace = plan.Mode == RebootMode.InPlace;
         var environment = Environment.GetEnvironmentVariables().Cast<System.Collections.DictionaryEntry>()
             .Select(e => ((string)e.Key, (string?)e.Value))
             // A fault fires in one instance only (the next one gets its own); the key is the new one's.
-            .Where(e => e.Item1 is not (FaultSwitch.Variable or FaultSwitch.NextVariable or KeptMemfds.Variable))
+            .Where(e => e.Item1 is not (FaultSwitch.Variable or FaultSwitch.NextVariable or KeptMemfds.Variable or KeptListeners.Variable))
             .Select(e => $"{e.Item1}={e.Item2}")
             .Concat(inPlace ? [$"{KeptMemfds.Variable}={next.KeptKey:x16}"] : [])
+            .Concat(listeners.Count > 0 ? [$"{KeptListeners.Variable}={KeptListeners.Encode(listeners)}"] : [])
             .Concat(Environment.GetEnvironmentVariable(FaultSwitch.NextVariable) is { Length: > 0 } fault ? [$"{FaultSwitch.Variable}={fault}"] : [])
             .ToList();
         List<string> arguments = [HostSys.SelfExecutable, .. HostSys.SelfArguments, .. options.DaemonArguments()];
-        log.Information("Reboot ({Mode}): starting the next boot from generation {Generation} in this process with {Files} memfds kept open",
-            plan.Mode, next.Generation, inPlace ? next.KeptFiles.Count : 0);
-        Errno exec = ProcessImage.Exec(HostSys.SelfExecutable, arguments, environment, inPlace ? next.KeptFiles.Select(k => k.Fd).ToList() : []);
+        log.Information("Reboot ({Mode}): starting the next boot from generation {Generation} in this process with {Files} memfds and {Listeners} seccomp listeners kept open",
+            plan.Mode, next.Generation, inPlace ? next.KeptFiles.Count : 0, listeners.Count);
+        List<int> inherited = [.. inPlace ? next.KeptFiles.Select(k => k.Fd) : [], .. listeners.Select(l => l.Fd.Fd)];
+        Errno exec = ProcessImage.Exec(HostSys.SelfExecutable, arguments, environment, inherited);
         log.Error("The reboot could not exec {Program} ({Errno}); the next start boots from the store. Start the daemon again with liveupdatefs mount",
             HostSys.SelfExecutable, exec.Name);
         StopOutcome written = reboots.RestartFailed();

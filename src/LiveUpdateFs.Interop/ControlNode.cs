@@ -8,7 +8,7 @@ public static unsafe class ControlNode
 {
     public static Errno Ioctl(string path, uint request, byte[] buffer)
     {
-        var fd = new SafeFd(Libc.Open(path, Libc.O_RDWR | Libc.O_CLOEXEC, 0));
+        var fd = new SafeFd(Libc.Open(path, Libc.O_RDONLY | Libc.O_CLOEXEC, 0));
         using (fd)
         {
             if (fd.IsInvalid)

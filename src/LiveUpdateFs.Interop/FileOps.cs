@@ -20,6 +20,31 @@ public static unsafe class FileOps
     public static (Errno Error, SafeFd? Fd) OpenDirectory(string path) =>
         Wrap(Libc.Open(path, Libc.O_RDONLY | Libc.O_DIRECTORY | Libc.O_CLOEXEC, 0));
 
+    /// <summary>An O_PATH fd of a directory (no open of the file system's own), or null.</summary>
+    public static SafeFd? OpenPath(string path)
+    {
+        (Errno error, SafeFd? fd) = Wrap(Libc.Open(path, Libc.O_PATH | Libc.O_DIRECTORY | Libc.O_CLOEXEC, 0));
+        return error.IsError ? null : fd;
+    }
+
+    /// <summary>openat(2) of <paramref name="name"/> in <paramref name="directory"/>,
+    /// close-on-exec, with the access mode (<see cref="AccessMode"/>) of another file.</summary>
+    public static Errno OpenAt(SafeFd directory, string name, int accessMode, out SafeFd? fd)
+    {
+        (Errno error, fd) = Wrap(Libc.Openat(directory, name, (accessMode & Libc.O_ACCMODE) | Libc.O_CLOEXEC, 0));
+        return error;
+    }
+
+    /// <summary>Whether <paramref name="name"/> exists in <paramref name="directory"/> (a stat that asks the file system).</summary>
+    public static bool Exists(SafeFd directory, string name)
+    {
+        byte* statx = stackalloc byte[256];
+        return Libc.Statx(directory, name, 0, 0, statx) == 0;
+    }
+
+    /// <summary>O_RDONLY (0), O_WRONLY (1) or O_RDWR (2) of an open file; O_RDONLY if fcntl fails.</summary>
+    public static int AccessMode(SafeFd fd) => Libc.Fcntl(fd, Libc.F_GETFL, 0) is var flags and >= 0 ? flags & Libc.O_ACCMODE : Libc.O_RDONLY;
+
     /// <summary>realpath(3): absolute, with every symlink resolved; null when it fails.</summary>
     public static string? RealPath(string path)
     {

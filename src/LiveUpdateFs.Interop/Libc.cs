@@ -152,6 +152,11 @@ internal static unsafe partial class Libc
     [LibraryImport(Lib, EntryPoint = "open", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
     public static partial int Open(string path, int flags, uint mode);
 
+    [LibraryImport(Lib, EntryPoint = "openat", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
+    public static partial int Openat(SafeFd directory, string path, int flags, uint mode);
+
+    public const int O_ACCMODE = 0x3;
+
     [LibraryImport(Lib, EntryPoint = "dup2", SetLastError = true)]
     public static partial int Dup2(int oldFd, int newFd);
 
@@ -212,6 +217,25 @@ internal static unsafe partial class Libc
 
     /// <summary>x86_64 struct dirent64: d_ino 8, d_off 8, d_reclen 2, d_type 1, then d_name.</summary>
     public const int DirentNameOffset = 19;
+
+    /// <summary>syscall(2) for calls glibc has no wrapper of (seccomp).</summary>
+    [LibraryImport(Lib, EntryPoint = "syscall", SetLastError = true)]
+    public static partial long Syscall(long number, long a, long b, nint c);
+
+    [LibraryImport(Lib, EntryPoint = "prctl", SetLastError = true)]
+    public static partial int Prctl(int option, ulong a, ulong b, ulong c, ulong d);
+
+    [StructLayout(LayoutKind.Sequential)]
+    public struct RLimit
+    {
+        public ulong Current;
+        public ulong Maximum;
+    }
+
+    public const int RLIMIT_NOFILE = 7;
+
+    [LibraryImport(Lib, EntryPoint = "prlimit", SetLastError = true)]
+    public static partial int Prlimit(int pid, int resource, RLimit* newLimit, RLimit* oldLimit);
 
     [LibraryImport(Lib, EntryPoint = "readlink", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
     public static partial nint Readlink(string path, byte* buffer, nuint size);

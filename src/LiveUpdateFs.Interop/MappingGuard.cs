@@ -80,11 +80,26 @@ public sealed unsafe class MappingGuard(ExitWatcher exits) : IDisposable
                 return address;
             ulong end = address + length;
             ulong at = address;
+            bool reopened = false;
             while (at < end)
             {
                 var query = new ProcmapQueryArgs { Size = (ulong)sizeof(ProcmapQueryArgs), QueryAddr = at };
                 if (Libc.Ioctl(maps.File, ProcmapQuery, (byte*)&query) != 0)
-                    return Libc.LastErrno == Uapi.Errno.ENOENT ? end : at; // not mapped: the access faults there at once
+                {
+                    Uapi.Errno error = Libc.LastErrno;
+                    // ESRCH: the maps file is of an address space the thread left
+                    // by execve (same thread id, new memory): open it anew, once.
+                    if (error == Uapi.Errno.ESRCH && !reopened)
+                    {
+                        reopened = true;
+                        Forget(threadId, maps);
+                        if (MapsOf(threadId) is not { } fresh)
+                            return address;
+                        maps = fresh;
+                        continue;
+                    }
+                    return error == Uapi.Errno.ENOENT ? end : at; // not mapped: the access faults there at once
+                }
                 // Anonymous memory has device 0:0 and inode 0; a FUSE server may call its files inode 0, never device 0:0.
                 bool anonymous = query.DevMajor == 0 && query.DevMinor == 0 && query.Inode == 0;
                 if (!anonymous && !IsSafeDevice(threadId, maps, query.DevMajor, query.DevMinor))

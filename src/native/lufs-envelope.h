@@ -78,6 +78,16 @@ enum lufs_envelope_phase {
 	 * commit calls the freeze off and returns its errno.
 	 */
 	LUFS_PHASE_RESTART = 5,
+	/*
+	 * `liveupdatefs run` (not the library): channel_fd is the listener of
+	 * the seccomp user-notification filter the sender has just installed on
+	 * itself; the daemon takes it (pidfd_getfd) and from then on answers the
+	 * trapped calls of the sender's process tree, for processes of the
+	 * sender's user only (root: all). Sent on LUFS_CONTROL_NODE. Answers 0,
+	 * EINVAL (not a seccomp listener), EMFILE (the daemon serves too many
+	 * listeners of this user) or the errno of taking the fd.
+	 */
+	LUFS_PHASE_SERVE_LISTENER = 6,
 };
 
 /* FREEZE's request field. */

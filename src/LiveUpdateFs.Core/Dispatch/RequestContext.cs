@@ -22,9 +22,10 @@ public sealed class NoFdReservation : IFdReservation
     public Errno Reserve() => Errno.EOPNOTSUPP;
 }
 
-/// <summary>A request completed by the preload library, which reports whether
-/// it could reserve an fd slot (e.g. EMFILE).</summary>
-public sealed class LibraryFdReservation(Errno reserveResult) : IFdReservation
+/// <summary>A reservation answered before the request ran: by the preload
+/// library, which reserved a slot itself, or for a trapped call by the
+/// caller's fd table (e.g. EMFILE).</summary>
+public sealed class KnownFdReservation(Errno reserveResult) : IFdReservation
 {
     public Errno Reserve() => reserveResult;
 }

@@ -15,7 +15,7 @@ public class LuoDispatcherTests
     private readonly OrchestratorHarness _h = new();
     private ulong _nextArgument = 0x10_0000;
 
-    private static readonly IFdReservation Reserved = new LibraryFdReservation(Errno.None);
+    private static readonly IFdReservation Reserved = new KnownFdReservation(Errno.None);
 
     /// <summary>Maps <paramref name="args"/> at a fresh address and dispatches the request there.</summary>
     private IoctlOutcome Call(Session? session, uint request, byte[] args, IFdReservation? reservation = null,
@@ -47,7 +47,7 @@ public class LuoDispatcherTests
     [Test]
     [Description("§4.1 step 1: the fd reservation comes first, so EMFILE wins even over an empty name")]
     public void Create_Emfile_WinsOverAnEmptyName() =>
-        Assert.That(Call(null, LuoRequest.CreateSession, Structs.Session(""), new LibraryFdReservation(Errno.EMFILE)).Result,
+        Assert.That(Call(null, LuoRequest.CreateSession, Structs.Session(""), new KnownFdReservation(Errno.EMFILE)).Result,
             Is.EqualTo(Errno.EMFILE));
 
     [Test]

@@ -25,6 +25,8 @@ public class TailScansTests
         public void Stop()
         {
         }
+
+        public T Exclusive<T>(Func<T> work) => work();
     }
 
     private static readonly LuoCommandTable Table = new(LuoBehaviour.Reference);
