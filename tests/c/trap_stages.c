@@ -571,7 +571,21 @@ static int stage_emfile_new(void)
 		check(flags >= 0 && (flags & FD_CLOEXEC), "4.4", "the memfd has FD_CLOEXEC");
 		check(contents_are(f1, 1, EMFILE_SIZE_1), "8.2", "token 1: size and contents intact");
 	}
-	check_rc(retrieve_fd(s, 1), ENOENT, "4.4", "token 1 again -> ENOENT (it was retrieved once)");
+	/* A second RETRIEVE_FD of a retrieved token is the same open file again (§4.4 step 4), also needing one slot. */
+	n = pack_fds(filler);
+	limit_nofile((rlim_t)n);
+	int again = retrieve_fd(s, 1);
+	restore_nofile();
+	check_rc(again, EMFILE, "4.4", "token 1 again with no free slot -> EMFILE");
+	close_if(again);
+	limit_nofile((rlim_t)n + 1);
+	again = retrieve_fd(s, 1);
+	restore_nofile();
+	check_rc(again, 0, "4.4", "token 1 again with one free slot succeeds");
+	check(again == n, "4.4", "in that slot (fd %d)", n);
+	check(f1 >= 0 && again >= 0 && lseek(f1, 777, SEEK_SET) == 777 && lseek(again, 0, SEEK_CUR) == 777, "4.4",
+	      "it is the same open file description as the first (shared offset)");
+	close_if(again);
 
 	n = pack_fds(filler);
 	limit_nofile((rlim_t)n);
