@@ -41,6 +41,10 @@
  *                           and fallocate of a preserved memfd: `kernel` expects
  *                           the kernel's answers (run), `vfs` what FUSE and
  *                           the VFS give (run --only-fd-requests)
+ *   outlive                 prints "# ready", waits for SIGUSR1 (the harness stops
+ *                           the daemon meanwhile), then makes the calls the
+ *                           filter traps on files that are not the emulator's:
+ *                           they must still be the kernel's own
  *   survivor                a holder child keeps session "trap-survivor"; the
  *                           process itself keeps no emulator fd, prints
  *                           "# ready" and waits for SIGUSR1 (the harness
@@ -916,6 +920,43 @@ static int stage_survivor(void)
 	return tap_done();
 }
 
+/* ------------------------------------------------------------------ */
+/* outlive                                                             */
+
+static int stage_outlive(void)
+{
+	tap_note("pid %d", (int)getpid());
+	check(seccomp_mode() == 2, "design", "the program runs under a seccomp filter (run)");
+	sigset_t usr1;
+	sigemptyset(&usr1);
+	sigaddset(&usr1, SIGUSR1);
+	sigprocmask(SIG_BLOCK, &usr1, NULL);
+	int m = lu_memfd("trap-outlive", MFD_CLOEXEC, 4096);
+	int p[2];
+	check(m >= 0 && pipe2(p, O_CLOEXEC) == 0 && write(p[1], "abc", 3) == 3, "design", "a memfd and a pipe");
+	tap_note("ready");
+	int sig = 0;
+	sigwait(&usr1, &sig);
+
+	/* No daemon serves the tree's listener any more: these calls involve no LUO file. */
+	struct stat sb;
+	check_rc(neg_errno(ftruncate(m, 8192)), 0, "design", "ftruncate of an ordinary memfd works without a daemon");
+	check(fstat(m, &sb) == 0 && sb.st_size == 8192, "design", "and changed its size");
+	check_rc(neg_errno(fallocate(m, 0, 0, 16384)), 0, "design", "fallocate of an ordinary memfd works without a daemon");
+	int n = -1;
+	check_rc(neg_errno(ioctl(p[0], FIONREAD, &n)), 0, "design", "FIONREAD on a pipe works without a daemon");
+	check(n == 3, "design", "and gives 3 (got %d)", n);
+	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+	struct liveupdate_ioctl_create_session cs = { .size = sizeof cs, .fd = -1 };
+	check_rc(lu_ioctl(null, LIVEUPDATE_IOCTL_CREATE_SESSION, &cs), ENOTTY, "design",
+		 "0xBA00 on /dev/null -> ENOTTY (the kernel's answer) without a daemon");
+	close_if(null);
+	close(p[0]);
+	close(p[1]);
+	close_if(m);
+	return tap_done();
+}
+
 int main(int argc, char **argv)
 {
 	const char *stage = argc > 1 ? argv[1] : "";
@@ -941,6 +982,8 @@ int main(int argc, char **argv)
 		return stage_fidelity(argv[2]);
 	if (strcmp(stage, "survivor") == 0)
 		return stage_survivor();
-	fprintf(stderr, "usage: trap_stages tree|send SOCK NAME|receive SOCK NAME|create-one NAME|emfile-old|emfile-new|raw|nonluo|fidelity kernel|vfs|survivor\n");
+	if (strcmp(stage, "outlive") == 0)
+		return stage_outlive();
+	fprintf(stderr, "usage: trap_stages tree|send SOCK NAME|receive SOCK NAME|create-one NAME|emfile-old|emfile-new|raw|nonluo|fidelity kernel|vfs|survivor|outlive\n");
 	return 2;
 }

@@ -240,6 +240,41 @@ public sealed partial class SeccompRunTests
         }
     }
 
+    [TestCase(false)]
+    [TestCase(true)]
+    [Description("issue 13 (\"every other syscall is untouched\"): once the daemon that served a run tree is gone (unmount, or killed), the calls the filter traps on files that are not the emulator's (ftruncate/fallocate of an ordinary memfd, FIONREAD on a pipe, 0xBA00 on /dev/null) are still the kernel's own, not ENOSYS")]
+    public void Calls_on_other_files_stay_the_kernels_when_the_daemon_is_gone(bool killed)
+    {
+        using MountedEmulator emulator = MountedEmulator.Start();
+        using BackgroundProcess tree = emulator.StartClient(Trap(ClientMode.SeccompStatic), ClientMode.SeccompStatic, ["outlive"]);
+        Assert.That(tree.WaitForLine("# ready", Bound), Is.True, tree.Output);
+
+        if (killed)
+            emulator.KillDaemon();
+        else
+            Assert.That(emulator.Cli(["unmount", "--mountpoint", emulator.Mountpoint]).ExitCode, Is.Zero);
+        Assert.That(ProcessRunner.Run("kill", ["-USR1", $"{tree.Pid}"]).ExitCode, Is.Zero);
+
+        Tap.AssertAllPassed(tree.WaitForExit(Bound), $"trap_stages outlive (daemon {(killed ? "killed" : "unmounted")})", emulator);
+    }
+
+    [Test]
+    [Description("issue 13, §7: a trapped CREATE_SESSION that comes while the boot is frozen waits, and is served as if nothing happened once the freeze is called off (its reboot client died)")]
+    public void Trapped_call_held_by_a_freeze_is_served_when_it_is_called_off()
+    {
+        using MountedEmulator emulator = MountedEmulator.Start();
+        emulator.RunStage("crash-new");
+        using BackgroundProcess client = emulator.StartClient(Path.Combine(Repository.CTests, "control_stages"), ClientMode.NoLibrary, ["freeze", "inplace", "hang"]);
+        Assert.That(client.WaitForLine("# frozen", Bound), Is.True, client.Output);
+        using BackgroundProcess held = emulator.StartClient(Trap(ClientMode.SeccompStatic), ClientMode.SeccompStatic, ["create-one", "trap-held"]);
+        Assert.That(held.WaitForLine("# calling", Bound), Is.True, held.Output);
+
+        client.Kill();
+
+        Tap.AssertAllPassed(held.WaitForExit(Bound), "trap_stages create-one (held by a freeze, then served)", emulator);
+        Assert.That(emulator.LogTail(), Does.Contain("called off"));
+    }
+
     /// <summary>`liveupdatefs run --mountpoint M OPTIONS -- PROGRAM ARGS` with the test runner's library variables removed.</summary>
     private static ProcessResult RunUnder(MountedEmulator emulator, string[] options, string program, params string[] arguments)
     {
