@@ -33,6 +33,7 @@ internal sealed class FdHandover(ExitWatcher exits, ILogger log) : IDisposable
     private readonly Dictionary<int, Requester> _requesters = [];
     private readonly Dictionary<uint, int> _pendingByUser = [];
     private IFuseLoop? _loop;
+    private Requester? _daemon;
     private ulong _nextTicket;
 
     /// <summary>A process with uncommitted tickets, pinned by one pidfd.</summary>
@@ -128,10 +129,11 @@ internal sealed class FdHandover(ExitWatcher exits, ILogger log) : IDisposable
     /// <see cref="Settle"/> ends it.</summary>
     public ulong KeepForDaemon(PendingFd pending)
     {
-        int self = Environment.ProcessId;
-        Requester requester = RequesterOf(self) ?? NewRequester(self, ProcessControl.EffectiveUid)
+        // One requester entry for the daemon's life: pinning itself anew for
+        // every trapped request would cost a pidfd and an exit watch each time.
+        _daemon ??= NewRequester(Environment.ProcessId, ProcessControl.EffectiveUid)
             ?? throw new InvalidOperationException("the daemon cannot pin itself");
-        return AddTicket(pending, requester);
+        return AddTicket(pending, _daemon);
     }
 
     /// <summary>Ends a ticket of <see cref="KeepForDaemon"/>: its result, and
@@ -245,7 +247,7 @@ internal sealed class FdHandover(ExitWatcher exits, ILogger log) : IDisposable
         uint uid = ticket.Requester.Uid;
         if ((_pendingByUser[uid] -= 1) == 0)
             _pendingByUser.Remove(uid);
-        if (ticket.Requester.Tickets.Count == 0)
+        if (ticket.Requester.Tickets.Count == 0 && ticket.Requester != _daemon)
             Forget(ticket.Requester);
         return ticket.Pending;
     }

@@ -57,6 +57,12 @@ public sealed class RunCommand(string mountpoint, bool preload, bool fdRequestsO
             return Fail(daemon.State == DaemonMountState.NotMounted
                 ? $"no daemon serves {mountpoint}: start one with `liveupdatefs mount --mountpoint {mountpoint}`"
                 : daemon.Problem, Unusable);
+        // Yama ptrace_scope 1 and a daemon that is not root: the daemon may
+        // read this process's structs only if named its ptracer (as the
+        // preload library does); children of the program are not covered
+        // (README "Without root").
+        if (ProcessControl.YamaPtraceScope() == 1 && daemon.DaemonPid > 0 && !OwnedByRoot(daemon.DaemonPid))
+            ProcessControl.AllowTracer(daemon.DaemonPid);
         Errno installed = SeccompFilter.Install(fdRequestsOnly, out SafeFd? listener);
         if (installed == Errno.EBUSY)
             return Fail("this process already runs under a seccomp filter with a listener (a container runtime's or another supervisor's; "
@@ -77,6 +83,9 @@ public sealed class RunCommand(string mountpoint, bool preload, bool fdRequestsO
         }
         return 0;
     }
+
+    private static bool OwnedByRoot(int pid) =>
+        ProcFs.ReadText($"/proc/{pid}/status") is { } status && ProcFs.FieldOf(status, "Uid:")?.Split('\t', StringSplitOptions.RemoveEmptyEntries) is [_, "0", ..];
 
     /// <summary>execvp's search: a name with a slash as it is, else the first executable on PATH.</summary>
     private static string? FindProgram(string name)

@@ -87,4 +87,17 @@ public static unsafe class ProcessControl
 
     /// <summary>umount2(MNT_DETACH): removes a mount even when files on it are open.</summary>
     public static Errno DetachMount(string path) => Libc.Umount2(path, Libc.MNT_DETACH) == 0 ? Errno.None : Libc.LastErrno;
+
+    private const int PrSetPtracer = 0x59616d61;
+
+    /// <summary>Names <paramref name="tracer"/> as this process's ptracer
+    /// (Yama's PR_SET_PTRACER): where ptrace_scope is 1, a non-root daemon
+    /// can read a process's memory only then. Kept across execve; a fork's
+    /// child does not inherit it.</summary>
+    public static Uapi.Errno AllowTracer(int tracer) =>
+        Libc.Prctl(PrSetPtracer, (ulong)tracer, 0, 0, 0) == 0 ? Uapi.Errno.None : Libc.LastErrno;
+
+    /// <summary>Yama's ptrace_scope (0-3), or -1 without Yama.</summary>
+    public static int YamaPtraceScope() =>
+        int.TryParse(ProcFs.ReadText("/proc/sys/kernel/yama/ptrace_scope")?.Trim(), out int scope) ? scope : -1;
 }

@@ -142,8 +142,39 @@ static void test_other_open_flags(void)
 	close_if(fd);
 }
 
-int main(void)
+/*
+ * A process that execs keeps its thread id but gets a new address space:
+ * the daemon must read and write the new one (it once kept answering from
+ * the maps of the old image: EFAULT for every request after an exec, which
+ * also broke `liveupdatefs run`, an exec of the program in place). The child
+ * makes a request, then execs this program, which asks GET_NAME on the
+ * inherited session fd.
+ */
+static void test_requests_after_exec(int session)
 {
+	pid_t child = fork();
+
+	if (child == 0) {
+		char fd_text[16];
+
+		if (!lu_name_is(session, NAME_MAIN) || fcntl(session, F_SETFD, 0) < 0)
+			_exit(2);
+		snprintf(fd_text, sizeof(fd_text), "%d", session);
+		execl("/proc/self/exe", "device_test", "after-exec", fd_text, (char *)NULL);
+		_exit(3);
+	}
+	int status = -1;
+
+	waitpid(child, &status, 0);
+	check(WIFEXITED(status) && WEXITSTATUS(status) == 0, "2.1",
+	      "GET_NAME after the caller's execve (same pid, new memory) works");
+}
+
+int main(int argc, char **argv)
+{
+	if (argc == 3 && strcmp(argv[1], "after-exec") == 0)
+		return lu_name_is(atoi(argv[2]), NAME_MAIN) ? 0 : 1;
+
 	int dev = lu_open_device(O_RDWR);
 	check_rc(dev, 0, "3", "open the device O_RDWR");
 	if (dev < 0)
@@ -156,6 +187,7 @@ int main(void)
 		return tap_done();
 	}
 
+	test_requests_after_exec(session);
 	test_fd_operations(dev);
 	test_busy_and_copies(&dev, session);
 	close(dev);
