@@ -27,8 +27,10 @@
  *                           socket SOCK (SCM_RIGHTS), waits for the receiver
  *   receive SOCK NAME       (outside `run`) binds SOCK, prints "# listening",
  *                           takes the session fd: GET_NAME, PRESERVE_FD
- *   create-one NAME         prints "# pid N", "# calling", CREATE_SESSION NAME
- *                           (the harness may SIGKILL it inside the request)
+ *   create-one NAME [wait]  prints "# pid N", opens the device, ("wait": prints
+ *                           "# ready" and waits for SIGUSR1), "# calling",
+ *                           CREATE_SESSION NAME (the harness may SIGKILL it
+ *                           inside the request, or freeze the boot first)
  *   emfile-old              session "trap-emfile" with two memfds, a holder
  *   emfile-new              after the reboot: RETRIEVE_SESSION, RETRIEVE_FD and
  *                           CREATE_SESSION with zero free fd slots (EMFILE, the
@@ -361,11 +363,21 @@ static int stage_receive(const char *path, const char *name)
 /* ------------------------------------------------------------------ */
 /* create-one                                                          */
 
-static int stage_create_one(const char *name)
+static int stage_create_one(const char *name, int wait)
 {
 	tap_note("pid %d", (int)getpid());
 	tap_note("seccomp mode %d", seccomp_mode());
+	sigset_t usr1;
+	sigemptyset(&usr1);
+	sigaddset(&usr1, SIGUSR1);
+	sigprocmask(SIG_BLOCK, &usr1, NULL);
 	int dev = lu_open_device_or_die();
+	if (wait) {
+		/* The device is open: the harness can freeze the boot before the request itself. */
+		tap_note("ready");
+		int sig;
+		sigwait(&usr1, &sig);
+	}
 	tap_note("calling");
 	int s;
 	report_mask(create_and_check(dev, name, &s), name);
@@ -969,7 +981,9 @@ int main(int argc, char **argv)
 	if (strcmp(stage, "receive") == 0 && argc == 4)
 		return stage_receive(argv[2], argv[3]);
 	if (strcmp(stage, "create-one") == 0 && argc == 3)
-		return stage_create_one(argv[2]);
+		return stage_create_one(argv[2], 0);
+	if (strcmp(stage, "create-one") == 0 && argc == 4 && strcmp(argv[3], "wait") == 0)
+		return stage_create_one(argv[2], 1);
 	if (strcmp(stage, "emfile-old") == 0)
 		return stage_emfile_old();
 	if (strcmp(stage, "emfile-new") == 0)
@@ -984,6 +998,6 @@ int main(int argc, char **argv)
 		return stage_survivor();
 	if (strcmp(stage, "outlive") == 0)
 		return stage_outlive();
-	fprintf(stderr, "usage: trap_stages tree|send SOCK NAME|receive SOCK NAME|create-one NAME|emfile-old|emfile-new|raw|nonluo|fidelity kernel|vfs|survivor|outlive\n");
+	fprintf(stderr, "usage: trap_stages tree|send SOCK NAME|receive SOCK NAME|create-one NAME [wait]|emfile-old|emfile-new|raw|nonluo|fidelity kernel|vfs|survivor|outlive\n");
 	return 2;
 }

@@ -264,15 +264,32 @@ public sealed partial class SeccompRunTests
     {
         using MountedEmulator emulator = MountedEmulator.Start();
         emulator.RunStage("crash-new");
+        // The device is opened before the freeze (an open would wait for the thaw on the FUSE path).
+        using BackgroundProcess held = emulator.StartClient(Trap(ClientMode.SeccompStatic), ClientMode.SeccompStatic, ["create-one", "trap-held", "wait"]);
+        Assert.That(held.WaitForLine("# ready", Bound), Is.True, held.Output);
         using BackgroundProcess client = emulator.StartClient(Path.Combine(Repository.CTests, "control_stages"), ClientMode.NoLibrary, ["freeze", "inplace", "hang"]);
         Assert.That(client.WaitForLine("# frozen", Bound), Is.True, client.Output);
-        using BackgroundProcess held = emulator.StartClient(Trap(ClientMode.SeccompStatic), ClientMode.SeccompStatic, ["create-one", "trap-held"]);
-        Assert.That(held.WaitForLine("# calling", Bound), Is.True, held.Output);
 
+        Assert.That(ProcessRunner.Run("kill", ["-USR1", $"{held.Pid}"]).ExitCode, Is.Zero);
+        Assert.That(held.WaitForLine("# calling", Bound), Is.True, held.Output);
+        Assert.That(WaitUntil(() => Wchan(held.Pid).Contains("seccomp", StringComparison.Ordinal), Bound), Is.True,
+            $"the CREATE_SESSION waits inside its seccomp notification (wchan {Wchan(held.Pid)})\n{held.Output}\n{emulator.LogTail()}");
         client.Kill();
 
         Tap.AssertAllPassed(held.WaitForExit(Bound), "trap_stages create-one (held by a freeze, then served)", emulator);
-        Assert.That(emulator.LogTail(), Does.Contain("called off"));
+        Assert.That(emulator.LogTail(), Does.Contain("ended before it asked for the restart"), "called off by the client's end, not by the freeze timeout");
+    }
+
+    private static string Wchan(int pid)
+    {
+        try
+        {
+            return File.ReadAllText($"/proc/{pid}/wchan");
+        }
+        catch (IOException)
+        {
+            return "";
+        }
     }
 
     /// <summary>`liveupdatefs run --mountpoint M OPTIONS -- PROGRAM ARGS` with the test runner's library variables removed.</summary>
