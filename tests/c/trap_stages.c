@@ -17,9 +17,9 @@
  * library is involved.
  *
  * Stages (the harness decides which run under `run`):
- *   tree                    forks and execs itself (`child`) at two depths and
- *                           forks without exec; every process creates a
- *                           session through the inherited device fd
+ *   tree                    forks and execs itself (`child`) at two depths,
+ *                           forks without exec and starts a thread; every one
+ *                           creates a session through the inherited device fd
  *   child DEV PIPE NAME DEPTH PARENTFD
  *                           (internal) one process of `tree`; reports
  *                           "NAME MASK\n" on PIPE
@@ -58,6 +58,7 @@
  * never print (`child` reports through the pipe, forked ones through exit
  * codes).
  */
+#include <pthread.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -191,6 +192,19 @@ static int child_main(int argc, char **argv)
 	return write(pipe_w, line, (size_t)n) == n ? 0 : 1;
 }
 
+struct thread_call {
+	int dev;
+	int mask;
+	int fd;
+};
+
+static void *thread_create(void *arg)
+{
+	struct thread_call *call = arg;
+	call->mask = create_and_check(call->dev, "trap-tree-thread", &call->fd);
+	return NULL;
+}
+
 static int stage_tree(void)
 {
 	check(seccomp_mode() == 2, "design", "the program runs under a seccomp filter (run)");
@@ -255,6 +269,15 @@ static int stage_tree(void)
 		}
 		report_mask(mask, who);
 	}
+	/* A thread other than the main one: the notification names the thread, the fd table is the process's. */
+	struct thread_call call = { .dev = dev };
+	pthread_t thread;
+	int started = pthread_create(&thread, NULL, thread_create, &call) == 0;
+	check_why(started && pthread_join(thread, NULL) == 0, "pthread_create failed", "design", "a second thread ran");
+	if (started)
+		report_mask(call.mask, "a second thread");
+	close_if(call.fd);
+
 	/* The children closed their sessions: the names are free again. */
 	int again = lu_create(dev, "trap-tree-0-g");
 	check_rc(again, 0, "4.1", "a name a grandchild created and closed can be created again");
