@@ -160,6 +160,18 @@ public sealed partial class SeccompRunTests
     }
 
     [Test]
+    [Description("issue 13: LIVEUPDATEFS_SECCOMP alone does not make a process part of a run tree (an exported variable, an environment copied into a process outside the tree): run outside a tree still installs the filter, and the program is served")]
+    public void Run_outside_a_tree_installs_the_filter_despite_a_stale_variable()
+    {
+        using MountedEmulator emulator = MountedEmulator.Start();
+        ProcessResult result = emulator.RunCTest("trap_stages", ClientMode.SeccompStatic, ["create-one", "trap-stale"],
+            new Dictionary<string, string?> { ["LIVEUPDATEFS_SECCOMP"] = emulator.Mountpoint }, Bound);
+
+        Tap.AssertAllPassed(result, "trap_stages create-one (run with a stale LIVEUPDATEFS_SECCOMP)", emulator);
+        Assert.That(result.Output, Does.Contain("# seccomp mode 2"), "the filter is installed");
+    }
+
+    [Test]
     [Description("issue 13: `run --preload` is the library mechanism, exec'd in place, without a filter")]
     public void Run_preload_execs_with_the_library()
     {
