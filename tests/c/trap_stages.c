@@ -404,6 +404,8 @@ static int stage_create_one(const char *name, int wait)
 	tap_note("calling");
 	int s;
 	report_mask(create_and_check(dev, name, &s), name);
+	if (s < 0)
+		tap_note("CREATE_SESSION: errno %d (%s)", -s, tap_errname(-s));
 	tap_note("created");
 	close_if(s);
 	close(dev);
