@@ -1,7 +1,7 @@
 #!/bin/bash
 # The container's entrypoint (PID 1): checks what the emulator needs from
 # `docker run`, mounts /dev/liveupdate, runs the command (default: bash) as a
-# child and stays to stop the emulator properly:
+# child under `liveupdatefs run` and stays to stop the emulator properly:
 #
 #   docker stop (SIGTERM) -> `liveupdatefs unmount`: the daemon freezes every
 #   open outgoing session into the store volume FIRST, then the command gets
@@ -80,7 +80,14 @@ fi
 # A background job of a non-interactive shell starts with SIGINT and SIGQUIT
 # ignored and stdin from /dev/null; undo both so the command behaves as in the
 # foreground (Ctrl-C, an interactive shell on -it).
-( trap - INT QUIT; exec "$@" ) <&0 &
+# The command runs under `liveupdatefs run` (issue 13): its seccomp filter,
+# inherited by everything the command starts, has the daemon serve the
+# fd-returning requests of any program, also static ones, Go programs and raw
+# syscall(SYS_ioctl) callers, which /etc/ld.so.preload cannot reach. run execs
+# the command in place, so $child is the command's pid, as before. `docker
+# exec` starts outside this tree: `docker exec CONTAINER liveupdatefs run --
+# PROGRAM` for static programs there.
+( trap - INT QUIT; exec liveupdatefs run --mountpoint "$mountpoint" -- "$@" ) <&0 &
 child=$!
 
 # `wait` returns when the command exits, or early (status > 128) when a

@@ -2,7 +2,8 @@ namespace LiveUpdateFs.Tests.Integration;
 
 /// <summary>
 /// The heart of the suite: every C program in tests/c, built into
-/// artifacts/tests/c, run against one live mount, in name order.
+/// artifacts/tests/c (and artifacts/tests/c/static), run against one live
+/// mount, in name order, in each client mode that applies.
 /// </summary>
 [TestFixture]
 [NonParallelizable]
@@ -17,10 +18,40 @@ public sealed class CConformanceSuite
     [OneTimeTearDown]
     public void Unmount() => _emulator.Dispose();
 
-    public static IEnumerable<string> Programs() =>
+    private static IEnumerable<string> ProgramNames() =>
         Directory.Exists(Repository.CTests)
             ? Directory.EnumerateFiles(Repository.CTests, "*_test").Select(Path.GetFileName).Order().Cast<string>()
             : ["(artifacts/tests/c missing: run ./scripts/setup)"];
+
+    /// <summary>
+    /// Every *_test program three ways (issue 13): the dynamic build with the preload library,
+    /// the dynamic build under `liveupdatefs run` (the seccomp filter serves its fd-returning
+    /// requests) and the -static build under `run` (no library can load into it). Two programs
+    /// test one mechanism and run only where it applies: nolib_test checks what a program sees
+    /// with neither the library nor the filter (EOPNOTSUPP), so it runs once, without the library
+    /// (the first pass); preload_test checks the library itself (its envelope probe, its signal
+    /// safety, its frozen-size query), so it runs only with the library.
+    /// </summary>
+    public static IEnumerable<TestCaseData> Programs()
+    {
+        foreach (string program in ProgramNames())
+        {
+            if (program.StartsWith("nolib_", StringComparison.Ordinal))
+            {
+                yield return Case(program, ClientMode.NoLibrary);
+                continue;
+            }
+            yield return Case(program, ClientMode.Preload);
+            if (program.StartsWith("preload_", StringComparison.Ordinal))
+                continue;
+            yield return Case(program, ClientMode.Seccomp);
+            yield return Case(program, ClientMode.SeccompStatic);
+        }
+    }
+
+    /// <summary>The case's name shows the mode, so a filter can pick one (e.g. `~SeccompStatic`).</summary>
+    private static TestCaseData Case(string program, ClientMode mode) =>
+        new TestCaseData(program, mode).SetArgDisplayNames(program, mode.ToString());
 
     /// <summary>Programs that must end well before the default 5 minutes:
     /// preload_test's signal case hangs for good if the library takes a lock
@@ -31,12 +62,12 @@ public sealed class CConformanceSuite
     };
 
     [TestCaseSource(nameof(Programs))]
-    public void Program_passes_every_case(string program)
+    public void Program_passes_every_case(string program, ClientMode mode)
     {
         Repository.RequireArtifacts();
-        ProcessResult result = _emulator.RunCTest(program, preload: !program.StartsWith("nolib_", StringComparison.Ordinal), [],
+        ProcessResult result = _emulator.RunCTest(program, mode, [],
             timeout: Timeouts.TryGetValue(program, out TimeSpan timeout) ? timeout : null);
-        Tap.AssertAllPassed(result, program, _emulator);
+        Tap.AssertAllPassed(result, $"{program} ({mode})", _emulator);
     }
 
     [Test]
@@ -45,7 +76,7 @@ public sealed class CConformanceSuite
     {
         Repository.RequireArtifacts();
         using MountedEmulator second = MountedEmulator.Start();
-        ProcessResult result = _emulator.RunCTest("preload_test", preload: true, ["two-mounts", second.Device], timeout: TimeSpan.FromSeconds(90));
+        ProcessResult result = _emulator.RunCTest("preload_test", ClientMode.Preload, ["two-mounts", second.Device], timeout: TimeSpan.FromSeconds(90));
         Tap.AssertAllPassed(result, "preload_test two-mounts", _emulator);
     }
 
@@ -54,7 +85,7 @@ public sealed class CConformanceSuite
     public void Library_switched_off_behaves_as_no_library()
     {
         Repository.RequireArtifacts();
-        ProcessResult result = _emulator.RunCTest("nolib_test", preload: true, [], new Dictionary<string, string?> { ["LIVEUPDATEFS_PRELOAD"] = "off" });
+        ProcessResult result = _emulator.RunCTest("nolib_test", ClientMode.Preload, [], new Dictionary<string, string?> { ["LIVEUPDATEFS_PRELOAD"] = "off" });
         Tap.AssertAllPassed(result, "nolib_test with the library loaded and switched off", _emulator);
     }
 

@@ -42,7 +42,7 @@ public sealed class FuzzTests
         long rssAfter = RssKiB(pid);
 
         Assert.That(MountedEmulator.IsAlive(pid), Is.True, $"the daemon died during the run\n{emulator.LogTail()}");
-        ProcessResult sanity = emulator.RunClient(Repository.FuzzClient, preload: true, ["sanity"]);
+        ProcessResult sanity = emulator.RunClient(Repository.FuzzClient, ClientMode.Preload, ["sanity"]);
         Tap.AssertAllPassed(sanity, "luo_fuzz sanity (a valid sequence after the run)", emulator);
 
         // Every client has exited, but FUSE sends releases asynchronously: give them a moment.
@@ -63,7 +63,7 @@ public sealed class FuzzTests
 
     private static void FuzzOnce(MountedEmulator emulator)
     {
-        ProcessResult run = emulator.RunClient(Repository.FuzzClient, preload: true, ["short"]);
+        ProcessResult run = emulator.RunClient(Repository.FuzzClient, ClientMode.Preload, ["short"]);
         Tap.AssertAllPassed(run, "luo_fuzz short", emulator);
     }
 

@@ -51,7 +51,7 @@ public class HungMountTests
         {
             Assert.That(ProcessRunner.Run("mount", ["-t", "tmpfs", "lufs-reused-id", tmpfs], timeout: Bound).ExitCode, Is.Zero, "mount the tmpfs");
             int tmpfsId = MountIdOf(tmpfs);
-            ProcessResult preserved = emulator.RunCTest("control_stages", preload: false, ["tmpfile", tmpfs], timeout: Bound);
+            ProcessResult preserved = emulator.RunCTest("control_stages", ClientMode.NoLibrary, ["tmpfile", tmpfs], timeout: Bound);
             Tap.AssertAllPassed(preserved, "control_stages tmpfile", emulator);
             Unmount(tmpfs); // the daemon closes the file at the session's release
             bool reused = false;

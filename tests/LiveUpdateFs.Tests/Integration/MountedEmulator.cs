@@ -54,32 +54,70 @@ public sealed partial class MountedEmulator : IDisposable
 
     /// <summary>Runs a C test program against the device; nolib_* programs run without the preload library.</summary>
     public ProcessResult RunCTest(string name, params string[] arguments) =>
-        RunCTest(name, preload: !name.StartsWith("nolib_", StringComparison.Ordinal), arguments);
+        RunCTest(name, DefaultMode(name), arguments);
+
+    /// <summary>What a program of tests/c runs with when the test does not say: the preload
+    /// library, except for nolib_* programs, which test its absence.</summary>
+    public static ClientMode DefaultMode(string name) =>
+        name.StartsWith("nolib_", StringComparison.Ordinal) ? ClientMode.NoLibrary : ClientMode.Preload;
 
     /// <param name="timeout">How long the program may run before it is killed (and the result says TimedOut); default 5 minutes.</param>
-    public ProcessResult RunCTest(string name, bool preload, string[] arguments, IDictionary<string, string?>? extra = null, TimeSpan? timeout = null) =>
-        RunClient(Path.Combine(Repository.CTests, name), preload, arguments, extra, timeout);
+    public ProcessResult RunCTest(string name, ClientMode mode, string[] arguments, IDictionary<string, string?>? extra = null, TimeSpan? timeout = null) =>
+        RunClient(CTestPath(name, mode), mode, arguments, extra, timeout);
 
-    /// <summary>Runs a client program (any path) against the device, with or without the preload library.</summary>
-    public ProcessResult RunClient(string program, bool preload, string[] arguments, IDictionary<string, string?>? extra = null, TimeSpan? timeout = null)
+    /// <summary>The build of tests/c/NAME that <paramref name="mode"/> runs: the static one for SeccompStatic.</summary>
+    public static string CTestPath(string name, ClientMode mode) =>
+        mode == ClientMode.SeccompStatic ? Path.Combine(Repository.CTests, "static", name) : Path.Combine(Repository.CTests, name);
+
+    /// <summary>Runs a client program (any path) against the device in <paramref name="mode"/>
+    /// (for SeccompStatic the caller passes the static build's path).</summary>
+    public ProcessResult RunClient(string program, ClientMode mode, string[] arguments, IDictionary<string, string?>? extra = null, TimeSpan? timeout = null)
     {
+        (string file, string[] argv, Dictionary<string, string?> environment) = ClientCommand(program, mode, arguments, extra);
+        return ProcessRunner.Run(file, argv, environment, timeout ?? TimeSpan.FromMinutes(5));
+    }
+
+    /// <summary>Starts a client program in <paramref name="mode"/> in the background.</summary>
+    public BackgroundProcess StartClient(string program, ClientMode mode, string[] arguments, IDictionary<string, string?>? extra = null)
+    {
+        (string file, string[] argv, Dictionary<string, string?> environment) = ClientCommand(program, mode, arguments, extra);
+        return BackgroundProcess.Start(file, argv, environment);
+    }
+
+    /// <summary>
+    /// The command line and environment that run <paramref name="program"/> against this mount in
+    /// <paramref name="mode"/>. Under `run` the program is exec'd in place, so the started
+    /// process's pid is the program's. No mode inherits the test runner's LD_PRELOAD,
+    /// LIVEUPDATEFS_MOUNTPOINT or LIVEUPDATEFS_SECCOMP (which would make `run` believe it is
+    /// nested in a run tree already).
+    /// </summary>
+    public (string Program, string[] Arguments, Dictionary<string, string?> Environment) ClientCommand(
+        string program, ClientMode mode, string[] arguments, IDictionary<string, string?>? extra = null)
+    {
+        bool preload = mode == ClientMode.Preload;
         var environment = new Dictionary<string, string?>
         {
             ["LIVEUPDATE_DEVICE"] = Device,
             ["LD_PRELOAD"] = preload ? Repository.PreloadLibrary : null,
             ["LIVEUPDATEFS_MOUNTPOINT"] = preload ? Mountpoint : null,
+            ["LIVEUPDATEFS_SECCOMP"] = null,
         };
         foreach ((string key, string? value) in extra ?? new Dictionary<string, string?>())
             environment[key] = value;
-        return ProcessRunner.Run(program, arguments, environment, timeout ?? TimeSpan.FromMinutes(5));
+        return mode is ClientMode.Seccomp or ClientMode.SeccompStatic
+            ? (Repository.Daemon, ["run", "--mountpoint", Mountpoint, "--", program, .. arguments], environment)
+            : (program, arguments, environment);
     }
 
     /// <summary>One stage of tests/c/reboot_stages; it must pass every case.
     /// Returns the pid of the holder it left (0 if none); Dispose ends leftovers.</summary>
-    public int RunStage(string stage, out ProcessResult result)
+    public int RunStage(string stage, out ProcessResult result) => RunStage(stage, DefaultMode("reboot_stages"), out result);
+
+    /// <summary>One stage of tests/c/reboot_stages in <paramref name="mode"/>; see <see cref="RunStage(string, out ProcessResult)"/>.</summary>
+    public int RunStage(string stage, ClientMode mode, out ProcessResult result)
     {
-        result = RunCTest("reboot_stages", stage);
-        Tap.AssertAllPassed(result, $"reboot_stages {stage}", this);
+        result = RunCTest("reboot_stages", mode, [stage]);
+        Tap.AssertAllPassed(result, $"reboot_stages {stage} ({mode})", this);
         Match holder = HolderLine().Match(result.Output);
         int pid = holder.Success ? int.Parse(holder.Groups[1].Value) : 0;
         if (pid > 0)
@@ -88,6 +126,8 @@ public sealed partial class MountedEmulator : IDisposable
     }
 
     public int RunStage(string stage) => RunStage(stage, out _);
+
+    public int RunStage(string stage, ClientMode mode) => RunStage(stage, mode, out _);
 
     /// <summary>Runs reboot_stages crash-check (which must pass: it retrieves,
     /// checks and FINISHes whatever it finds) and returns the state it found:

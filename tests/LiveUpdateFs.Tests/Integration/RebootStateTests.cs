@@ -168,7 +168,7 @@ public sealed class RebootStateTests
         Directory.CreateDirectory(alternative);
         string script = $"mount --bind '{emulator.Mountpoint}' '{alternative}' && LIVEUPDATE_DEVICE='{alternative}/liveupdate' "
             + $"LIVEUPDATEFS_MOUNTPOINT='{alternative}' exec '{Path.Combine(Repository.CTests, "reboot_stages")}' crash-new";
-        ProcessResult stage = emulator.RunClient("/usr/bin/unshare", preload: true, ["-m", "--propagation", "private", "/bin/sh", "-c", script]);
+        ProcessResult stage = emulator.RunClient("/usr/bin/unshare", ClientMode.Preload, ["-m", "--propagation", "private", "/bin/sh", "-c", script]);
         Assert.That(stage.Output, Does.Contain("10 passed, 0 failed"), stage.Output);
         int holder = int.Parse(System.Text.RegularExpressions.Regex.Match(stage.Output, @"# holder pid (\d+)").Groups[1].Value);
 

@@ -15,13 +15,18 @@ public sealed class RebootTests
 
     private static readonly string[] Durable = ["--durable"];
 
-    [TestCase(false)]
-    [TestCase(true)]
+    // Issue 13: the same stages as a -static build under `liveupdatefs run`, where only the
+    // seccomp filter can hand out the session and memfd fds (and the holder a stage forks
+    // inherits the filter), in both reboot modes.
+    [TestCase(false, ClientMode.Preload)]
+    [TestCase(true, ClientMode.Preload)]
+    [TestCase(false, ClientMode.SeccompStatic)]
+    [TestCase(true, ClientMode.SeccompStatic)]
     [Description("§7, §4.2, §4.4, §4.5, §5.2, §8: sessions and memfds cross two reboots with every property, in place and durable; unretrieved incoming sessions do not cross the second")]
-    public void Sessions_survive_reboots_with_every_property(bool durable)
+    public void Sessions_survive_reboots_with_every_property(bool durable, ClientMode mode)
     {
         using MountedEmulator emulator = MountedEmulator.Start();
-        int holder = emulator.RunStage("stage1");
+        int holder = emulator.RunStage("stage1", mode);
 
         ProcessResult reboot = emulator.Reboot(null, durable ? Durable : []);
         Assert.That(reboot.ExitCode, Is.Zero, reboot.Output + emulator.LogTail());
@@ -30,12 +35,12 @@ public sealed class RebootTests
         Assert.That(reboot.Output, Does.Contain($"ended 1 processes holding emulator fds: {holder}"));
         Assert.That(MountedEmulator.IsAlive(holder), Is.False, "the holder was ended, as a kexec ends every process");
 
-        emulator.RunStage("stage2");
+        emulator.RunStage("stage2", mode);
         ProcessResult second = emulator.Reboot(null, durable ? Durable : []);
         Assert.That(second.ExitCode, Is.Zero, second.Output + emulator.LogTail());
         Assert.That(second.Output, Does.Contain("froze 1 sessions, 2 files"), "only the outgoing 'gen2'; the unretrieved incoming session is dropped");
 
-        emulator.RunStage("stage3");
+        emulator.RunStage("stage3", mode);
     }
 
     [Test]
