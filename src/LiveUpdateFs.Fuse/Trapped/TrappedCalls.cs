@@ -279,6 +279,14 @@ internal sealed class TrappedCalls(LuoFileSystem fileSystem, IFuseLoop loop, str
             if (taken.IsError || !SizeRule.Applies(call, file!.Facts) || file is not HeldFile held || FileOps.AccessMode(held.Fd) == 0)
                 return Continue(listener, call);
             bool frozen = loop.Exclusive(() => fileSystem.IsFrozen(file.Facts));
+            if (frozen)
+            {
+                // The release of a session fd the caller closed just before
+                // (which unfreezes its files) may still wait in the FUSE
+                // queue: let it drain before refusing (docs/seccomp.md "Order").
+                DrainFuseQueue();
+                frozen = loop.Exclusive(() => fileSystem.IsFrozen(file.Facts));
+            }
             return frozen ? Answer(listener, call, Errno.EPERM) : Continue(listener, call);
         }
     }
