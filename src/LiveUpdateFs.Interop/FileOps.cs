@@ -45,6 +45,12 @@ public static unsafe class FileOps
     /// <summary>O_RDONLY (0), O_WRONLY (1) or O_RDWR (2) of an open file; O_RDONLY if fcntl fails.</summary>
     public static int AccessMode(SafeFd fd) => Libc.Fcntl(fd, Libc.F_GETFL, 0) is var flags and >= 0 ? flags & Libc.O_ACCMODE : Libc.O_RDONLY;
 
+    public const int OPath = Libc.O_PATH;
+    public const int AccessModeMask = Libc.O_ACCMODE;
+
+    /// <summary>F_GETFL of an open file (O_PATH, the access mode...), or -1.</summary>
+    public static int StatusFlags(SafeFd fd) => Libc.Fcntl(fd, Libc.F_GETFL, 0);
+
     /// <summary>realpath(3): absolute, with every symlink resolved; null when it fails.</summary>
     public static string? RealPath(string path)
     {

@@ -107,6 +107,12 @@ internal static unsafe partial class Libc
     [LibraryImport(Lib, EntryPoint = "statx", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
     public static partial int Statx(SafeFd dirfd, string path, int flags, uint mask, byte* buffer);
 
+    public const int AT_FDCWD = -100;
+
+    /// <summary>statx(2) of a path (<see cref="AT_FDCWD"/>).</summary>
+    [LibraryImport(Lib, EntryPoint = "statx", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
+    public static partial int Statx(int dirfd, string path, int flags, uint mask, byte* buffer);
+
     [LibraryImport(Lib, EntryPoint = "fcntl", SetLastError = true)]
     public static partial int Fcntl(SafeFd fd, int command, int argument);
 
@@ -224,18 +230,6 @@ internal static unsafe partial class Libc
 
     [LibraryImport(Lib, EntryPoint = "prctl", SetLastError = true)]
     public static partial int Prctl(int option, ulong a, ulong b, ulong c, ulong d);
-
-    [StructLayout(LayoutKind.Sequential)]
-    public struct RLimit
-    {
-        public ulong Current;
-        public ulong Maximum;
-    }
-
-    public const int RLIMIT_NOFILE = 7;
-
-    [LibraryImport(Lib, EntryPoint = "prlimit", SetLastError = true)]
-    public static partial int Prlimit(int pid, int resource, RLimit* newLimit, RLimit* oldLimit);
 
     [LibraryImport(Lib, EntryPoint = "readlink", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
     public static partial nint Readlink(string path, byte* buffer, nuint size);

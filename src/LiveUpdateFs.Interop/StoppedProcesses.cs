@@ -117,6 +117,11 @@ public sealed class StoppedProcesses : IDisposable
     /// waits until the snapshot is done; waiting for it would only time out.</item>
     /// <item>a vfork parent waiting for its child (kernel_clone): the child
     /// shares its memory, so it is a user of the same memfds and stopped too.</item>
+    /// <item>a call trapped by `liveupdatefs run`'s filter
+    /// (seccomp_do_user_notification; killable only, once the daemon took it):
+    /// its answer waits for the daemon, busy with this very freeze; the call
+    /// it may then run (a CONTINUE) changes no preserved memfd (their size
+    /// changes are answered EPERM), and it stops on its way back.</item>
     /// </list>
     /// Any other D state (disk I/O, page faults, a write into a memfd in
     /// progress) ends by itself and is waited for. When wchan cannot be read
@@ -124,7 +129,7 @@ public sealed class StoppedProcesses : IDisposable
     /// waited for, to be safe.
     /// </summary>
     private static bool IsWaitThatStopsOnReturn(string wchan) =>
-        wchan is "request_wait_answer" or "kernel_clone" or "wait_for_vfork_done"
+        wchan is "request_wait_answer" or "kernel_clone" or "wait_for_vfork_done" or "seccomp_do_user_notification"
         || wchan.StartsWith("fuse_", StringComparison.Ordinal) || wchan.StartsWith("__fuse_", StringComparison.Ordinal);
 
     /// <summary>SIGCONT to the processes stopped here that <paramref name="which"/>

@@ -162,6 +162,10 @@ internal sealed class TrapListeners : IDisposable
             if (_calls.Handle(owner, call) == TrappedCalls.Fate.Held)
                 _held.Add((owner, call));
         }
+        catch (ObjectDisposedException)
+        {
+            owner.Listener.Answer(call.Id, Errno.ENOTCONN); // serving has ended: the "machine" went down
+        }
         catch (Exception ex)
         {
             _log.Error(ex, "A trapped call of pid {Pid} failed inside the daemon; it gets EIO. Please report this with the log", call.ThreadId);

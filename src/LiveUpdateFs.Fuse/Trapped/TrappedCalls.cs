@@ -71,8 +71,11 @@ internal sealed class TrappedCalls(LuoFileSystem fileSystem, IFuseLoop loop, str
     private Fate Ioctl(SeccompListener listener, SeccompNotification call, CallerProcess process)
     {
         // A socket, pipe, eventfd... (a link that is no path) is no file of
-        // this mount: continued without taking it (the common FIONREAD).
-        if (ProcFs.ReadLink($"/proc/{call.ThreadId}/fd/{call.Fd}") is not ['/', ..])
+        // this mount: continued at once (the common FIONREAD). A path is
+        // looked at through the link, untaken: only a file of this mount is
+        // ever taken (and closed again in place, FOPEN_NOFLUSH).
+        if (ProcFs.ReadLink($"/proc/{call.ThreadId}/fd/{call.Fd}") is not ['/', ..]
+            || DeviceInode.OfCallerFd(call.ThreadId, call.Fd) is not { } seen || !IsOwnMount(seen))
             return Continue(listener, call);
         Errno taken = process.TakeDescriptor(call.Fd, out SafeFd? file);
         if (!listener.IsValid(call.Id))
@@ -84,16 +87,20 @@ internal sealed class TrappedCalls(LuoFileSystem fileSystem, IFuseLoop loop, str
         if (taken.IsError)
             return Continue(listener, call); // the kernel's own EBADF
         DeviceInode? identity = DeviceInode.Of(file!);
-        int accessMode = FileOps.AccessMode(file!);
-        _takenFiles.Close(file!, shmem: false); // of this mount: closed in place, no request
-        if (identity is not { } node || MountDevice is not { } mount || !node.SameFileSystem(mount))
+        int flags = FileOps.StatusFlags(file!);
+        _takenFiles.Close(file!, shmem: false); // of this mount (unless swapped meanwhile): closed in place, no request
+        // An O_PATH fd never went through OPEN (no permission check, no
+        // single-open rule): the kernel's fget() refuses it, EBADF.
+        if (identity is not { } node || !IsOwnMount(node) || flags < 0 || (flags & FileOps.OPath) != 0)
             return Continue(listener, call);
         uint request = call.IoctlRequest;
         if (request is SeccompFilter.Fionread or SeccompFilter.Fioqsize)
             return VfsIoctl(listener, call, node.Inode);
         using (LogContext.Push(new RequestProperties(call.ThreadId, LuoRequest.NameOf(request))))
-            return FdRequest(listener, call, process, node.Inode, accessMode);
+            return FdRequest(listener, call, process, node.Inode, flags & FileOps.AccessModeMask);
     }
+
+    private bool IsOwnMount(DeviceInode file) => MountDevice is { } mount && file.SameFileSystem(mount);
 
     /// <summary>The kernel's LUO files are no regular files: FIONREAD reaches
     /// LUO's ioctl (EINVAL: nr outside 0-1, spec §2.1), FIOQSIZE is ENOTTY.</summary>

@@ -14,8 +14,9 @@ public static unsafe class FdSlots
     /// <summary>None, EMFILE, or ESRCH when the thread is gone.</summary>
     public static Errno Reserve(int threadId)
     {
-        Libc.RLimit limit;
-        if (Libc.Prlimit(threadId, Libc.RLIMIT_NOFILE, null, &limit) != 0)
+        // /proc/TID/limits, not prlimit(2): reading another user's limits
+        // with prlimit needs CAP_SYS_RESOURCE, which a container's root lacks.
+        if (OpenFilesLimit(threadId) is not { } limit)
             return Errno.ESRCH;
         nint directory = Libc.Opendir($"/proc/{threadId}/fd");
         if (directory == 0)
@@ -25,15 +26,26 @@ public static unsafe class FdSlots
             ulong below = 0;
             for (nint entry = Libc.Readdir(directory); entry != 0; entry = Libc.Readdir(directory))
             {
-                if (Number((byte*)entry + Libc.DirentNameOffset) is { } fd && fd < limit.Current)
+                if (Number((byte*)entry + Libc.DirentNameOffset) is { } fd && fd < limit)
                     below++;
             }
-            return below < limit.Current ? Errno.None : Errno.EMFILE;
+            return below < limit ? Errno.None : Errno.EMFILE;
         }
         finally
         {
             Libc.Closedir(directory);
         }
+    }
+
+    /// <summary>The soft RLIMIT_NOFILE of the thread's process ("Max open files"), or null when it is gone.</summary>
+    private static ulong? OpenFilesLimit(int threadId)
+    {
+        string? limits = ProcFs.ReadText($"/proc/{threadId}/limits");
+        string? line = limits?.Split('\n').FirstOrDefault(l => l.StartsWith("Max open files", StringComparison.Ordinal));
+        string[]? fields = line?["Max open files".Length..].Split(' ', StringSplitOptions.RemoveEmptyEntries);
+        if (fields is not { Length: > 0 })
+            return null;
+        return fields[0] == "unlimited" ? ulong.MaxValue : ulong.TryParse(fields[0], out ulong soft) ? soft : null;
     }
 
     /// <summary>The fd number a /proc/PID/fd entry names; null for "." and "..".</summary>
