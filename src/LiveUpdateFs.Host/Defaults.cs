@@ -23,6 +23,10 @@ public static class Defaults
     public const string PreloadLibraryName = "libliveupdate-preload.so";
 
     /// <summary>artifacts/lib beside artifacts/bin.</summary>
+    /// <summary>The listener keeper of `liveupdatefs run` (src/native/liveupdatefs-keeper.c).</summary>
+    public static string ListenerKeeper =>
+        Path.GetFullPath(Path.Combine(AppContext.BaseDirectory, "..", "lib", "liveupdatefs-keeper"));
+
     public static string PreloadLibrary =>
         Path.GetFullPath(Path.Combine(AppContext.BaseDirectory, "..", "lib", PreloadLibraryName));
 }

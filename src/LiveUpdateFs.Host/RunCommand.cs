@@ -64,6 +64,8 @@ public sealed class RunCommand(string mountpoint, bool preload, TrapExtras extra
         // (README "Without root").
         if (ProcessControl.YamaPtraceScope() == 1 && daemon.DaemonPid > 0 && !OwnedByRoot(daemon.DaemonPid))
             ProcessControl.AllowTracer(daemon.DaemonPid);
+        // Started before the filter exists, so that it is not under it.
+        using ListenerKeeperStart? keeper = ListenerKeeperStart.Begin(mountpoint);
         Errno installed = SeccompFilter.Install(extras, out SafeFd? listener);
         // A nested run: the kernel allows one listener per tree, and the
         // outer run's serves it (a stale variable without one installs anew).
@@ -77,6 +79,7 @@ public sealed class RunCommand(string mountpoint, bool preload, TrapExtras extra
                 + "and a container profile that allows the seccomp() call): use --preload for dynamically linked programs", Unusable);
         using (listener)
         {
+            keeper?.Hand(listener!);
             Envelope serve = Envelope.NewServeListener(listener!.Fd);
             Errno served = ControlNode.Ioctl(Path.Combine(mountpoint, Envelope.ControlNode), Envelope.Request, serve.Buffer);
             if (served.IsError && !serve.Answered)

@@ -42,6 +42,24 @@ public static unsafe partial class UnixRights
     [LibraryImport("libc.so.6", EntryPoint = "getsockopt", SetLastError = true)]
     private static partial int GetSockOpt(SafeFd socket, int level, int name, int* value, uint* length);
 
+    [LibraryImport("libc.so.6", EntryPoint = "socketpair", SetLastError = true)]
+    private static partial int SocketPair(int domain, int type, int protocol, int* fds);
+
+    private const int SockStream = 1;
+    private const int SockCloexec = 0x80000;
+
+    /// <summary>A connected pair of unix stream sockets, both close-on-exec.</summary>
+    public static Errno Pair(out SafeFd? first, out SafeFd? second)
+    {
+        int* fds = stackalloc int[2];
+        first = second = null;
+        if (SocketPair(AfUnix, SockStream | SockCloexec, 0, fds) != 0)
+            return Libc.LastErrno;
+        first = new SafeFd(fds[0]);
+        second = new SafeFd(fds[1]);
+        return Errno.None;
+    }
+
     /// <summary>Is <paramref name="fd"/> a unix socket? Asked of the socket
     /// layer only (no I/O): anything else is ENOTSOCK.</summary>
     public static Errno CheckUnixSocket(SafeFd fd)
