@@ -152,6 +152,8 @@ internal sealed class TrapListeners : IDisposable
         {
             if (owner.Listener.IsValid(call.Id))
                 Handle(owner, call);
+            else
+                _calls.Forget(call.Id);
         }
     }
 
@@ -177,6 +179,8 @@ internal sealed class TrapListeners : IDisposable
     {
         lock (_lock)
             _owners.Remove(owner);
+        foreach ((TrapOwner _, SeccompNotification call) in _held.Where(h => h.Owner == owner))
+            _calls.Forget(call.Id);
         _held.RemoveAll(h => h.Owner == owner);
         owner.Listener.Dispose();
         _log.Information("Stopped serving the seccomp listener of pid {Pid}: {Why}", owner.Pid, why);

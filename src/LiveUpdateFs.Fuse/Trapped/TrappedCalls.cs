@@ -26,6 +26,7 @@ internal sealed class TrappedCalls(LuoFileSystem fileSystem, IFuseLoop loop, str
     // This thread's own: the FUSE thread's guard caches per-thread state.
     private readonly MappingGuard _mappings = new(exits);
     private readonly TakenFiles _takenFiles = new(mountpoint);
+    private readonly Dictionary<ulong, Task> _slow = []; // listener thread only
     private SafeFd? _root;
     private DeviceInode? _mountDevice;
 
@@ -141,8 +142,12 @@ internal sealed class TrappedCalls(LuoFileSystem fileSystem, IFuseLoop loop, str
                 return Fate.Held;
             if (step.Tail is { } scan)
             {
-                (ulong stopAt, bool nonZero) = TailScans.FirstNonZero(process, scan.Start, scan.Length);
-                memory = new ScannedMemory(process, scan.Start, scan.Start + scan.Length, stopAt, nonZero);
+                // Up to 4 GiB of the caller's memory: read off this thread
+                // (every tree's calls wait on it); the call waits, held.
+                int threadId = call.ThreadId;
+                if (!Slow(call.Id, () => TailScans.FirstNonZero(new CallerProcess(threadId, _mappings), scan.Start, scan.Length), out (ulong StopAt, bool NonZero) verdict))
+                    return Fate.Held;
+                memory = new ScannedMemory(process, scan.Start, scan.Start + scan.Length, verdict.StopAt, verdict.NonZero);
                 continue;
             }
             IoctlOutcome outcome = step.Outcome!;
@@ -150,7 +155,9 @@ internal sealed class TrappedCalls(LuoFileSystem fileSystem, IFuseLoop loop, str
             {
                 if (attempt >= 3)
                     return Answer(listener, call, Errno.EIO); // a restore that never settles: a bug, logged by the store
-                work(); // a restore from the store: on this thread, outside the gate
+                // A restore from the store, off this thread too; then the request runs again.
+                if (!Slow(call.Id, () => { work(); return true; }, out bool _))
+                    return Fate.Held;
                 continue;
             }
             if (outcome.Result.IsError && !drained && request is LuoRequest.CreateSession or LuoRequest.RetrieveSession)
@@ -167,6 +174,33 @@ internal sealed class TrappedCalls(LuoFileSystem fileSystem, IFuseLoop loop, str
             return Install(listener, call, process, memory, pending, accessMode);
         }
     }
+
+    /// <summary>
+    /// Slow work a call needs (a long tail scan, a restore), run on the
+    /// thread pool while the listener thread serves other calls: false while
+    /// it runs (the call is held and handled again, TrapListeners retries
+    /// held calls); true once done, with its result, and the work forgotten.
+    /// </summary>
+    private bool Slow<T>(ulong callId, Func<T> work, out T result)
+    {
+        result = default!;
+        if (!_slow.TryGetValue(callId, out Task? started))
+        {
+            _slow[callId] = Task.Run(work);
+            return false;
+        }
+        if (!started.IsCompleted)
+            return false;
+        _slow.Remove(callId);
+        if (started is Task<T> { IsCompletedSuccessfully: true } done)
+            result = done.Result;
+        else
+            throw started.Exception?.InnerException ?? new InvalidOperationException("slow work of a trapped call failed");
+        return true;
+    }
+
+    /// <summary>A held call whose caller is gone: its slow work's result is not wanted.</summary>
+    public void Forget(ulong callId) => _slow.Remove(callId);
 
     /// <summary>Puts the result's fd into the caller and completes the
     /// struct, as the kernel's steps "copy back, install" (spec §4.1 steps 7-8).</summary>
