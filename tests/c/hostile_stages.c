@@ -725,29 +725,8 @@ static int seed_stage(const char *prefix, int n)
 	}
 	close(dev);
 	fflush(stdout);
-	int ready[2];
-	if (pipe(ready) < 0)
-		tap_fatal("5.2", strerror(errno), "pipe for the holder");
-	pid_t pid = fork();
-	if (pid == 0) {
-		close(ready[0]);
-		setsid();
-		quiet_stdio();
-		int keep[MAX_SEEDS + 1];
-		memcpy(keep, sessions, (size_t)made * sizeof *keep);
-		keep[made] = ready[1];
-		close_all_but(keep, made + 1);
-		char c = 'r';
-		if (write(ready[1], &c, 1) != 1)
-			_exit(1);
-		close(ready[1]);
-		for (;;)
-			pause();
-	}
-	close(ready[1]);
-	char c = 0;
-	check(pid > 0 && read(ready[0], &c, 1) == 1, "5.2", "a holder keeps the %d seeded sessions until the reboot", made);
-	close(ready[0]);
+	pid_t pid = start_holder(sessions, made);
+	check(pid > 0, "5.2", "a holder keeps the %d seeded sessions until the reboot", made);
 	tap_note("holder pid %d", (int)pid);
 	tap_note("seeded %d sessions, %d files", made, made);
 	for (int i = 0; i < made; i++)

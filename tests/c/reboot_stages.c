@@ -357,44 +357,12 @@ static int retrieve_and_check(int session, const char *sess, const struct expect
  */
 static void fork_holder(int *dev, const int *sessions, int n)
 {
-	int ready[2];
-
 	close(*dev);
 	*dev = -1;
 	fflush(stdout);
 	fflush(stderr);
-	if (pipe(ready) < 0)
-		tap_fatal("5.2", strerror(errno), "pipe for the holder");
-	pid_t pid = fork();
-	if (pid < 0)
-		tap_fatal("5.2", strerror(errno), "fork the holder");
-	if (pid == 0) {
-		close(ready[0]);
-		setsid();
-		int null = open("/dev/null", O_RDWR);
-		for (int std = 0; std <= 2; std++) {
-			if (null < 0 || dup2(null, std) < 0)
-				close(std);
-		}
-		if (null > 2)
-			close(null);
-		int keep[n + 1];
-		for (int i = 0; i < n; i++)
-			keep[i] = sessions[i];
-		keep[n] = ready[1];
-		close_all_but(keep, n + 1);
-		char c = 'r';
-		if (write(ready[1], &c, 1) != 1)
-			_exit(1);
-		close(ready[1]);
-		for (;;)
-			pause();
-	}
-	close(ready[1]);
-	char c = 0;
-	ssize_t got = read(ready[0], &c, 1);
-	close(ready[0]);
-	check(got == 1, "5.2", "holder %d keeps the %d session fds open until the reboot", (int)pid, n);
+	pid_t pid = start_holder(sessions, n);
+	check(pid > 0, "5.2", "holder %d keeps the %d session fds open until the reboot", (int)pid, n);
 	tap_note("holder pid %d", (int)pid);
 	for (int i = 0; i < n; i++)
 		close(sessions[i]);

@@ -453,33 +453,9 @@ static int contents_are(int fd, int token, size_t size)
 /* Forks a holder that keeps only `s` (and /dev/null on 0-2) until the reboot; prints "# holder pid N". */
 static void fork_holder(int s)
 {
-	int ready[2];
 	fflush(stdout);
-	if (pipe(ready) < 0)
-		tap_fatal("5.2", strerror(errno), "pipe for the holder");
-	pid_t pid = fork();
-	if (pid == 0) {
-		close(ready[0]);
-		setsid();
-		int null = open("/dev/null", O_RDWR);
-		for (int std = 0; std <= 2; std++)
-			if (null < 0 || dup2(null, std) < 0)
-				close(std);
-		if (null > 2)
-			close(null);
-		int keep[2] = { s, ready[1] };
-		close_all_but(keep, 2);
-		char c = 'r';
-		if (write(ready[1], &c, 1) != 1)
-			_exit(1);
-		close(ready[1]);
-		for (;;)
-			pause();
-	}
-	close(ready[1]);
-	char c = 0;
-	check(pid > 0 && read(ready[0], &c, 1) == 1, "5.2", "a holder keeps the session fd until the reboot");
-	close(ready[0]);
+	pid_t pid = start_holder(&s, 1);
+	check(pid > 0, "5.2", "a holder keeps the session fd until the reboot");
 	tap_note("holder pid %d", (int)pid);
 }
 
