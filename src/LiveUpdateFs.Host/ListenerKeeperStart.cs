@@ -63,9 +63,14 @@ public sealed class ListenerKeeperStart : IDisposable
             Warn($"the listener keeper did not take the listener ({(sent.IsError ? sent.Name : "it did not answer")})");
     }
 
+    /// <summary>Without <see cref="Hand"/> (run failed, or a nested run
+    /// found its tree served) the keeper reads the socket's end and exits:
+    /// it is waited for here, so that it is never left as a child of the
+    /// program this process becomes.</summary>
     public void Dispose()
     {
         _socket.Dispose();
+        _process.WaitForExit(StartTimeout);
         _process.Dispose();
     }
 

@@ -6,4 +6,8 @@ namespace LiveUpdateFs.Fuse.Trapped;
 /// daemon acts for the callers of that user only (docs/seccomp.md "Who is served").</summary>
 /// <param name="Uid">The uid of the `run` process that registered it.</param>
 /// <param name="Pid">Its pid (for the log).</param>
-internal sealed record TrapOwner(SeccompListener Listener, uint Uid, int Pid);
+internal sealed record TrapOwner(SeccompListener Listener, uint Uid, int Pid)
+{
+    /// <summary>A call of another user's process was refused and logged (once per listener).</summary>
+    public bool RefusalLogged { get; set; }
+}

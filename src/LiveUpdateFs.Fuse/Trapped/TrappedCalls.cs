@@ -50,8 +50,10 @@ internal sealed class TrappedCalls(LuoFileSystem fileSystem, IFuseLoop loop, str
             return Continue(listener, call);
         if (!Serves(owner, call.ThreadId))
         {
-            _log.Warning("Trapped call of pid {Pid} (uid not {Uid}, who handed over the listener as pid {Owner}) is not served: the kernel runs it (a LUO fd request then fails with EOPNOTSUPP); run that program under its own `liveupdatefs run`",
-                call.ThreadId, owner.Uid, owner.Pid);
+            if (!owner.RefusalLogged)
+                _log.Warning("Trapped calls of pid {Pid} are not served: it does not run as uid {Uid}, the user who handed over the listener (pid {Owner}); the kernel runs them (a LUO fd request then fails with EOPNOTSUPP). Run that program under its own `liveupdatefs run` (logged once per listener)",
+                    call.ThreadId, owner.Uid, owner.Pid);
+            owner.RefusalLogged = true;
             return Continue(listener, call);
         }
         using var process = new CallerProcess(call.ThreadId, _mappings, _takenFiles);
