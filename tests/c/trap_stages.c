@@ -967,6 +967,17 @@ static int stage_outlive(void)
 	close(p[0]);
 	close(p[1]);
 	close_if(m);
+
+	/* A new daemon on the same mountpoint takes the listener from the keeper. */
+	tap_note("gone-checked");
+	sigwait(&usr1, &sig);
+	int dev = lu_open_device(O_RDWR);
+	check_rc(dev, 0, "3", "the next daemon's device opens");
+	int s = dev >= 0 ? lu_create(dev, "trap-outlive-next") : -1;
+	check_rc(s, 0, "4.1", "CREATE_SESSION is served again by the next daemon");
+	check(s >= 0 && lu_name_is(s, "trap-outlive-next"), "4.6", "and its session fd works");
+	close_if(s);
+	close_if(dev);
 	return tap_done();
 }
 

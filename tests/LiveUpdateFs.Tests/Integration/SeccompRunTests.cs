@@ -254,7 +254,7 @@ public sealed partial class SeccompRunTests
 
     [TestCase(false)]
     [TestCase(true)]
-    [Description("issue 13 (\"every other syscall is untouched\"): once the daemon that served a run tree is gone (unmount, or killed), the calls the filter traps on files that are not the emulator's (ftruncate/fallocate of an ordinary memfd, FIONREAD on a pipe, 0xBA00 on /dev/null) are still the kernel's own, not ENOSYS")]
+    [Description("issue 13 (\"every other syscall is untouched\"): once the daemon that served a run tree is gone (unmount, or killed), the calls the filter traps on files that are not the emulator's (ftruncate/fallocate of an ordinary memfd, FIONREAD on a pipe, 0xBA00 on /dev/null) are still the kernel's own, not ENOSYS; and the next daemon mounted there serves the tree again (the keeper hands it the listener)")]
     public void Calls_on_other_files_stay_the_kernels_when_the_daemon_is_gone(bool killed)
     {
         using MountedEmulator emulator = MountedEmulator.Start();
@@ -266,9 +266,22 @@ public sealed partial class SeccompRunTests
         else
             Assert.That(emulator.Cli(["unmount", "--mountpoint", emulator.Mountpoint]).ExitCode, Is.Zero);
         Assert.That(ProcessRunner.Run("kill", ["-USR1", $"{tree.Pid}"]).ExitCode, Is.Zero);
+        Assert.That(tree.WaitForLine("# gone-checked", Bound), Is.True, tree.Output);
+
+        // The keeper offers the listener to the next daemon on the mountpoint (docs/seccomp.md "When the daemon is gone").
+        int servedBefore = ListenersServed(emulator);
+        emulator.Mount();
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        while (ListenersServed(emulator) == servedBefore && clock.Elapsed < Bound)
+            Thread.Sleep(50);
+        Assert.That(ListenersServed(emulator), Is.GreaterThan(servedBefore), "the keeper handed the listener to the next daemon\n" + emulator.LogTail());
+        Assert.That(ProcessRunner.Run("kill", ["-USR1", $"{tree.Pid}"]).ExitCode, Is.Zero);
 
         Tap.AssertAllPassed(tree.WaitForExit(Bound), $"trap_stages outlive (daemon {(killed ? "killed" : "unmounted")})", emulator);
     }
+
+    private static int ListenersServed(MountedEmulator emulator) =>
+        System.Text.RegularExpressions.Regex.Count(emulator.LogTail(400), "Serving the seccomp listener");
 
     [Test]
     [Description("issue 13, §7: a trapped CREATE_SESSION that comes while the boot is frozen waits, and is served as if nothing happened once the freeze is called off (its reboot client died)")]
