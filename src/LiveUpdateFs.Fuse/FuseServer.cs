@@ -41,7 +41,6 @@ public sealed unsafe class FuseServer : IFuseLoop, IDisposable
     private readonly SemaphoreSlim _wakeRequests = new(0);
     private int _wakePending;
     private volatile bool _disposed;
-    private bool _served;
 
     private FuseServer(IFuseFileSystem fileSystem, ILogger log)
     {
@@ -135,9 +134,6 @@ public sealed unsafe class FuseServer : IFuseLoop, IDisposable
         finally
         {
             NativeMemory.Free(buffer.Mem);
-            // From here the state belongs to the thread that ran the loop.
-            lock (_gate)
-                _served = true;
         }
     }
 
@@ -171,15 +167,10 @@ public sealed unsafe class FuseServer : IFuseLoop, IDisposable
         Poke();
     }
 
-    /// <exception cref="ObjectDisposedException">Serving has ended: the state
-    /// is being handed over by the thread that ran <see cref="Run"/>.</exception>
     public T Exclusive<T>(Func<T> work)
     {
         lock (_gate)
-        {
-            ObjectDisposedException.ThrowIf(_served, this);
             return work();
-        }
     }
 
     /// <summary>Answers the held requests again (on the serving thread, after

@@ -106,7 +106,7 @@ public sealed class DaemonHost(MountOptions options)
                 return StartNextBoot(plan, reboots, keptListeners, log);
             }
             foreach ((SafeFd fd, uint _, int _) in keptListeners)
-                fd.Dispose(); // a stop: the trees' later fd requests fail with ENOSYS
+                fd.Dispose(); // a stop: each tree's keeper takes over (docs/seccomp.md "When the daemon is gone")
             ServiceManager.Notify("STOPPING=1");
             return Stopped(outcome, log);
 

@@ -22,11 +22,11 @@ public static class Defaults
     public const string LogFileName = "liveupdatefs.log";
     public const string PreloadLibraryName = "libliveupdate-preload.so";
 
-    /// <summary>artifacts/lib beside artifacts/bin.</summary>
-    /// <summary>The listener keeper of `liveupdatefs run` (src/native/liveupdatefs-keeper.c).</summary>
+    /// <summary>The listener keeper of `liveupdatefs run` (src/native/liveupdatefs-keeper.c), in artifacts/lib.</summary>
     public static string ListenerKeeper =>
         Path.GetFullPath(Path.Combine(AppContext.BaseDirectory, "..", "lib", "liveupdatefs-keeper"));
 
+    /// <summary>artifacts/lib beside artifacts/bin.</summary>
     public static string PreloadLibrary =>
         Path.GetFullPath(Path.Combine(AppContext.BaseDirectory, "..", "lib", PreloadLibraryName));
 }

@@ -7,7 +7,8 @@ namespace LiveUpdateFs.Host;
 /// The seccomp listeners of `liveupdatefs run` trees across a reboot's exec
 /// of the daemon (docs/seccomp.md "Reboots"): a tree outlives the boot (the
 /// reboot ends only the processes that hold emulator fds), and a listener
-/// closed would make its later fd requests fail with ENOSYS. Their fds stay
+/// closed would leave it to its keeper, which only continues calls until a
+/// daemon takes it again (docs/seccomp.md). Their fds stay
 /// open across the exec and are named in <see cref="Variable"/> as
 /// FD:UID:PID, comma-separated.
 /// </summary>

@@ -59,8 +59,11 @@ public sealed class ListenerKeeperStart : IDisposable
     {
         Errno sent = UnixRights.Send(_socket, listener);
         _socket.Dispose();
-        if (sent.IsError || !_process.WaitForExit(StartTimeout) || _process.ExitCode != 0)
-            Warn($"the listener keeper did not take the listener ({(sent.IsError ? sent.Name : "it did not answer")})");
+        if (!sent.IsError && _process.WaitForExit(StartTimeout) && _process.ExitCode == 0)
+            return;
+        if (!_process.HasExited)
+            _process.Kill(); // never left behind as a child of the program
+        Warn($"the listener keeper did not take the listener ({(sent.IsError ? sent.Name : "it did not answer")})");
     }
 
     /// <summary>Without <see cref="Hand"/> (run failed, or a nested run

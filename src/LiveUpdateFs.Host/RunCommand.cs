@@ -64,8 +64,10 @@ public sealed class RunCommand(string mountpoint, bool preload, TrapExtras extra
         // (README "Without root").
         if (ProcessControl.YamaPtraceScope() == 1 && daemon.DaemonPid > 0 && !OwnedByRoot(daemon.DaemonPid))
             ProcessControl.AllowTracer(daemon.DaemonPid);
-        // Started before the filter exists, so that it is not under it.
-        using ListenerKeeperStart? keeper = ListenerKeeperStart.Begin(mountpoint);
+        // Started before the filter exists, so that it is not under it; not
+        // for a nested run, whose tree the outer run's keeper covers (a
+        // stale variable then leaves the new tree without one).
+        using ListenerKeeperStart? keeper = alreadyServed ? null : ListenerKeeperStart.Begin(mountpoint);
         Errno installed = SeccompFilter.Install(extras, out SafeFd? listener);
         // A nested run: the kernel allows one listener per tree, and the
         // outer run's serves it (a stale variable without one installs anew).

@@ -228,6 +228,9 @@ internal static unsafe partial class Libc
     [LibraryImport(Lib, EntryPoint = "syscall", SetLastError = true)]
     public static partial long Syscall(long number, long a, long b, nint c);
 
+    [LibraryImport(Lib, EntryPoint = "syscall", SetLastError = true)]
+    public static partial long Syscall(long number, long a, long b, long c, long d, long e);
+
     [LibraryImport(Lib, EntryPoint = "prctl", SetLastError = true)]
     public static partial int Prctl(int option, ulong a, ulong b, ulong c, ulong d);
 

@@ -52,6 +52,11 @@ internal sealed class TrapListeners : IDisposable
                 listener.Dispose();
                 return Errno.ENOTCONN;
             }
+            if (_owners.Any(o => o.Listener.IsSameAs(listener)))
+            {
+                listener.Dispose(); // served already (a keeper's second offer): one receiver per listener
+                return Errno.None;
+            }
             if (_owners.Count >= MaxTotal || _owners.Count(o => o.Uid == uid) >= MaxPerUser)
             {
                 listener.Dispose();
@@ -75,7 +80,10 @@ internal sealed class TrapListeners : IDisposable
 
     /// <summary>Stops the thread (waiting at most <paramref name="bound"/> for
     /// the call it is answering) and hands the listeners over to the caller,
-    /// to pass on to the next boot; empty if the thread did not stop.</summary>
+    /// to pass on to the next boot. A thread that does not stop in time is
+    /// shut out of the state (<see cref="TrappedCalls.ShutOut"/>): its call
+    /// fails, and the listeners go on all the same (the thread ends with the
+    /// exec or the process).</summary>
     public IReadOnlyList<TrapOwner> Detach(TimeSpan bound)
     {
         Thread? thread;
@@ -87,12 +95,15 @@ internal sealed class TrapListeners : IDisposable
         _wait.Wake();
         if (thread is not null && !thread.Join(bound))
         {
-            _log.Warning("The seccomp listener thread did not stop within {Seconds} s; its listeners are not handed to the next boot (their trees' fd requests then fail with ENOSYS)", bound.TotalSeconds);
-            return [];
+            _log.Warning("The seccomp listener thread did not stop within {Seconds} s; the call it answers fails, its listeners are handed on", bound.TotalSeconds);
+            _calls.ShutOut();
         }
-        foreach ((TrapOwner owner, SeccompNotification call) in _held)
-            owner.Listener.Answer(call.Id, Errno.ENOTCONN); // as the held FUSE requests: the "machine" went down
-        _held.Clear();
+        else
+        {
+            foreach ((TrapOwner owner, SeccompNotification call) in _held)
+                owner.Listener.Answer(call.Id, Errno.ENOTCONN); // as the held FUSE requests: the "machine" went down
+            _held.Clear();
+        }
         lock (_lock)
         {
             TrapOwner[] owners = [.. _owners];
@@ -162,17 +173,23 @@ internal sealed class TrapListeners : IDisposable
         try
         {
             if (_calls.Handle(owner, call) == TrappedCalls.Fate.Held)
+            {
                 _held.Add((owner, call));
+                return;
+            }
         }
         catch (ObjectDisposedException)
         {
-            owner.Listener.Answer(call.Id, Errno.ENOTCONN); // serving has ended: the "machine" went down
+            // Shut out by a stop that could not wait for this call.
+            _log.Warning("A trapped call of pid {Pid} came after the daemon began to stop; it fails with ENOTCONN", call.ThreadId);
+            owner.Listener.Answer(call.Id, Errno.ENOTCONN);
         }
         catch (Exception ex)
         {
             _log.Error(ex, "A trapped call of pid {Pid} failed inside the daemon; it gets EIO. Please report this with the log", call.ThreadId);
             owner.Listener.Answer(call.Id, Errno.EIO);
         }
+        _calls.Forget(call.Id); // answered (or its caller gone): its slow work's results go
     }
 
     private void Remove(TrapOwner owner, string why)

@@ -26,7 +26,7 @@ internal sealed class TrappedCalls(LuoFileSystem fileSystem, IFuseLoop loop, str
     // This thread's own: the FUSE thread's guard caches per-thread state.
     private readonly MappingGuard _mappings = new(exits);
     private readonly TakenFiles _takenFiles = new(mountpoint);
-    private readonly Dictionary<ulong, Task> _slow = []; // listener thread only
+    private readonly Dictionary<(ulong Call, string Kind), Task> _slow = []; // listener thread only
     private SafeFd? _root;
     private DeviceInode? _mountDevice;
 
@@ -73,11 +73,13 @@ internal sealed class TrappedCalls(LuoFileSystem fileSystem, IFuseLoop loop, str
 
     private Fate Ioctl(SeccompListener listener, SeccompNotification call, CallerProcess process)
     {
-        // A socket, pipe, eventfd... (a link that is no path) is no file of
-        // this mount: continued at once (the common FIONREAD). A path is
-        // looked at through the link, untaken: only a file of this mount is
-        // ever taken (and closed again in place, FOPEN_NOFLUSH).
-        if (ProcFs.ReadLink($"/proc/{call.ThreadId}/fd/{call.Fd}") is not ['/', ..]
+        // /proc/TID/fdinfo answers without asking any file system: an O_PATH
+        // fd (the kernel's fget() refuses it: EBADF) or an inode number no
+        // device or session node has (a socket, a pipe, almost any file) is
+        // continued at once. Only then is the file looked at, through its
+        // link, untaken (statx, cached attributes): only a file of this
+        // mount is ever taken (and closed again in place, FOPEN_NOFLUSH).
+        if (!MayBeLuoFile(call.ThreadId, call.Fd)
             || DeviceInode.OfCallerFd(call.ThreadId, call.Fd) is not { } seen || !IsOwnMount(seen))
             return Continue(listener, call);
         Errno taken = process.TakeDescriptor(call.Fd, out SafeFd? file);
@@ -105,11 +107,21 @@ internal sealed class TrappedCalls(LuoFileSystem fileSystem, IFuseLoop loop, str
 
     private bool IsOwnMount(DeviceInode file) => MountDevice is { } mount && file.SameFileSystem(mount);
 
+    private const int OPath = 0x200000;
+
+    private static bool MayBeLuoFile(int threadId, int fd)
+    {
+        if (fd < 0 || ProcFs.ReadText($"/proc/{threadId}/fdinfo/{fd}") is not { } info
+            || ProcFs.FieldOf(info, "flags:") is not { } flags || !ulong.TryParse(ProcFs.FieldOf(info, "ino:"), out ulong inode))
+            return false;
+        return (Convert.ToInt32(flags, 8) & OPath) == 0 && (inode == LuoNodes.Device || inode >= LuoNodes.SessionBase);
+    }
+
     /// <summary>The kernel's LUO files are no regular files: FIONREAD reaches
     /// LUO's ioctl (EINVAL: nr outside 0-1, spec §2.1), FIOQSIZE is ENOTTY.</summary>
     private Fate VfsIoctl(SeccompListener listener, SeccompNotification call, ulong inode)
     {
-        bool luo = loop.Exclusive(() => fileSystem.TryLuoNode(inode, out _));
+        bool luo = Gate(() => fileSystem.TryLuoNode(inode, out _));
         if (!luo)
             return Continue(listener, call);
         listener.Answer(call.Id, call.IoctlRequest == SeccompFilter.Fionread ? Errno.EINVAL : Errno.ENOTTY);
@@ -124,10 +136,10 @@ internal sealed class TrappedCalls(LuoFileSystem fileSystem, IFuseLoop loop, str
         var reservation = new KnownFdReservation(FdSlots.Reserve(call.ThreadId));
         ICallerMemory memory = process;
         bool drained = false;
-        for (int attempt = 0; ; attempt++)
+        while (true)
         {
             ICallerMemory decodeWith = memory;
-            Step step = loop.Exclusive(() =>
+            Step step = Gate(() =>
             {
                 if (!fileSystem.TryLuoNode(inode, out Session? session))
                     return new Step(false, false, null, null);
@@ -147,7 +159,7 @@ internal sealed class TrappedCalls(LuoFileSystem fileSystem, IFuseLoop loop, str
                 // Up to 4 GiB of the caller's memory: read off this thread
                 // (every tree's calls wait on it); the call waits, held.
                 int threadId = call.ThreadId;
-                if (!Slow(call.Id, () => TailScans.FirstNonZero(new CallerProcess(threadId, _mappings), scan.Start, scan.Length), out (ulong StopAt, bool NonZero) verdict))
+                if (!Slow(call.Id, "tail", () => TailScans.FirstNonZero(new CallerProcess(threadId, _mappings), scan.Start, scan.Length), out (ulong StopAt, bool NonZero) verdict))
                     return Fate.Held;
                 memory = new ScannedMemory(process, scan.Start, scan.Start + scan.Length, verdict.StopAt, verdict.NonZero);
                 continue;
@@ -155,10 +167,10 @@ internal sealed class TrappedCalls(LuoFileSystem fileSystem, IFuseLoop loop, str
             IoctlOutcome outcome = step.Outcome!;
             if (outcome.WorkFirst is { } work)
             {
-                if (attempt >= 3)
-                    return Answer(listener, call, Errno.EIO); // a restore that never settles: a bug, logged by the store
                 // A restore from the store, off this thread too; then the request runs again.
-                if (!Slow(call.Id, () => { work(); return true; }, out bool _))
+                if (_slow.TryGetValue((call.Id, "restore"), out Task? done) && done.IsCompleted)
+                    return Answer(listener, call, Errno.EIO); // restored, yet it asks again: a bug, logged by the store
+                if (!Slow(call.Id, "restore", () => { work(); return true; }, out bool _))
                     return Fate.Held;
                 continue;
             }
@@ -178,31 +190,51 @@ internal sealed class TrappedCalls(LuoFileSystem fileSystem, IFuseLoop loop, str
     }
 
     /// <summary>
-    /// Slow work a call needs (a long tail scan, a restore), run on the
-    /// thread pool while the listener thread serves other calls: false while
-    /// it runs (the call is held and handled again, TrapListeners retries
-    /// held calls); true once done, with its result, and the work forgotten.
+    /// Slow work a call needs (<paramref name="kind"/>: a long tail scan, a
+    /// restore), run on the thread pool while the listener thread serves
+    /// other calls: false while it runs (the call is held and handled again:
+    /// TrapListeners retries held calls); true once done, with its result,
+    /// which stays until the call is answered (<see cref="Forget"/>): each
+    /// retry passes every earlier step again.
     /// </summary>
-    private bool Slow<T>(ulong callId, Func<T> work, out T result)
+    private bool Slow<T>(ulong callId, string kind, Func<T> work, out T result)
     {
         result = default!;
-        if (!_slow.TryGetValue(callId, out Task? started))
+        if (!_slow.TryGetValue((callId, kind), out Task? started))
         {
-            _slow[callId] = Task.Run(work);
+            _slow[(callId, kind)] = Task.Run(work);
             return false;
         }
         if (!started.IsCompleted)
             return false;
-        _slow.Remove(callId);
         if (started is Task<T> { IsCompletedSuccessfully: true } done)
             result = done.Result;
         else
-            throw started.Exception?.InnerException ?? new InvalidOperationException("slow work of a trapped call failed");
+            throw started.Exception?.InnerException ?? new InvalidOperationException($"the {kind} work of a trapped call failed");
         return true;
     }
 
-    /// <summary>A held call whose caller is gone: its slow work's result is not wanted.</summary>
-    public void Forget(ulong callId) => _slow.Remove(callId);
+    private volatile bool _shutOut;
+
+    /// <summary>The state, inside the loop's gate; refused (ObjectDisposedException)
+    /// once a stop that could not wait for this thread has shut it out.</summary>
+    private T Gate<T>(Func<T> work) => loop.Exclusive(() =>
+    {
+        ObjectDisposedException.ThrowIf(_shutOut, this);
+        return work();
+    });
+
+    /// <summary>From now on this thread no longer touches the state: taken
+    /// inside the gate, so a step under way ends first (the stop's own thread
+    /// owns the state afterwards).</summary>
+    public void ShutOut() => loop.Exclusive(() => _shutOut = true);
+
+    /// <summary>A call is answered, or its caller gone: its slow work's results go.</summary>
+    public void Forget(ulong callId)
+    {
+        foreach ((ulong Call, string Kind) key in _slow.Keys.Where(k => k.Call == callId).ToList())
+            _slow.Remove(key);
+    }
 
     /// <summary>Puts the result's fd into the caller and completes the
     /// struct, as the kernel's steps "copy back, install" (spec §4.1 steps 7-8).</summary>
@@ -212,7 +244,7 @@ internal sealed class TrappedCalls(LuoFileSystem fileSystem, IFuseLoop loop, str
         // this call is that id still the caller's (not a reused pid).
         if (!listener.IsValid(call.Id))
         {
-            loop.Exclusive(() => { pending.Abort(); return 0; });
+            Gate(() => { pending.Abort(); return 0; });
             return Fate.Gone;
         }
         // The write-back is tried first (writing the struct as it is): a
@@ -220,7 +252,7 @@ internal sealed class TrappedCalls(LuoFileSystem fileSystem, IFuseLoop loop, str
         // exists in the caller, as in the kernel.
         if (!pending.Request.WriteBack(memory))
         {
-            loop.Exclusive(() => { pending.Abort(); return 0; });
+            Gate(() => { pending.Abort(); return 0; });
             return Answer(listener, call, Errno.EFAULT);
         }
         SafeFd? file = pending.File is HeldFile held ? held.Fd : null;
@@ -250,12 +282,12 @@ internal sealed class TrappedCalls(LuoFileSystem fileSystem, IFuseLoop loop, str
             // Only a race can get here (another thread of the caller took the last slot).
             _log.Warning("Installing the new fd in pid {Pid} failed with {Errno}; the request fails with it", call.ThreadId, installed.Name);
             if (sessionFile is null)
-                loop.Exclusive(() => { pending.Abort(); return 0; });
+                Gate(() => { pending.Abort(); return 0; });
             return Answer(listener, call, installed);
         }
         if (!listener.IsValid(call.Id))
             return Fate.Gone; // killed after the install: its fds close with it
-        Errno completed = loop.Exclusive(() => pending.Complete(fd, memory));
+        Errno completed = Gate(() => pending.Complete(fd, memory));
         _log.Debug("Installed fd {Fd} in pid {Pid}", fd, call.ThreadId);
         return Answer(listener, call, completed);
     }
@@ -264,10 +296,10 @@ internal sealed class TrappedCalls(LuoFileSystem fileSystem, IFuseLoop loop, str
     /// (its LOOKUP and OPEN are served by the FUSE thread meanwhile: no gate held).</summary>
     private Errno OpenSessionFile(PendingFd pending, int accessMode, out SafeFd? sessionFile)
     {
-        ulong ticket = loop.Exclusive(() => fileSystem.Handover.KeepForDaemon(pending));
+        ulong ticket = Gate(() => fileSystem.Handover.KeepForDaemon(pending));
         sessionFile = null;
         Errno opened = Root is { } root ? FileOps.OpenAt(root, FdHandover.SessionNodeName(ticket), accessMode, out sessionFile) : Errno.ENOTCONN;
-        bool taken = loop.Exclusive(() =>
+        bool taken = Gate(() =>
         {
             fileSystem.Handover.Settle(ticket, out bool nodeOpened);
             if (!nodeOpened)
@@ -303,7 +335,7 @@ internal sealed class TrappedCalls(LuoFileSystem fileSystem, IFuseLoop loop, str
     {
         _log.Information("Pid {Pid} ended inside its request; its result is dropped", call.ThreadId);
         if (pending.Session is null)
-            loop.Exclusive(() => { pending.Abort(); return 0; });
+            Gate(() => { pending.Abort(); return 0; });
         return Fate.Gone;
     }
 
@@ -321,14 +353,14 @@ internal sealed class TrappedCalls(LuoFileSystem fileSystem, IFuseLoop loop, str
                 return Fate.Gone;
             if (taken.IsError || !SizeRule.Applies(call, file!.Facts) || file is not HeldFile held || FileOps.AccessMode(held.Fd) == 0)
                 return Continue(listener, call);
-            bool frozen = loop.Exclusive(() => fileSystem.IsFrozen(file.Facts));
+            bool frozen = Gate(() => fileSystem.IsFrozen(file.Facts));
             if (frozen)
             {
                 // The release of a session fd the caller closed just before
                 // (which unfreezes its files) may still wait in the FUSE
                 // queue: let it drain before refusing (docs/seccomp.md "Order").
                 DrainFuseQueue();
-                frozen = loop.Exclusive(() => fileSystem.IsFrozen(file.Facts));
+                frozen = Gate(() => fileSystem.IsFrozen(file.Facts));
             }
             return frozen ? Answer(listener, call, Errno.EPERM) : Continue(listener, call);
         }

@@ -98,5 +98,16 @@ public sealed unsafe class SeccompListener : IDisposable
     private Errno Send(Response response) =>
         Libc.Ioctl(Fd, NotifSend, (byte*)&response) == 0 ? Errno.None : Libc.LastErrno;
 
+    private const int SyscallKcmp = 312;
+    private const int KcmpFile = 0;
+
+    /// <summary>Both are the same listener (kcmp KCMP_FILE: one open file):
+    /// a tree's listener handed over twice is served once.</summary>
+    public bool IsSameAs(SeccompListener other)
+    {
+        int self = Environment.ProcessId;
+        return Libc.Syscall(SyscallKcmp, self, self, KcmpFile, Fd.DangerousGetHandle(), other.Fd.DangerousGetHandle()) == 0;
+    }
+
     public void Dispose() => Fd.Dispose();
 }
