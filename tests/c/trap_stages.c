@@ -481,6 +481,55 @@ static int stage_emfile_old(void)
 	return tap_done();
 }
 
+enum { BIGTAIL_SIZE = 4 << 20, BIGTAIL_STRUCT = (2 << 20) + 16 };
+
+/* A 4 MiB memfd in session trap-bigtail, kept by a holder until the reboot. */
+static int stage_bigtail_old(void)
+{
+	int dev = lu_open_device_or_die();
+	int s = lu_create(dev, "trap-bigtail");
+	check_rc(s, 0, "4.1", "create trap-bigtail");
+	int m = lu_memfd("trap-bigtail", MFD_CLOEXEC, 0);
+	check(m >= 0 && fill_memfd(m, 3, BIGTAIL_SIZE) == 0, "8.1", "a 4 MiB memfd with contents");
+	check_rc(lu_preserve(s, m, 3), 0, "4.3", "preserve token 3");
+	close_if(m);
+	close(dev);
+	if (s >= 0) {
+		fork_holder(s);
+		close(s);
+	}
+	return tap_done();
+}
+
+/*
+ * After a durable reboot: RETRIEVE_FD of that memfd (over 1 MiB in the
+ * store: restored off the listener thread) with a struct that declares a
+ * 2 MiB zero tail (scanned off it too): both slow steps in one call.
+ */
+static int stage_bigtail_new(void)
+{
+	int dev = lu_open_device_or_die();
+	int s = lu_retrieve(dev, "trap-bigtail");
+	check_rc(s, 0, "4.2", "RETRIEVE_SESSION trap-bigtail");
+	struct liveupdate_session_retrieve_fd *r = calloc(1, BIGTAIL_STRUCT);
+	check(r != NULL, "design", "a struct with a 2 MiB zero tail");
+	if (s >= 0 && r) {
+		r->size = BIGTAIL_STRUCT;
+		r->token = 3;
+		int rc = ioctl(s, LIVEUPDATE_SESSION_RETRIEVE_FD, r) == 0 ? 0 : -errno;
+		check_rc(rc, 0, "4.4", "RETRIEVE_FD with a 2 MiB zero tail of a 4 MiB stored memfd");
+		check(rc == 0 && contents_are(r->fd, 3, BIGTAIL_SIZE), "8.2", "its contents intact");
+		if (rc == 0)
+			close(r->fd);
+		struct liveupdate_session_finish f = { .size = sizeof f };
+		check_rc(ioctl(s, LIVEUPDATE_SESSION_FINISH, &f) == 0 ? 0 : -errno, 0, "4.5", "FINISH");
+	}
+	free(r);
+	close_if(s);
+	close(dev);
+	return tap_done();
+}
+
 /*
  * Makes fds 0..n-1 all open and none above (holes filled with `filler`),
  * returns n: with RLIMIT_NOFILE n there is no free slot, with n + 1 exactly one
@@ -996,6 +1045,10 @@ int main(int argc, char **argv)
 		return stage_create_one(argv[2], 0);
 	if (strcmp(stage, "create-one") == 0 && argc == 4 && strcmp(argv[3], "wait") == 0)
 		return stage_create_one(argv[2], 1);
+	if (strcmp(stage, "bigtail-old") == 0)
+		return stage_bigtail_old();
+	if (strcmp(stage, "bigtail-new") == 0)
+		return stage_bigtail_new();
 	if (strcmp(stage, "emfile-old") == 0)
 		return stage_emfile_old();
 	if (strcmp(stage, "emfile-new") == 0)
@@ -1010,6 +1063,6 @@ int main(int argc, char **argv)
 		return stage_survivor();
 	if (strcmp(stage, "outlive") == 0)
 		return stage_outlive();
-	fprintf(stderr, "usage: trap_stages tree|send SOCK NAME|receive SOCK NAME|create-one NAME [wait]|emfile-old|emfile-new|raw|nonluo|fidelity kernel|vfs|survivor|outlive\n");
+	fprintf(stderr, "usage: trap_stages tree|bigtail-old|bigtail-new|send SOCK NAME|receive SOCK NAME|create-one NAME [wait]|emfile-old|emfile-new|raw|nonluo|fidelity kernel|vfs|survivor|outlive\n");
 	return 2;
 }

@@ -103,6 +103,28 @@ public sealed partial class SeccompRunTests
         }
     }
 
+    [Test]
+    [Description("issue 13 (review): a trapped RETRIEVE_FD that needs both slow steps, a 2 MiB zero-tail scan and the restore of a 4 MiB memfd from the store after a durable reboot, is answered (both run off the listener thread while the call is held; it once failed with EIO)")]
+    public void A_call_needing_a_tail_scan_and_a_restore_is_served()
+    {
+        using MountedEmulator emulator = MountedEmulator.Start();
+        ProcessResult old = RunTrap(emulator, ClientMode.SeccompStatic, "bigtail-old");
+        int holder = HolderPid(old);
+        try
+        {
+            Tap.AssertAllPassed(old, "trap_stages bigtail-old", emulator);
+            ProcessResult reboot = emulator.Reboot(null, Durable);
+            Assert.That(reboot.ExitCode, Is.Zero, reboot.Output + emulator.LogTail());
+
+            Tap.AssertAllPassed(RunTrap(emulator, ClientMode.SeccompStatic, "bigtail-new"), "trap_stages bigtail-new", emulator);
+        }
+        finally
+        {
+            if (holder > 0 && MountedEmulator.IsAlive(holder))
+                LiveUpdateFs.Interop.ProcessControl.Kill(holder);
+        }
+    }
+
     [TestCase(ClientMode.Seccomp)]
     [TestCase(ClientMode.SeccompStatic)]
     [Description("issue 13: every request through syscall(SYS_ioctl, ...) (no libc ioctl wrapper), under run")]
