@@ -580,6 +580,27 @@ static int retrieve_fd(int s, __u64 token)
 	return rc < 0 ? rc : r.fd;
 }
 
+/*
+ * RETRIEVE_FD of `token` with every fd number below RLIMIT_NOFILE taken
+ * (EMFILE, and the file stays retrievable), then with exactly one free:
+ * it succeeds in that slot. Returns the fd (or -errno).
+ */
+static int retrieve_with_slots(int s, __u64 token, int filler, const char *what)
+{
+	int n = pack_fds(filler);
+	limit_nofile((rlim_t)n);
+	int fd = retrieve_fd(s, token);
+	restore_nofile();
+	check_rc(fd, EMFILE, "4.4", "%s with no free fd slot -> EMFILE", what);
+	close_if(fd);
+	limit_nofile((rlim_t)n + 1);
+	fd = retrieve_fd(s, token);
+	restore_nofile();
+	check_rc(fd, 0, "4.4", "%s with exactly one free slot succeeds", what);
+	check(fd == n, "4.4", "it takes that one slot (fd %d)", n);
+	return fd;
+}
+
 static int finish(int s)
 {
 	struct liveupdate_session_finish f = { .size = sizeof f };
@@ -619,36 +640,15 @@ static int stage_emfile_new(void)
 	check(flags >= 0 && (flags & FD_CLOEXEC), "4.2", "the retrieved session fd has FD_CLOEXEC");
 	check(lu_name_is(s, "trap-emfile"), "4.6", "GET_NAME on it");
 
-	n = pack_fds(filler);
 	/* RETRIEVE_FD checks the session kind, then reserves (§4.4 step 2): EMFILE, the file stays. */
-	limit_nofile((rlim_t)n);
-	int f1 = retrieve_fd(s, 1);
-	restore_nofile();
-	check_rc(f1, EMFILE, "4.4", "RETRIEVE_FD with no free fd slot -> EMFILE");
-	close_if(f1);
-
-	limit_nofile((rlim_t)n + 1);
-	f1 = retrieve_fd(s, 1);
-	restore_nofile();
-	check_rc(f1, 0, "4.4", "RETRIEVE_FD of the same token with exactly one free slot succeeds");
-	check(f1 == n, "4.4", "it takes that one slot (fd %d)", n);
+	int f1 = retrieve_with_slots(s, 1, filler, "RETRIEVE_FD of token 1");
 	if (f1 >= 0) {
 		flags = fcntl(f1, F_GETFD);
 		check(flags >= 0 && (flags & FD_CLOEXEC), "4.4", "the memfd has FD_CLOEXEC");
 		check(contents_are(f1, 1, EMFILE_SIZE_1), "8.2", "token 1: size and contents intact");
 	}
 	/* A second RETRIEVE_FD of a retrieved token is the same open file again (§4.4 step 4), also needing one slot. */
-	n = pack_fds(filler);
-	limit_nofile((rlim_t)n);
-	int again = retrieve_fd(s, 1);
-	restore_nofile();
-	check_rc(again, EMFILE, "4.4", "token 1 again with no free slot -> EMFILE");
-	close_if(again);
-	limit_nofile((rlim_t)n + 1);
-	again = retrieve_fd(s, 1);
-	restore_nofile();
-	check_rc(again, 0, "4.4", "token 1 again with one free slot succeeds");
-	check(again == n, "4.4", "in that slot (fd %d)", n);
+	int again = retrieve_with_slots(s, 1, filler, "RETRIEVE_FD of token 1 again");
 	check(f1 >= 0 && again >= 0 && lseek(f1, 777, SEEK_SET) == 777 && lseek(again, 0, SEEK_CUR) == 777, "4.4",
 	      "it is the same open file description as the first (shared offset)");
 	close_if(again);
