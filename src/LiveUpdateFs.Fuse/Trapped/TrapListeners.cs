@@ -121,6 +121,18 @@ internal sealed class TrapListeners : IDisposable
 
     private void Loop()
     {
+        try
+        {
+            Serve();
+        }
+        catch (ObjectDisposedException)
+        {
+            // A stop that did not wait for this thread has handed the listeners on.
+        }
+    }
+
+    private void Serve()
+    {
         while (!_stopping)
         {
             TrapOwner[] owners;
@@ -182,14 +194,27 @@ internal sealed class TrapListeners : IDisposable
         {
             // Shut out by a stop that could not wait for this call.
             _log.Warning("A trapped call of pid {Pid} came after the daemon began to stop; it fails with ENOTCONN", call.ThreadId);
-            owner.Listener.Answer(call.Id, Errno.ENOTCONN);
+            AnswerLast(owner, call, Errno.ENOTCONN);
         }
         catch (Exception ex)
         {
             _log.Error(ex, "A trapped call of pid {Pid} failed inside the daemon; it gets EIO. Please report this with the log", call.ThreadId);
-            owner.Listener.Answer(call.Id, Errno.EIO);
+            AnswerLast(owner, call, Errno.EIO);
         }
         _calls.Forget(call.Id); // answered (or its caller gone): its slow work's results go
+    }
+
+    /// <summary>An answer after a failure; the listener itself may be gone
+    /// already (handed on by a stop that did not wait for this thread).</summary>
+    private static void AnswerLast(TrapOwner owner, SeccompNotification call, Errno result)
+    {
+        try
+        {
+            owner.Listener.Answer(call.Id, result);
+        }
+        catch (ObjectDisposedException)
+        {
+        }
     }
 
     private void Remove(TrapOwner owner, string why)
