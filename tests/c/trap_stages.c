@@ -904,14 +904,25 @@ static int emulator_fds(void)
 	return n;
 }
 
-static int stage_survivor(void)
+/*
+ * The start of a stage the harness steps with SIGUSR1: prints "# pid N",
+ * checks the program runs under run's filter, and blocks SIGUSR1 for sigwait.
+ */
+static sigset_t begin_signalled_stage(void)
 {
+	sigset_t usr1;
+
 	tap_note("pid %d", (int)getpid());
 	check(seccomp_mode() == 2, "design", "the program runs under a seccomp filter (run)");
-	sigset_t usr1;
 	sigemptyset(&usr1);
 	sigaddset(&usr1, SIGUSR1);
 	sigprocmask(SIG_BLOCK, &usr1, NULL);
+	return usr1;
+}
+
+static int stage_survivor(void)
+{
+	sigset_t usr1 = begin_signalled_stage();
 
 	int dev = lu_open_device_or_die();
 	int s = lu_create(dev, "trap-survivor");
@@ -987,12 +998,7 @@ static int stage_survivor(void)
 
 static int stage_outlive(void)
 {
-	tap_note("pid %d", (int)getpid());
-	check(seccomp_mode() == 2, "design", "the program runs under a seccomp filter (run)");
-	sigset_t usr1;
-	sigemptyset(&usr1);
-	sigaddset(&usr1, SIGUSR1);
-	sigprocmask(SIG_BLOCK, &usr1, NULL);
+	sigset_t usr1 = begin_signalled_stage();
 	int m = lu_memfd("trap-outlive", MFD_CLOEXEC, 4096);
 	int p[2];
 	check(m >= 0 && pipe2(p, O_CLOEXEC) == 0 && write(p[1], "abc", 3) == 3, "design", "a memfd and a pipe");
