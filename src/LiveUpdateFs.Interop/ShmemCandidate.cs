@@ -11,8 +11,6 @@ namespace LiveUpdateFs.Interop;
 /// </summary>
 public static class ShmemCandidate
 {
-    private const int OPath = 0x200000;
-
     public enum Verdict
     {
         NotOpen,
@@ -22,19 +20,14 @@ public static class ShmemCandidate
 
     public static Verdict Of(int threadId, int fd)
     {
-        if (fd < 0)
-            return Verdict.NotOpen;
-        string? info = ProcFs.ReadText($"/proc/{threadId}/fdinfo/{fd}");
-        if (info is null || ProcFs.FieldOf(info, "flags:") is not { } flags || ProcFs.FieldOf(info, "mnt_id:") is not { } mountId)
-            return Verdict.NotOpen;
-        if ((Convert.ToInt32(flags, 8) & OPath) != 0)
+        if (FdInfo.Of(threadId, fd) is not { IsPathOnly: false } info)
             return Verdict.NotOpen;
         string? target = ProcFs.ReadLink($"/proc/{threadId}/fd/{fd}");
         if (target is null)
             return Verdict.NotOpen;
         if (target.StartsWith("/memfd:", StringComparison.Ordinal))
             return Verdict.MaybeShmem; // memfds live on the kernel's internal shm or hugetlbfs mounts
-        string? type = MountTable.TypeOfMount(threadId.ToString(System.Globalization.CultureInfo.InvariantCulture), int.Parse(mountId));
+        string? type = MountTable.TypeOfMount(threadId.ToString(System.Globalization.CultureInfo.InvariantCulture), info.MountId);
         return type is "tmpfs" or "hugetlbfs" ? Verdict.MaybeShmem : Verdict.NotShmem;
     }
 }

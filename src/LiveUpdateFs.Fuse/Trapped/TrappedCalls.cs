@@ -107,15 +107,8 @@ internal sealed class TrappedCalls(LuoFileSystem fileSystem, IFuseLoop loop, str
 
     private bool IsOwnMount(DeviceInode file) => MountDevice is { } mount && file.SameFileSystem(mount);
 
-    private const int OPath = 0x200000;
-
-    private static bool MayBeLuoFile(int threadId, int fd)
-    {
-        if (fd < 0 || ProcFs.ReadText($"/proc/{threadId}/fdinfo/{fd}") is not { } info
-            || ProcFs.FieldOf(info, "flags:") is not { } flags || !ulong.TryParse(ProcFs.FieldOf(info, "ino:"), out ulong inode))
-            return false;
-        return (Convert.ToInt32(flags, 8) & OPath) == 0 && (inode == LuoNodes.Device || inode >= LuoNodes.SessionBase);
-    }
+    private static bool MayBeLuoFile(int threadId, int fd) =>
+        FdInfo.Of(threadId, fd) is { IsPathOnly: false, Inode: var inode } && (inode is null or LuoNodes.Device or >= LuoNodes.SessionBase);
 
     /// <summary>The kernel's LUO files are no regular files: FIONREAD reaches
     /// LUO's ioctl (EINVAL: nr outside 0-1, spec §2.1), FIOQSIZE is ENOTTY.</summary>
