@@ -17,7 +17,9 @@
  *     never receives. Once a second it asks the mount which daemon serves it
  *     (the pid its .lufs-daemon node names: the same string across a
  *     reboot's exec, and meaningful in any pid namespace). Another pid, or no
- *     daemon at all (the dead mount's ENOTCONN, an empty directory): keeping.
+ *     daemon at all (the dead mount's ENOTCONN, an empty directory), three
+ *     answers in a row (a reboot's exec leaves the mount away for a moment):
+ *     keeping.
  *   keeping: it answers every call CONTINUE (the kernel runs it as without a
  *     filter) and every 250 ms offers the listener to the mount's daemon
  *     (LUFS_PHASE_SERVE_LISTENER); once one took it: watching that daemon.
@@ -52,6 +54,7 @@
 
 #define LISTENER_FD 3
 #define WATCH_MS 1000
+#define CONFIRM 3
 #define OFFER_MS 250
 #define CHILD_DEADLINE_MS 2000
 #define PID_TEXT 32
@@ -260,6 +263,7 @@ static int wait_listener(int listener, int want_calls, int ms)
 static int watch(int listener, char *holder)
 {
 	struct answer a;
+	int changed = 0;
 
 	for (;;) {
 		if (wait_listener(listener, 0, WATCH_MS) < 0)
@@ -267,11 +271,13 @@ static int watch(int listener, char *holder)
 		/* No answer in time: a stopped or busy daemon still holds the listener. */
 		if (!ask_and_wait(listener, &a))
 			continue;
-		if (!a.pid[0])
-			return 0; /* no daemon serves the mount */
-		if (!holder[0])
+		if (a.pid[0] && !holder[0])
 			memcpy(holder, a.pid, PID_TEXT);
-		else if (strcmp(a.pid, holder) != 0)
+		/* No daemon, or another one: a reboot's exec unmounts and mounts
+		 * again (same process, listeners kept), so only a change seen on
+		 * CONFIRM answers in a row means the holder is gone. */
+		changed = !a.pid[0] || strcmp(a.pid, holder) != 0 ? changed + 1 : 0;
+		if (changed >= CONFIRM)
 			return 0;
 	}
 }
