@@ -26,7 +26,7 @@ internal sealed class TrappedCalls(LuoFileSystem fileSystem, IFuseLoop loop, str
     // This thread's own: the FUSE thread's guard caches per-thread state.
     private readonly MappingGuard _mappings = new(exits);
     private readonly TakenFiles _takenFiles = new(mountpoint);
-    private readonly Dictionary<(ulong Call, string Kind), Task> _slow = []; // listener thread only
+    private readonly HeldCallWork _work = new();
     private SafeFd? _root;
     private DeviceInode? _mountDevice;
 
@@ -152,7 +152,7 @@ internal sealed class TrappedCalls(LuoFileSystem fileSystem, IFuseLoop loop, str
                 // Up to 4 GiB of the caller's memory: read off this thread
                 // (every tree's calls wait on it); the call waits, held.
                 int threadId = call.ThreadId;
-                if (!Slow(call.Id, "tail", () => TailScans.FirstNonZero(new CallerProcess(threadId, _mappings), scan.Start, scan.Length), out (ulong StopAt, bool NonZero) verdict))
+                if (!_work.Slow(call.Id, "tail", () => TailScans.FirstNonZero(new CallerProcess(threadId, _mappings), scan.Start, scan.Length), out (ulong StopAt, bool NonZero) verdict))
                     return Fate.Held;
                 memory = new ScannedMemory(process, scan.Start, scan.Start + scan.Length, verdict.StopAt, verdict.NonZero);
                 continue;
@@ -161,11 +161,11 @@ internal sealed class TrappedCalls(LuoFileSystem fileSystem, IFuseLoop loop, str
             if (outcome.WorkFirst is { } work)
             {
                 // A restore from the store, off this thread too; then the request runs again.
-                if (_slow.TryGetValue((call.Id, "restore"), out Task? done) && done.IsCompleted)
-                    return Answer(listener, call, Errno.EIO); // restored, yet it asks again: a bug, logged by the store
-                if (!Slow(call.Id, "restore", () => { work(); return true; }, out bool _))
+                if (_work.Restore(call.Id, work) == HeldCallWork.RestoreTurn.Held)
                     return Fate.Held;
-                continue;
+                _log.Error("RETRIEVE_FD from pid {Pid} still asks for a restore after {Rounds} finished ones: answered EIO. This is a daemon bug: please report it with this log",
+                    call.ThreadId, HeldCallWork.MaxRestoreRounds);
+                return Answer(listener, call, Errno.EIO);
             }
             if (outcome.Result.IsError && !drained && request is LuoRequest.CreateSession or LuoRequest.RetrieveSession)
             {
@@ -180,31 +180,6 @@ internal sealed class TrappedCalls(LuoFileSystem fileSystem, IFuseLoop loop, str
                 return Answer(listener, call, outcome.Result);
             return Install(listener, call, process, memory, pending, accessMode);
         }
-    }
-
-    /// <summary>
-    /// Slow work a call needs (<paramref name="kind"/>: a long tail scan, a
-    /// restore), run on the thread pool while the listener thread serves
-    /// other calls: false while it runs (the call is held and handled again:
-    /// TrapListeners retries held calls); true once done, with its result,
-    /// which stays until the call is answered (<see cref="Forget"/>): each
-    /// retry passes every earlier step again.
-    /// </summary>
-    private bool Slow<T>(ulong callId, string kind, Func<T> work, out T result)
-    {
-        result = default!;
-        if (!_slow.TryGetValue((callId, kind), out Task? started))
-        {
-            _slow[(callId, kind)] = Task.Run(work);
-            return false;
-        }
-        if (!started.IsCompleted)
-            return false;
-        if (started is Task<T> { IsCompletedSuccessfully: true } done)
-            result = done.Result;
-        else
-            throw started.Exception?.InnerException ?? new InvalidOperationException($"the {kind} work of a trapped call failed");
-        return true;
     }
 
     private volatile bool _shutOut;
@@ -223,11 +198,7 @@ internal sealed class TrappedCalls(LuoFileSystem fileSystem, IFuseLoop loop, str
     public void ShutOut() => loop.Exclusive(() => _shutOut = true);
 
     /// <summary>A call is answered, or its caller gone: its slow work's results go.</summary>
-    public void Forget(ulong callId)
-    {
-        foreach ((ulong Call, string Kind) key in _slow.Keys.Where(k => k.Call == callId).ToList())
-            _slow.Remove(key);
-    }
+    public void Forget(ulong callId) => _work.Forget(callId);
 
     /// <summary>Puts the result's fd into the caller and completes the
     /// struct, as the kernel's steps "copy back, install" (spec §4.1 steps 7-8).</summary>
