@@ -3,6 +3,7 @@ using LiveUpdateFs.Core.Files;
 using LiveUpdateFs.Core.Reboot;
 using LiveUpdateFs.Core.Sessions;
 using LiveUpdateFs.Fuse.OpenFiles;
+using LiveUpdateFs.Fuse.Status;
 using LiveUpdateFs.Fuse.Trapped;
 using LiveUpdateFs.Interop;
 using LiveUpdateFs.Uapi;
@@ -372,7 +373,7 @@ public sealed class LuoFileSystem : IFuseFileSystem, IDisposable
     private byte[] RenderStatus()
     {
         var nodes = _openFiles.Values.OfType<SessionFile>().GroupBy(f => f.Session.Id).ToDictionary(g => g.Key, g => g.First().Node);
-        return StatusJson.Render(_orchestrator.Snapshot(), _daemon, nodes, (_reboots?.Phase ?? RebootPhase.Serving).ToString().ToLowerInvariant());
+        return StatusDocument.Of(_orchestrator.Snapshot(), _daemon, nodes, (_reboots?.Phase ?? RebootPhase.Serving).ToString().ToLowerInvariant()).ToJson();
     }
 
     private static bool TryParseSessionNode(string name, out ulong ticket)

@@ -130,15 +130,28 @@ public static class Cli
             Description = "Leave FIONREAD/FIOQSIZE untrapped (the VFS answers them on LUO fds, unlike the kernel): for programs that call FIONREAD "
                 + "often on sockets or pipes; ftruncate/fallocate stay trapped",
         };
+        // No default: without it, run serves the mount the program's device path resolves to.
+        var runMountpoint = new Option<string?>("--mountpoint", "-m")
+        {
+            Description = $"Directory the emulator is mounted on (default: the mount that $LIVEUPDATE_DEVICE, $LUO_DEVICE or {Defaults.Link} resolves to; "
+                + "without either, the default mountpoint)",
+        };
         var run = new Command("run",
             "Run a program (like umockdev-run) so that its fd-returning requests are served: by default through a seccomp filter inherited by the "
             + "whole process tree (any binary: static, Go, raw syscalls); liveupdatefs run -- PROGRAM ARGS")
         {
-            mountpoint, preload, fdRequestsOnly, noIoctlTraps, program,
+            runMountpoint, preload, fdRequestsOnly, noIoctlTraps, program,
         };
-        run.SetAction(r => new RunCommand(MountpointPath(r.GetValue(mountpoint)!), r.GetValue(preload),
-            r.GetValue(fdRequestsOnly) ? TrapExtras.None : r.GetValue(noIoctlTraps) ? TrapExtras.SizeChanges : TrapExtras.All,
-            r.GetValue(program)!).Run());
+        run.SetAction(r =>
+        {
+            string? problem = null;
+            string? served = r.GetValue(runMountpoint) is { } named ? MountpointPath(named) : DeviceMountpoint.Find(out problem);
+            if (served is null)
+                return RunCommand.Fail(problem!, RunCommand.Unusable);
+            return new RunCommand(served, r.GetValue(preload),
+                r.GetValue(fdRequestsOnly) ? TrapExtras.None : r.GetValue(noIoctlTraps) ? TrapExtras.SizeChanges : TrapExtras.All,
+                r.GetValue(program)!).Run();
+        });
 
         return new RootCommand("LiveUpdateFs: the Linux Live Update Orchestrator (/dev/liveupdate) emulated through FUSE")
         {

@@ -1,7 +1,7 @@
 using System.Globalization;
-using System.Text.Json;
-using System.Text.Json.Nodes;
+using LiveUpdateFs.Fuse.Status;
 using LiveUpdateFs.Interop;
+using LiveUpdateFs.Uapi;
 
 namespace LiveUpdateFs.Host;
 
@@ -21,14 +21,14 @@ namespace LiveUpdateFs.Host;
 public sealed class DaemonMount
 {
     public static readonly TimeSpan AnswerTimeout = TimeSpan.FromSeconds(5);
-    private const string FuseType = "fuse.liveupdatefs";
+    public const string FuseType = "fuse.liveupdatefs";
     private const string Program = "liveupdatefs";
     private const string Deleted = " (deleted)";
 
     private readonly MountEntry? _mount;
-    private readonly JsonObject? _status;
+    private readonly StatusDocument? _status;
 
-    private DaemonMount(string mountpoint, DaemonMountState state, string problem, MountEntry? mount = null, JsonObject? status = null,
+    private DaemonMount(string mountpoint, DaemonMountState state, string problem, MountEntry? mount = null, StatusDocument? status = null,
         int daemonPid = 0)
     {
         Mountpoint = mountpoint;
@@ -49,16 +49,16 @@ public sealed class DaemonMount
     public string Problem { get; }
 
     /// <summary>The daemon's status.json (only when <see cref="Serving"/>).</summary>
-    public JsonObject Status => _status ?? throw new InvalidOperationException($"no daemon serves {Mountpoint}");
+    public StatusDocument Status => _status ?? throw new InvalidOperationException($"no daemon serves {Mountpoint}");
 
     /// <summary>The pid status.json names: to be signalled only through <see cref="PinDaemon"/>.</summary>
     public int DaemonPid { get; }
 
     /// <summary>The boot status.json names ("" when it names none).</summary>
-    public string Boot => Status["boot"] is JsonValue boot && boot.TryGetValue(out string? id) ? id : "";
+    public string Boot => Status.Boot;
 
     /// <summary>A supervisor (systemd) restarts this daemon when its exec fails.</summary>
-    public bool Supervised => Status["supervised"] is JsonValue supervised && supervised.TryGetValue(out bool yes) && yes;
+    public bool Supervised => Status.Supervised;
 
     /// <summary>What serves <paramref name="mountpoint"/> (a path as the kernel names it).</summary>
     public static DaemonMount At(string mountpoint)
@@ -113,7 +113,7 @@ public sealed class DaemonMount
 
     /// <summary>What reads of a FUSE mount whose daemon has ended answer: ENOTCONN,
     /// or ECONNABORTED for a read under way when it died (the IOException's HResult is the errno).</summary>
-    private const int ENOTCONN = 107, ECONNABORTED = 103;
+    private static bool DeadConnection(IOException failed) => new Errno(failed.HResult) == Errno.ENOTCONN || new Errno(failed.HResult) == Errno.ECONNABORTED;
 
     /// <summary>The file at <paramref name="path"/> if the opened file is on
     /// <paramref name="mount"/> (its mount id, from fdinfo: the path cannot
@@ -155,7 +155,7 @@ public sealed class DaemonMount
             return new(mountpoint, DaemonMountState.Untrusted,
                 $"cannot read {path} ({denied.Message}): only root or the daemon's user may control it; refused, nothing was done");
         }
-        catch (AggregateException ex) when (ex.InnerException is IOException { HResult: not (ENOTCONN or ECONNABORTED) } failed)
+        catch (AggregateException ex) when (ex.InnerException is IOException failed && !DeadConnection(failed))
         {
             // Not the dead connection's answer: a live mount must never be detached for it.
             return new(mountpoint, DaemonMountState.Untrusted,
@@ -168,17 +168,10 @@ public sealed class DaemonMount
                 + $"Start one with: liveupdatefs mount --mountpoint {mountpoint} (that clears the dead mount), or clear it with: liveupdatefs unmount --mountpoint {mountpoint}",
                 mount);
         }
-        JsonObject? status = null;
-        try
-        {
-            status = JsonNode.Parse(bytes) as JsonObject;
-        }
-        catch (JsonException)
-        {
-        }
-        if (status?["daemonPid"] is not JsonValue pidValue || !pidValue.TryGetValue(out int pid) || pid <= 0)
-            return new(mountpoint, DaemonMountState.Untrusted, $"{path} is not a liveupdatefs daemon's status (no daemonPid); refused, nothing was done");
-        return new(mountpoint, DaemonMountState.Serving, "", mount, status, pid);
+        if (StatusDocument.Parse(bytes) is not { DaemonPid: > 0 } status)
+            return new(mountpoint, DaemonMountState.Untrusted,
+                $"{path} is not a liveupdatefs daemon's status (not the document docs/status.schema.json describes: a daemon of another version?); refused, nothing was done");
+        return new(mountpoint, DaemonMountState.Serving, "", mount, status, status.DaemonPid);
     }
 
     private static DaemonMount NotAnswering(string mountpoint, MountEntry mount)

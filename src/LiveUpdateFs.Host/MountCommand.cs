@@ -72,23 +72,18 @@ public sealed class MountCommand(MountOptions options)
         // it makes itself inert in a process named liveupdatefs.
 
         using Process daemon = Process.Start(start) ?? throw new InvalidOperationException("could not start the daemon process");
-        var clock = Stopwatch.StartNew();
-        while (clock.Elapsed < StartTimeout)
+        if (DaemonWait.Until(options.Mountpoint, StartTimeout, d => d.Serving && d.DaemonPid == daemon.Id, out _, () => daemon.HasExited))
         {
-            if (DaemonMount.At(options.Mountpoint) is { Serving: true } serving && serving.DaemonPid == daemon.Id)
-            {
-                Console.WriteLine($"liveupdatefs: serving {Path.Combine(options.Mountpoint, Defaults.DeviceNode)}" +
-                    (options.LinkPath is null ? "" : $" (link {options.LinkPath})") + $", daemon pid {daemon.Id}, log {logFile}");
-                return 0;
-            }
-            if (daemon.HasExited)
-            {
-                Console.Error.WriteLine($"liveupdatefs mount: the daemon exited with {daemon.ExitCode}; its log ({logFile}) ends with:");
-                foreach (string line in HostSys.Tail(logFile, 10))
-                    Console.Error.WriteLine("  " + line);
-                return 1;
-            }
-            Thread.Sleep(5);
+            Console.WriteLine($"liveupdatefs: serving {Path.Combine(options.Mountpoint, Defaults.DeviceNode)}" +
+                (options.LinkPath is null ? "" : $" (link {options.LinkPath})") + $", daemon pid {daemon.Id}, log {logFile}");
+            return 0;
+        }
+        if (daemon.HasExited)
+        {
+            Console.Error.WriteLine($"liveupdatefs mount: the daemon exited with {daemon.ExitCode}; its log ({logFile}) ends with:");
+            foreach (string line in HostSys.Tail(logFile, 10))
+                Console.Error.WriteLine("  " + line);
+            return 1;
         }
         Console.Error.WriteLine($"liveupdatefs mount: the daemon did not serve {options.Mountpoint} within {StartTimeout.TotalSeconds} s; see {logFile}");
         return 1;

@@ -22,7 +22,8 @@ public sealed class RunCommand(string mountpoint, bool preload, TrapExtras extra
     /// refused by the kernel, EBUSY).</summary>
     public const string ServedVariable = "LIVEUPDATEFS_SECCOMP";
 
-    private const int Unusable = 2;
+    /// <summary>Exit status when the program could not be run as asked (not its own status).</summary>
+    public const int Unusable = 2;
 
     public int Run()
     {
@@ -107,7 +108,7 @@ public sealed class RunCommand(string mountpoint, bool preload, TrapExtras extra
             .FirstOrDefault(candidate => File.Exists(candidate) && (File.GetUnixFileMode(candidate) & (UnixFileMode.UserExecute | UnixFileMode.GroupExecute | UnixFileMode.OtherExecute)) != 0);
     }
 
-    private static int Fail(string message, int status)
+    public static int Fail(string message, int status)
     {
         Console.Error.WriteLine($"liveupdatefs run: {message}");
         return status;

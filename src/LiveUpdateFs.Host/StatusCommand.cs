@@ -1,6 +1,5 @@
-using System.Text.Json;
-using System.Text.Json.Nodes;
 using LiveUpdateFs.Fuse;
+using LiveUpdateFs.Fuse.Status;
 
 namespace LiveUpdateFs.Host;
 
@@ -24,71 +23,55 @@ public static class StatusCommand
             Console.Error.WriteLine($"liveupdatefs status: {daemon.Problem}");
             return 1;
         }
-        JsonObject status = daemon.Status;
-        bool complete = AddHolders(mountpoint, status);
+        StatusDocument status = WithHolders(mountpoint, daemon.Status);
         if (json)
-            PrintJson(status);
+        {
+            using Stream stdout = Console.OpenStandardOutput();
+            stdout.Write(status.ToJson());
+        }
         else
-            PrintTable(mountpoint, daemon.DaemonPid, status);
-        if (!complete)
+        {
+            PrintTable(mountpoint, status);
+        }
+        if (status.HoldersComplete != true)
             Console.Error.WriteLine(ScanIncomplete);
         return 0;
     }
 
-    /// <summary>Fills in "deviceHolders", each session's "holders" and
-    /// "holdersComplete"; false when the scan ran out of time.</summary>
-    private static bool AddHolders(string mountpoint, JsonObject status)
+    /// <summary>The document with "deviceHolders", each session's "holders"
+    /// and "holdersComplete" (false when the scan ran out of time).</summary>
+    private static StatusDocument WithHolders(string mountpoint, StatusDocument status)
     {
         Dictionary<string, List<int>> holders = EmulatorFdHolders.ByNode(mountpoint, HolderScanBudget, out bool complete);
-        status["deviceHolders"] = Pids(holders.GetValueOrDefault(LuoNodes.DeviceName));
-        foreach (JsonObject session in Sessions(status))
-            session["holders"] = Pids(session["node"] is JsonValue node && node.TryGetValue(out string? name) ? holders.GetValueOrDefault(name) : null);
-        status["holdersComplete"] = complete;
-        return complete;
-    }
-
-    private static JsonArray Pids(List<int>? pids) => new((pids ?? []).Order().Select(p => (JsonNode)p).ToArray());
-
-    private static IEnumerable<JsonObject> Sessions(JsonObject status) => (status["sessions"] as JsonArray ?? new JsonArray()).OfType<JsonObject>();
-
-    private static void PrintJson(JsonObject status)
-    {
-        using Stream stdout = Console.OpenStandardOutput();
-        using (var writer = new Utf8JsonWriter(stdout, new JsonWriterOptions { Indented = true }))
-            status.WriteTo(writer);
-        stdout.WriteByte((byte)'\n');
-    }
-
-    private static void PrintTable(string mountpoint, int pid, JsonObject status)
-    {
-        string deviceHolders = PidList(status["deviceHolders"]);
-        Console.WriteLine($"daemon pid {pid}, device {Path.Combine(mountpoint, Defaults.DeviceNode)} "
-            + (Flag(status, "deviceOpen") ? $"open (held by {deviceHolders})" : "closed")
-            + (Flag(status, "frozen") ? ", frozen for a reboot" : ""));
-        if (!Flag(status, "incomingLoaded"))
-            Console.WriteLine("the device was not opened yet in this boot: sessions handed over by the previous one appear after its first open (spec §3)");
-        var sessions = Sessions(status).ToList();
-        // Wide enough for the longest name (up to 63 bytes, escaped).
-        int width = Math.Max("SESSION".Length, sessions.Select(s => Text(s, "name").Length).DefaultIfEmpty(0).Max());
-        Console.WriteLine($"{"SESSION".PadRight(width)} {"KIND",-10} {"HOLDERS",-12} {"TOKEN",20} {"SIZE",14} STATE");
-        foreach (JsonObject session in sessions)
+        return status with
         {
-            string line = $"{Text(session, "name").PadRight(width)} {Text(session, "kind"),-10} {PidList(session["holders"]),-12}";
-            var files = (session["files"] as JsonArray ?? new JsonArray()).OfType<JsonObject>().ToList();
-            if (files.Count == 0)
+            DeviceHolders = Pids(holders.GetValueOrDefault(LuoNodes.DeviceName)),
+            Sessions = [.. status.Sessions.Select(s => s with { Holders = Pids(holders.GetValueOrDefault(s.Node)) })],
+            HoldersComplete = complete,
+        };
+    }
+
+    private static int[] Pids(List<int>? pids) => [.. (pids ?? []).Order()];
+
+    private static void PrintTable(string mountpoint, StatusDocument status)
+    {
+        Console.WriteLine($"daemon pid {status.DaemonPid}, device {Path.Combine(mountpoint, Defaults.DeviceNode)} "
+            + (status.DeviceOpen ? $"open (held by {PidList(status.DeviceHolders)})" : "closed")
+            + (status.Frozen ? ", frozen for a reboot" : ""));
+        if (!status.IncomingLoaded)
+            Console.WriteLine("the device was not opened yet in this boot: sessions handed over by the previous one appear after its first open (spec §3)");
+        // Wide enough for the longest name (up to 63 bytes, escaped).
+        int width = Math.Max("SESSION".Length, status.Sessions.Select(s => s.Name.Length).DefaultIfEmpty(0).Max());
+        Console.WriteLine($"{"SESSION".PadRight(width)} {"KIND",-10} {"HOLDERS",-12} {"TOKEN",20} {"SIZE",14} STATE");
+        foreach (StatusSession session in status.Sessions)
+        {
+            string line = $"{session.Name.PadRight(width)} {session.Kind,-10} {PidList(session.Holders),-12}";
+            if (session.Files.Count == 0)
                 Console.WriteLine($"{line} {"-",20} {"-",14} (no files)");
-            foreach (JsonObject file in files)
-            {
-                long size = file["size"] is JsonValue value && value.TryGetValue(out long bytes) ? bytes : 0;
-                Console.WriteLine($"{line} {Text(file, "token"),20} {size,14} {Text(file, "state")}");
-            }
+            foreach (StatusFile file in session.Files)
+                Console.WriteLine($"{line} {file.Token,20} {file.Size,14} {file.State}");
         }
     }
 
-    private static string PidList(JsonNode? pids) =>
-        pids is JsonArray { Count: > 0 } list ? string.Join(',', list.Select(p => p!.GetValue<int>())) : "-";
-
-    private static bool Flag(JsonObject json, string name) => json[name] is JsonValue value && value.TryGetValue(out bool flag) && flag;
-
-    private static string Text(JsonObject json, string name) => json[name] is JsonValue value && value.TryGetValue(out string? text) ? text : "";
+    private static string PidList(IReadOnlyList<int>? pids) => pids is { Count: > 0 } ? string.Join(',', pids) : "-";
 }

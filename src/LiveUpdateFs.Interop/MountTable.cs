@@ -16,6 +16,13 @@ public static class MountTable
     /// namespace (the last one mounted there: it is the one in use), or null.</summary>
     public static MountEntry? At(string mountpoint) => Entries("self").LastOrDefault(e => e.Point == mountpoint);
 
+    /// <summary>The mount that holds <paramref name="path"/> (absolute, symlinks
+    /// resolved) in this process's namespace: the one with the longest mount
+    /// point that is a prefix of the path (the last one mounted there), or null.</summary>
+    public static MountEntry? Holding(string path) => Entries("self")
+        .Where(e => path == e.Point || path.StartsWith(e.Point == "/" ? "/" : e.Point + "/", StringComparison.Ordinal))
+        .OrderBy(e => e.Point.Length).LastOrDefault();
+
     /// <summary>The device ("MAJ:MIN") of the mount at <paramref name="mountpoint"/>
     /// in this process's namespace, or null. A FUSE mount's device is its
     /// connection: every copy of the mount, in any mount namespace, shows it.</summary>

@@ -68,15 +68,7 @@ public sealed class RebootCommand(string mountpoint, bool keepProcesses, bool du
     /// its check: the mountpoint soon serves a new boot of the same daemon.</summary>
     private bool NextBootStarted(int daemonPid, string boot)
     {
-        var clock = Stopwatch.StartNew();
-        while (clock.Elapsed < NextBootWait)
-        {
-            DaemonMount now = DaemonMount.At(mountpoint);
-            if (now.Serving)
-                return now.DaemonPid == daemonPid && now.Boot != boot;
-            Thread.Sleep(5);
-        }
-        return false;
+        return DaemonWait.Until(mountpoint, NextBootWait, d => d.Serving, out DaemonMount now) && now.DaemonPid == daemonPid && now.Boot != boot;
     }
 
     private static readonly TimeSpan NextBootWait = TimeSpan.FromSeconds(5);
@@ -88,15 +80,9 @@ public sealed class RebootCommand(string mountpoint, bool keepProcesses, bool du
     /// "rebooted since", not "not there".</summary>
     private DaemonMount FindDaemon()
     {
-        var clock = Stopwatch.StartNew();
-        while (true)
-        {
-            DaemonMount daemon = DaemonMount.At(mountpoint);
-            if (daemon.Serving || expectBoot is null || clock.Elapsed > RestartTimeout
-                || daemon.State is not (DaemonMountState.NotMounted or DaemonMountState.Dead))
-                return daemon;
-            Thread.Sleep(5);
-        }
+        DaemonWait.Until(mountpoint, RestartTimeout,
+            d => d.Serving || expectBoot is null || d.State is not (DaemonMountState.NotMounted or DaemonMountState.Dead), out DaemonMount daemon);
+        return daemon;
     }
 
     /// <summary>Asks the frozen daemon to commit and exec into the next boot,
@@ -115,21 +101,16 @@ public sealed class RebootCommand(string mountpoint, bool keepProcesses, bool du
                 + "sessions of the processes ended above are gone with them, as after a failed kexec. The daemon's log says why; run the reboot again");
             return false;
         }
-        var clock = Stopwatch.StartNew();
-        while (clock.Elapsed < RestartTimeout)
+        if (DaemonWait.Until(mountpoint, RestartTimeout, d => d.Serving && d.DaemonPid == daemon.Pid && d.Boot != oldBoot, out _, () => daemon.HasExited))
+            return true;
+        if (daemon.HasExited)
         {
-            if (DaemonMount.At(mountpoint) is { Serving: true } next && next.DaemonPid == daemon.Pid && next.Boot != oldBoot)
-                return true;
-            if (daemon.HasExited)
-            {
-                // Either its exec failed and the sessions are in the store,
-                // or it was killed: then in-place memfds died with it.
-                Fail(1, $"the daemon (pid {daemon.Pid}) ended instead of restarting; its log says whether the sessions are in the store "
-                    + "or it was killed (then kept memfds died with it, as memory in a crash, and an uncommitted durable reboot left the previous state). "
-                    + $"Use --durable where the daemon may be killed. {NextDaemon(daemon.Pid, supervised)}");
-                return false;
-            }
-            Thread.Sleep(2);
+            // Either its exec failed and the sessions are in the store,
+            // or it was killed: then in-place memfds died with it.
+            Fail(1, $"the daemon (pid {daemon.Pid}) ended instead of restarting; its log says whether the sessions are in the store "
+                + "or it was killed (then kept memfds died with it, as memory in a crash, and an uncommitted durable reboot left the previous state). "
+                + $"Use --durable where the daemon may be killed. {NextDaemon(daemon.Pid, supervised)}");
+            return false;
         }
         Fail(1, $"the next boot did not serve {mountpoint} within {RestartTimeout.TotalSeconds} s; see the daemon's log");
         return false;
@@ -159,15 +140,8 @@ public sealed class RebootCommand(string mountpoint, bool keepProcesses, bool du
     {
         if (result != Errno.ENOTCONN && result != Errno.ECONNABORTED)
             return false;
-        var clock = Stopwatch.StartNew();
-        while (clock.Elapsed < RestartTimeout && !daemon.HasExited)
-        {
-            DaemonMount next = DaemonMount.At(mountpoint);
-            if (next.Serving)
-                return next.DaemonPid == daemon.Pid && next.Boot != boot;
-            Thread.Sleep(5);
-        }
-        return false;
+        return DaemonWait.Until(mountpoint, RestartTimeout, d => d.Serving, out DaemonMount next, () => daemon.HasExited)
+            && next.DaemonPid == daemon.Pid && next.Boot != boot;
     }
 
     private int FreezeFailed(Errno result, Envelope freeze, ProcessPin daemon, string boot)
@@ -228,14 +202,7 @@ public sealed class RebootCommand(string mountpoint, bool keepProcesses, bool du
     /// the next one: its pid, or null when none serves in time.</summary>
     private int? AwaitSupervisorRestart(int oldPid)
     {
-        var clock = Stopwatch.StartNew();
-        while (clock.Elapsed < RestartTimeout)
-        {
-            if (DaemonMount.At(mountpoint) is { Serving: true } next && next.DaemonPid != oldPid)
-                return next.DaemonPid;
-            Thread.Sleep(10);
-        }
-        return null;
+        return DaemonWait.Until(mountpoint, RestartTimeout, d => d.Serving && d.DaemonPid != oldPid, out DaemonMount next) ? next.DaemonPid : null;
     }
 
     private static string Size(long bytes) => bytes >= 1 << 20 ? $"{bytes / (double)(1 << 20):F1} MiB" : $"{bytes} bytes";

@@ -146,4 +146,49 @@ public sealed class CommandLineTests
         Assert.That(status.ExitCode, Is.EqualTo(7), "the program runs under a seccomp filter and its exit status is run's: " + status.Output);
         Assert.That(emulator.LogTail(), Does.Contain("Serving the seccomp listener"));
     }
+
+    [Test]
+    [Description("run without --mountpoint serves the mount the program's device path resolves to (docs/seccomp.md), through either variable and a symlink, in both modes")]
+    public void Run_without_mountpoint_serves_the_mount_the_device_path_resolves_to()
+    {
+        using MountedEmulator emulator = MountedEmulator.Start();
+        string link = Path.Combine(emulator.Directory, "dev-liveupdate");
+        File.CreateSymbolicLink(link, emulator.Device);
+
+        ProcessResult trapped = emulator.Cli(["run", "--", "/usr/bin/env"], new Dictionary<string, string?> { ["LIVEUPDATE_DEVICE"] = link, ["LUO_DEVICE"] = null });
+        Assert.That(trapped.ExitCode, Is.Zero, trapped.Output);
+        Assert.That(trapped.Output, Does.Contain($"LIVEUPDATEFS_SECCOMP={emulator.Mountpoint}"));
+
+        ProcessResult preloaded = emulator.Cli(["run", "--preload", "--", "/usr/bin/env"], new Dictionary<string, string?> { ["LIVEUPDATE_DEVICE"] = null, ["LUO_DEVICE"] = link });
+        Assert.That(preloaded.ExitCode, Is.Zero, preloaded.Output);
+        Assert.That(preloaded.Output, Does.Contain($"LIVEUPDATEFS_MOUNTPOINT={emulator.Mountpoint}"));
+    }
+
+    [Test]
+    [Description("run without --mountpoint says clearly that no daemon serves the device path: another file, a dangling link, a missing path named by the variable")]
+    public void Run_without_mountpoint_says_when_no_daemon_serves_the_device_path()
+    {
+        string dir = Directory.CreateTempSubdirectory("liveupdatefs-nodev-").FullName;
+        try
+        {
+            string dangling = Path.Combine(dir, "dangling");
+            File.CreateSymbolicLink(dangling, Path.Combine(dir, "gone", "liveupdate"));
+            foreach ((string device, string says) in new[]
+            {
+                ("/dev/null", "which no liveupdatefs daemon serves"),
+                (dangling, "is a dangling link"),
+                (Path.Combine(dir, "missing"), "which does not exist"),
+            })
+            {
+                ProcessResult result = ProcessRunner.Run(Repository.Daemon, ["run", "--", "/bin/true"],
+                    new Dictionary<string, string?> { ["LIVEUPDATE_DEVICE"] = device, ["LUO_DEVICE"] = null });
+                Assert.That(result.ExitCode, Is.EqualTo(2), $"{device}: {result.Output}");
+                Assert.That(result.Output, Does.Contain(says).And.Contain("--mountpoint"), device);
+            }
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
 }
