@@ -28,6 +28,7 @@
 #include <time.h>
 
 #include "lufs_direct.h"
+#include "luo.h"
 #include "tap.h"
 
 #define WATCHDOG_SECONDS 30
