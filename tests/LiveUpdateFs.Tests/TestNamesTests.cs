@@ -34,7 +34,8 @@ public sealed class TestNamesTests
         .Select(f => f.Name)
         .ToHashSet();
 
-    // The trimming analysis runs on this project too (Directory.Build.props); the test assembly is never trimmed.
+    // Directory.Build.props turns the trimming analysis on here too (it reads IsTestProject before this
+    // project sets it); the test assembly is never trimmed, so reflecting over its own types is safe.
     [UnconditionalSuppressMessage("Trimming", "IL2026", Justification = "the test assembly is not trimmed")]
     [UnconditionalSuppressMessage("Trimming", "IL2070", Justification = "the test assembly is not trimmed")]
     private static IEnumerable<MethodInfo> TestMethods() =>
