@@ -127,7 +127,11 @@ static int retrieve_or_create(const char *name, char *kind)
 	return c.fd;
 }
 
-/* Sends kind, text and (if fd >= 0) a copy of fd in one message. */
+/*
+ * Sends kind, text and (if fd >= 0) a copy of fd in one message. (The
+ * SCM_RIGHTS code is written out here, not shared with tests/c/fdpass.h:
+ * each example stands alone, to be read and copied as one file.)
+ */
 static int reply(int conn, char kind, int fd, const char *text)
 {
 	char buf[256];

@@ -164,6 +164,7 @@ static int get_session(const char *socket_path, char *kind)
 		die("no answer from the agent (%s)", n < 0 ? strerror(errno) : "it closed the connection");
 	buf[n] = '\0';
 
+	/* SCM_RIGHTS written out here, as in luo-agent.c: each example stands alone. */
 	int fd = -1;
 	struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
 	if (cm && cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS &&

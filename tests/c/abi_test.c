@@ -8,6 +8,8 @@
 #include <stdalign.h>
 #include <stddef.h>
 
+#include <linux/liveupdate.h>
+
 #include "lufs-envelope.h"
 #include "tap.h"
 

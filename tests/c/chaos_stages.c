@@ -44,6 +44,7 @@
 #include <time.h>
 
 #include "holder.h"
+#include "luo.h"
 #include "tap.h"
 
 #define PAGE 4096
@@ -200,12 +201,7 @@ static void fork_holder(int *dev, const int *sessions, int n, int memfd, const s
 	if (pid == 0) {
 		close(ready[0]);
 		setsid();
-		int null = open("/dev/null", O_RDWR);
-		for (int std = 0; std <= 2; std++)
-			if (null < 0 || dup2(null, std) < 0)
-				close(std);
-		if (null > 2)
-			close(null);
+		quiet_stdio();
 		memcpy(keep, sessions, (size_t)n * sizeof *keep);
 		keep[n] = ready[1];
 		keep[n + 1] = memfd;
@@ -381,36 +377,31 @@ static void check_present(int s, const char *name, const struct layout *l, char 
 		snprintf(why, n, "GET_NAME returns \"%.63s\"", got);
 	for (int f = 0; f < l->nfiles && !why[0]; f++) {
 		const struct file_layout *fl = &l->files[f];
-		struct liveupdate_session_retrieve_fd r = { .size = sizeof r, .fd = -1, .token = fl->token };
-		int retrieved = lu_ioctl(s, LIVEUPDATE_SESSION_RETRIEVE_FD, &r);
-		if (retrieved < 0) {
-			snprintf(why, n, "RETRIEVE_FD token %u: errno %d (%s)", fl->token, -retrieved, tap_errname(-retrieved));
+		int fd = lu_retrieve_fd(s, fl->token);
+		if (fd < 0) {
+			snprintf(why, n, "RETRIEVE_FD token %u: errno %d (%s)", fl->token, -fd, tap_errname(-fd));
 			break;
 		}
-		fds[nfds++] = r.fd;
+		fds[nfds++] = fd;
 		struct stat st;
 		char problem[240] = "";
-		if (fstat(r.fd, &st) < 0 || st.st_size != fl->size)
+		if (fstat(fd, &st) < 0 || st.st_size != fl->size)
 			snprintf(problem, sizeof problem, "size %lld, expected %lld", (long long)st.st_size, (long long)fl->size);
 		else if (l->shape == PLAIN)
-			plain_ok(r.fd, fl, problem, sizeof problem);
+			plain_ok(fd, fl, problem, sizeof problem);
 		else
-			writer_ok(r.fd, name, fl, problem, sizeof problem);
+			writer_ok(fd, name, fl, problem, sizeof problem);
 		if (problem[0])
 			snprintf(why, n, "token %u: %s", fl->token, problem);
 	}
 	if (!why[0]) {
-		struct liveupdate_session_retrieve_fd extra = { .size = sizeof extra, .fd = -1,
-								 .token = (unsigned)l->nfiles + 1 };
-		int unknown = lu_ioctl(s, LIVEUPDATE_SESSION_RETRIEVE_FD, &extra);
+		int unknown = lu_retrieve_fd(s, (unsigned)l->nfiles + 1);
 		if (unknown != -ENOENT)
 			snprintf(why, n, "RETRIEVE_FD of token %d (not preserved) returned %s, expected ENOENT",
 				 l->nfiles + 1, unknown < 0 ? tap_errname(-unknown) : "an fd");
-		if (unknown >= 0)
-			close(extra.fd);
+		close_if(unknown);
 	}
-	struct liveupdate_session_finish fin = { .size = sizeof fin };
-	rc = lu_ioctl(s, LIVEUPDATE_SESSION_FINISH, &fin);
+	rc = lu_finish(s);
 	if (!why[0] && rc < 0)
 		snprintf(why, n, "FINISH: errno %d (%s)", -rc, tap_errname(-rc));
 	for (int i = 0; i < nfds; i++)

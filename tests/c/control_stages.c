@@ -60,6 +60,8 @@
 
 #include "holder.h"
 #include "lufs_direct.h"
+#include "luo.h"
+#include "tap.h"
 
 static _Noreturn void hang(void)
 {

@@ -13,6 +13,7 @@
  */
 #include <termios.h>
 
+#include "luo.h"
 #include "tap.h"
 
 #define SESSION "decode-session"

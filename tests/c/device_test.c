@@ -8,6 +8,7 @@
  */
 #include <sys/wait.h>
 
+#include "luo.h"
 #include "tap.h"
 
 #define NAME_MAIN "device-test-main"

@@ -12,6 +12,20 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+/*
+ * Puts /dev/null on fds 0-2 (closes those it cannot replace): a child that
+ * outlives the stage must never keep the harness's pipes open.
+ */
+static inline void quiet_stdio(void)
+{
+	int null = open("/dev/null", O_RDWR);
+	for (int std = 0; std <= 2; std++)
+		if (null < 0 || dup2(null, std) < 0)
+			close(std);
+	if (null > 2)
+		close(null);
+}
+
 /* Closes every fd above 2 that is not in keep[0..n); -1 when /proc/self/fd cannot be read. */
 static inline int close_all_but(const int *keep, int n)
 {
@@ -52,12 +66,7 @@ static inline pid_t start_holder(const int *keep, int n)
 	if (pid == 0) {
 		close(ready[0]);
 		setsid();
-		int null = open("/dev/null", O_RDWR);
-		for (int std = 0; std <= 2; std++)
-			if (null < 0 || dup2(null, std) < 0)
-				close(std);
-		if (null > 2)
-			close(null);
+		quiet_stdio();
 		for (int i = 0; i < n; i++)
 			kept[i] = keep[i];
 		kept[n] = ready[1];

@@ -82,8 +82,11 @@
 #include <sys/wait.h>
 #include <time.h>
 
+#include "fdpass.h"
 #include "holder.h"
 #include "lufs_direct.h"
+#include "luo.h"
+#include "tap.h"
 
 #define ANSWER_LIMIT 1.0        /* every request of a well-behaved caller, and the bounded ones here */
 #define HOSTILE_LIMIT 5.0       /* a hostile request must be answered within this (it may be slower) */
@@ -138,17 +141,6 @@ static uint64_t name_hash(const char *name)
 	for (; *name; name++)
 		h = (h ^ (unsigned char)*name) * 1099511628211ull;
 	return h;
-}
-
-/* A child's stdio goes to /dev/null: it must never keep the harness's pipes open. */
-static void quiet_stdio(void)
-{
-	int null = open("/dev/null", O_RDWR);
-	for (int std = 0; std <= 2; std++)
-		if (null < 0 || dup2(null, std) < 0)
-			close(std);
-	if (null > 2)
-		close(null);
 }
 
 /* The nodes beside the device, resolved once at the start: resolving a
@@ -220,47 +212,6 @@ static int seed_memfd(const char *name)
 static void seed_name(char *out, size_t n, const char *prefix, int i)
 {
 	snprintf(out, n, "%s-%d", prefix, i);
-}
-
-/* Sends msg (len bytes) with fd attached when fd >= 0. */
-static int send_with_fd(int sock, const void *msg, size_t len, int fd)
-{
-	union {
-		char buf[CMSG_SPACE(sizeof(int))];
-		struct cmsghdr align;
-	} u;
-	struct iovec iov = { .iov_base = (void *)msg, .iov_len = len };
-	struct msghdr h = { .msg_iov = &iov, .msg_iovlen = 1 };
-	if (fd >= 0) {
-		memset(&u, 0, sizeof u);
-		h.msg_control = u.buf;
-		h.msg_controllen = sizeof u.buf;
-		struct cmsghdr *c = CMSG_FIRSTHDR(&h);
-		c->cmsg_level = SOL_SOCKET;
-		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(c), &fd, sizeof fd);
-	}
-	return sendmsg(sock, &h, MSG_NOSIGNAL) == (ssize_t)len ? 0 : -errno;
-}
-
-/* Receives one message; *fd gets an attached fd or -1. Bytes received or -errno. */
-static ssize_t recv_with_fd(int sock, void *msg, size_t len, int *fd)
-{
-	union {
-		char buf[CMSG_SPACE(sizeof(int))];
-		struct cmsghdr align;
-	} u;
-	struct iovec iov = { .iov_base = msg, .iov_len = len };
-	struct msghdr h = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof u.buf };
-	*fd = -1;
-	ssize_t n = recvmsg(sock, &h, MSG_CMSG_CLOEXEC);
-	if (n < 0)
-		return -errno;
-	for (struct cmsghdr *c = CMSG_FIRSTHDR(&h); c; c = CMSG_NXTHDR(&h, c))
-		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
-			memcpy(fd, CMSG_DATA(c), sizeof *fd);
-	return n;
 }
 
 /* Waits up to limit seconds for fd to be readable: 1 readable, 0 not (yet). */
@@ -378,7 +329,7 @@ static struct call call_start(request_fn fn, void *ctx, int linger)
 		double t0 = now();
 		long rc = fn(ctx, &fd, &detail);
 		struct reply r = { .rc = rc, .detail = detail, .seconds = now() - t0 };
-		send_with_fd(sv[1], &r, sizeof r, fd);
+		fdpass_send(sv[1], &r, sizeof r, fd);
 		if (linger)
 			for (;;)
 				pause();
@@ -403,7 +354,7 @@ static struct outcome call_wait(struct call *c, double limit)
 	if (wait_readable(c->sock, limit)) {
 		struct reply r;
 		int fd = -1;
-		ssize_t n = recv_with_fd(c->sock, &r, sizeof r, &fd);
+		ssize_t n = fdpass_recv(c->sock, &r, sizeof r, &fd);
 		if (n == (ssize_t)sizeof r) {
 			o.answered = 1;
 			o.rc = r.rc;
@@ -554,12 +505,10 @@ static long r_retrieve_fd(void *ctx, int *fd_out, long *detail)
 {
 	(void)detail;
 	struct req *r = ctx;
-	struct liveupdate_session_retrieve_fd rf = { .size = sizeof rf, .fd = -1, .token = r->token };
-	int rc = lu_ioctl(r->fd, LIVEUPDATE_SESSION_RETRIEVE_FD, &rf);
-	if (rc < 0)
-		return rc;
-	*fd_out = rf.fd;
-	return rf.fd;
+	int fd = lu_retrieve_fd(r->fd, r->token);
+	if (fd >= 0)
+		*fd_out = fd;
+	return fd;
 }
 
 static long r_finish(void *ctx, int *fd_out, long *detail)
@@ -567,8 +516,7 @@ static long r_finish(void *ctx, int *fd_out, long *detail)
 	(void)fd_out;
 	(void)detail;
 	struct req *r = ctx;
-	struct liveupdate_session_finish f = { .size = sizeof f };
-	return lu_ioctl(r->fd, LIVEUPDATE_SESSION_FINISH, &f);
+	return lu_finish(r->fd);
 }
 
 /* A request with a zeroed 72-byte struct of the right size (create/retrieve: r->name). */
@@ -884,10 +832,10 @@ static long r_backdoor_envelope(void *ctx, int *fd_out, long *detail)
 	}
 	*detail = -1;
 	if (r->request == LIVEUPDATE_IOCTL_RETRIEVE_SESSION) {
-		struct liveupdate_session_retrieve_fd rf = { .size = sizeof rf, .fd = -1, .token = SEED_TOKEN };
-		if (lu_ioctl(s, LIVEUPDATE_SESSION_RETRIEVE_FD, &rf) == 0) {
+		int file = lu_retrieve_fd(s, SEED_TOKEN);
+		if (file >= 0) {
 			struct stat st;
-			*detail = fstat(rf.fd, &st) == 0 ? st.st_size : -1;
+			*detail = fstat(file, &st) == 0 ? st.st_size : -1;
 		}
 	}
 	return 0;

@@ -55,6 +55,8 @@
 #include <sys/wait.h>
 #include <time.h>
 
+#include "fdpass.h"
+#include "luo.h"
 #include "tap.h"
 
 #define WORKERS 16
@@ -144,22 +146,6 @@ static double now(void)
 }
 
 /* ------------------------------------------------------------------ */
-/* LUO calls not in tap.h                                              */
-
-static int retrieve_fd(int session, uint64_t token)
-{
-	struct liveupdate_session_retrieve_fd r = { .size = sizeof r, .fd = -1, .token = token };
-	int rc = lu_ioctl(session, LIVEUPDATE_SESSION_RETRIEVE_FD, &r);
-	return rc < 0 ? rc : r.fd;
-}
-
-static int finish(int session)
-{
-	struct liveupdate_session_finish f = { .size = sizeof f };
-	return lu_ioctl(session, LIVEUPDATE_SESSION_FINISH, &f);
-}
-
-/* ------------------------------------------------------------------ */
 /* Opener <-> worker messages (seqpacket: one message, one record)     */
 
 enum { REQ_CREATE = 1, REQ_RETRIEVE, REQ_DONE };
@@ -184,42 +170,13 @@ struct msg {
 /* Sends m with fd attached (fd < 0: none). 0 or -errno. */
 static int send_msg(int sock, const struct msg *m, int fd)
 {
-	union {
-		char buf[CMSG_SPACE(sizeof(int))];
-		struct cmsghdr align;
-	} u;
-	struct iovec iov = { .iov_base = (void *)m, .iov_len = sizeof *m };
-	struct msghdr h = { .msg_iov = &iov, .msg_iovlen = 1 };
-	if (fd >= 0) {
-		h.msg_control = u.buf;
-		h.msg_controllen = sizeof u.buf;
-		struct cmsghdr *c = CMSG_FIRSTHDR(&h);
-		c->cmsg_level = SOL_SOCKET;
-		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(c), &fd, sizeof fd);
-	}
-	return sendmsg(sock, &h, MSG_NOSIGNAL) == (ssize_t)sizeof *m ? 0 : -errno;
+	return fdpass_send(sock, m, sizeof *m, fd);
 }
 
 /* Receives one message; *fd gets an attached fd or -1. Bytes read, 0 at EOF, -errno. */
 static ssize_t recv_msg(int sock, struct msg *m, int *fd)
 {
-	union {
-		char buf[CMSG_SPACE(sizeof(int))];
-		struct cmsghdr align;
-	} u;
-	struct iovec iov = { .iov_base = m, .iov_len = sizeof *m };
-	struct msghdr h = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
-			    .msg_controllen = sizeof u.buf };
-	*fd = -1;
-	ssize_t n = recvmsg(sock, &h, MSG_CMSG_CLOEXEC);
-	if (n < 0)
-		return -errno;
-	struct cmsghdr *c = CMSG_FIRSTHDR(&h);
-	if (c && c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
-		memcpy(fd, CMSG_DATA(c), sizeof *fd);
-	return n;
+	return fdpass_recv(sock, m, sizeof *m, fd);
 }
 
 /* ------------------------------------------------------------------ */
@@ -444,12 +401,12 @@ static void op_probe(struct worker *w, struct sess *s)
 		close_if(fd);
 		break;
 	case 2:
-		fd = retrieve_fd(s->fd, s->nfiles ? s->files[0].token : 1);
+		fd = lu_retrieve_fd(s->fd, s->nfiles ? s->files[0].token : 1);
 		wcheck_rc(w, fd, EINVAL, "RETRIEVE_FD on the outgoing session %s", s->name);
 		close_if(fd);
 		break;
 	case 3:
-		wcheck_rc(w, finish(s->fd), EINVAL, "FINISH on the outgoing session %s", s->name);
+		wcheck_rc(w, lu_finish(s->fd), EINVAL, "FINISH on the outgoing session %s", s->name);
 		break;
 	default:
 		fd = ask_opener(w, REQ_RETRIEVE, s->name);
@@ -625,7 +582,7 @@ static int incoming_step(struct worker *w, struct sess *s)
 	int k = step - 2;
 	if (k < nget) {
 		struct mfile *f = &s->files[k];
-		int fd = retrieve_fd(s->fd, f->token);
+		int fd = lu_retrieve_fd(s->fd, f->token);
 		wcheck_rc(w, fd, 0, "RETRIEVE_FD %s token %#llx", s->name, (unsigned long long)f->token);
 		if (fd >= 0) {
 			char why[160];
@@ -635,7 +592,7 @@ static int incoming_step(struct worker *w, struct sess *s)
 			w->st.files++;
 			w->st.bytes += f->size;
 			if (k % 3 == 0) { /* §4.4: again, the same open file */
-				int again = retrieve_fd(s->fd, f->token);
+				int again = lu_retrieve_fd(s->fd, f->token);
 				struct stat a, b;
 				wcheck(w, again >= 0 && fstat(fd, &a) == 0 && fstat(again, &b) == 0 && a.st_ino == b.st_ino,
 				       "op %ld: RETRIEVE_FD %s token %#llx again: fd %d, not the same file", w->st.ops,
@@ -652,17 +609,17 @@ static int incoming_step(struct worker *w, struct sess *s)
 		do
 			token = next_rand(&w->rng);
 		while (has_token(s, token));
-		int fd = retrieve_fd(s->fd, token);
+		int fd = lu_retrieve_fd(s->fd, token);
 		wcheck_rc(w, fd, ENOENT, "RETRIEVE_FD %s of a token never preserved", s->name);
 		close_if(fd);
 		return 0;
 	}
 	if (k == 1) {
 		if (s->plan != 2) {
-			wcheck_rc(w, finish(s->fd), 0, "FINISH %s", s->name);
+			wcheck_rc(w, lu_finish(s->fd), 0, "FINISH %s", s->name);
 			w->st.finishes++;
 			if (s->plan == 3 && nget < s->nfiles) {
-				int fd = retrieve_fd(s->fd, s->files[nget].token);
+				int fd = lu_retrieve_fd(s->fd, s->files[nget].token);
 				wcheck_rc(w, fd, ENOENT, "RETRIEVE_FD %s of an unretrieved token after FINISH", s->name);
 				close_if(fd);
 			} else {
@@ -1123,11 +1080,11 @@ static int stage_shapes_after(void)
 		if (s < 0)
 			continue;
 		tally(&t, lu_name_is(s, name), "GET_NAME of %s", name);
-		int fd = retrieve_fd(s, (uint64_t)i);
+		int fd = lu_retrieve_fd(s, (uint64_t)i);
 		tally_rc(&t, fd, 0, "RETRIEVE_FD of many-", i);
 		if (fd >= 0)
 			tally(&t, content_ok(fd, shape_seed(i), shape_size(i), why, sizeof why), "%s: %s", name, why);
-		tally_rc(&t, finish(s), 0, "FINISH many-", i);
+		tally_rc(&t, lu_finish(s), 0, "FINISH many-", i);
 		close_if(fd);
 		close(s);
 		tally_rc(&t, lu_retrieve(dev, name), ENOENT, "RETRIEVE_SESSION after FINISH and close, many-", i);
@@ -1142,7 +1099,7 @@ static int stage_shapes_after(void)
 	int s = lu_retrieve(dev, FILES_SESSION);
 	check_rc(s, 0, "4.2", "RETRIEVE_SESSION " FILES_SESSION);
 	for (int i = 0; s >= 0 && i < N_FILES; i++) {
-		int fd = retrieve_fd(s, 1000 + (uint64_t)i);
+		int fd = lu_retrieve_fd(s, 1000 + (uint64_t)i);
 		tally_rc(&t, fd, 0, "RETRIEVE_FD token 1000 +", i);
 		if (fd >= 0)
 			tally(&t, content_ok(fd, shape_seed(i) ^ 0xF11E5, shape_size(i) * 3, why, sizeof why),
@@ -1150,9 +1107,9 @@ static int stage_shapes_after(void)
 		close_if(fd);
 	}
 	if (s >= 0) {
-		tally_rc(&t, retrieve_fd(s, 1000 + N_FILES), ENOENT, "RETRIEVE_FD of the token after the last, 1000 +",
+		tally_rc(&t, lu_retrieve_fd(s, 1000 + N_FILES), ENOENT, "RETRIEVE_FD of the token after the last, 1000 +",
 			 N_FILES);
-		tally_rc(&t, finish(s), 0, "FINISH " FILES_SESSION, 0);
+		tally_rc(&t, lu_finish(s), 0, "FINISH " FILES_SESSION, 0);
 		close(s);
 		tally_rc(&t, lu_retrieve(dev, FILES_SESSION), ENOENT, "RETRIEVE_SESSION after FINISH and close", 0);
 	}

@@ -13,7 +13,7 @@
 #include <limits.h>
 
 #include "lufs-envelope.h"
-#include "tap.h"
+#include "luo.h"
 
 /* Any envelope by hand: PHASE with the caller's REQUEST/ARG and CHANNEL_FD. */
 static inline int lufs_send(int fd, __u32 phase, __u64 request, void *arg, int channel_fd,

@@ -19,6 +19,8 @@
  * protocol, i.e. by doing the library's job by hand.
  */
 #include "lufs_direct.h"
+#include "luo.h"
+#include "tap.h"
 
 typedef struct liveupdate_ioctl_create_session create_t;
 typedef struct liveupdate_ioctl_retrieve_session retrieve_t;

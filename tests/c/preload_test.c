@@ -14,7 +14,7 @@
  *       LiveUpdateFs file), on the device and on a session fd;
  *     - no process of the program opens the mount's status.json (fanotify:
  *       needs root), which makes the daemon scan every process.
- *   preload_test two-mounts DEVICE2  (a second mount; NUnit's CConformanceSuite)
+ *   preload_test two-mounts DEVICE2  (a second mount; NUnit's CConformanceTests)
  *     - the frozen size is asked of the mount that answered last: CREATE on
  *       mount B, then on A, then a PRESERVE_FD (no envelope) on B.
  *
@@ -28,6 +28,7 @@
 #include <time.h>
 
 #include "lufs_direct.h"
+#include "luo.h"
 #include "tap.h"
 
 #define WATCHDOG_SECONDS 30

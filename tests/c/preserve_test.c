@@ -13,6 +13,7 @@
 #include <sys/socket.h>
 #include <sys/vfs.h>
 
+#include "luo.h"
 #include "tap.h"
 
 #ifndef TMPFS_MAGIC

@@ -59,6 +59,7 @@
 #include <sys/types.h>
 
 #include "holder.h"
+#include "luo.h"
 #include "tap.h"
 
 #define KiB ((off_t)1024)
@@ -215,19 +216,6 @@ static struct expect plain(unsigned token, off_t size)
 /* ------------------------------------------------------------------ */
 /* Device and session helpers                                          */
 
-static int retrieve_fd(int session, unsigned token)
-{
-	struct liveupdate_session_retrieve_fd r = { .size = sizeof r, .fd = -1, .token = token };
-	int rc = lu_ioctl(session, LIVEUPDATE_SESSION_RETRIEVE_FD, &r);
-	return rc < 0 ? rc : r.fd;
-}
-
-static int finish(int session)
-{
-	struct liveupdate_session_finish f = { .size = sizeof f, .reserved = 0 };
-	return lu_ioctl(session, LIVEUPDATE_SESSION_FINISH, &f);
-}
-
 /* CREATE_SESSION as a case; a failure ends the stage (its contract breaks). */
 static int create_or_die(int dev, const char *name)
 {
@@ -341,7 +329,7 @@ static void check_props(int fd, const char *sess, const struct expect *e, int la
 /* RETRIEVE_FD as a case plus the size and contents; returns the fd or -errno. */
 static int retrieve_and_check(int session, const char *sess, const struct expect *e)
 {
-	int fd = retrieve_fd(session, e->token);
+	int fd = lu_retrieve_fd(session, e->token);
 	check_rc(fd, 0, "4.4", "RETRIEVE_FD %s token %u", sess, e->token);
 	if (fd >= 0)
 		check_data(fd, sess, e);
@@ -479,7 +467,7 @@ static void stage2_vm_ram(int dev)
 	int fds[N_VM_RAM];
 	for (int i = 0; i < N_VM_RAM; i++) {
 		const struct expect *e = &vm_ram[i];
-		int fd = fds[i] = retrieve_fd(s, e->token);
+		int fd = fds[i] = lu_retrieve_fd(s, e->token);
 		check_rc(fd, 0, "4.4", "RETRIEVE_FD vm-ram token %u", e->token);
 		if (fd < 0)
 			continue;
@@ -499,14 +487,14 @@ static void stage2_vm_ram(int dev)
 
 	int t2 = fds[1], t3 = fds[2];
 	if (t2 >= 0) {
-		int t2b = retrieve_fd(s, 2);
+		int t2b = lu_retrieve_fd(s, 2);
 		check_rc(t2b, 0, "4.4", "RETRIEVE_FD vm-ram token 2 a second time");
 		check(t2b >= 0 && lseek(t2, 100, SEEK_SET) == 100 && lseek(t2b, 0, SEEK_CUR) == 100, "4.4",
 		      "the second fd shares the open file description (lseek on the first to 100, the second reports 100)");
 		close_if(t2b);
 		check_rc(neg_errno(ftruncate(t2, 8 * KiB)), 0, "8.4", "vm-ram token 2: a retrieved memfd is not frozen (ftruncate to 8192 works)");
 	}
-	check_rc(retrieve_fd(s, 99), ENOENT, "4.4", "RETRIEVE_FD of unknown token 99 -> ENOENT");
+	check_rc(lu_retrieve_fd(s, 99), ENOENT, "4.4", "RETRIEVE_FD of unknown token 99 -> ENOENT");
 
 	int m = lu_memfd("reboot-probe", MFD_CLOEXEC, 4 * KiB);
 	check_rc(m < 0 ? m : lu_preserve(s, m, 1000), EINVAL, "4.3", "PRESERVE_FD on the incoming session \"vm-ram\" -> EINVAL");
@@ -524,9 +512,9 @@ static void stage2_vm_ram(int dev)
 	close_if(out);
 	close(probe2);
 
-	check_rc(finish(s), 0, "4.5", "FINISH \"vm-ram\"");
-	check_rc(finish(s), 0, "4.5", "FINISH \"vm-ram\" again -> 0 (no-op)");
-	check_rc(retrieve_fd(s, 2), ENOENT, "4.5", "RETRIEVE_FD token 2 after FINISH -> ENOENT");
+	check_rc(lu_finish(s), 0, "4.5", "FINISH \"vm-ram\"");
+	check_rc(lu_finish(s), 0, "4.5", "FINISH \"vm-ram\" again -> 0 (no-op)");
+	check_rc(lu_retrieve_fd(s, 2), ENOENT, "4.5", "RETRIEVE_FD token 2 after FINISH -> ENOENT");
 	if (t2 >= 0) {
 		char why[160] = "";
 		int ok = range_ok(t2, 2, 0, 4 * KiB, DATA, why, sizeof why);
@@ -553,9 +541,9 @@ static void stage2_state(int dev)
 		return;
 	struct expect e10 = plain(10, 4 * KiB);
 	int fd = retrieve_and_check(s, "state", &e10);
-	check_rc(finish(s), 0, "4.5", "FINISH \"state\" with tokens 11 and 12 never retrieved -> 0");
-	check_rc(retrieve_fd(s, 11), ENOENT, "4.5", "RETRIEVE_FD token 11 after FINISH -> ENOENT (its data is discarded)");
-	check_rc(retrieve_fd(s, 12), ENOENT, "4.5", "RETRIEVE_FD token 12 after FINISH -> ENOENT");
+	check_rc(lu_finish(s), 0, "4.5", "FINISH \"state\" with tokens 11 and 12 never retrieved -> 0");
+	check_rc(lu_retrieve_fd(s, 11), ENOENT, "4.5", "RETRIEVE_FD token 11 after FINISH -> ENOENT (its data is discarded)");
+	check_rc(lu_retrieve_fd(s, 12), ENOENT, "4.5", "RETRIEVE_FD token 12 after FINISH -> ENOENT");
 	close(s);
 	close_if(fd);
 }
@@ -585,8 +573,8 @@ static void stage2_empty(int dev)
 	check_rc(s, 0, "4.2", "RETRIEVE_SESSION \"empty-session\" (no files)");
 	if (s < 0)
 		return;
-	check_rc(retrieve_fd(s, 1), ENOENT, "4.4", "RETRIEVE_FD token 1 of the empty session -> ENOENT");
-	check_rc(finish(s), 0, "4.5", "FINISH \"empty-session\"");
+	check_rc(lu_retrieve_fd(s, 1), ENOENT, "4.4", "RETRIEVE_FD token 1 of the empty session -> ENOENT");
+	check_rc(lu_finish(s), 0, "4.5", "FINISH \"empty-session\"");
 	close(s);
 }
 
@@ -600,7 +588,7 @@ static void stage2_named(int dev, const char *name, const char *label, unsigned 
 	check(lu_name_is(s, name), "4.6", "GET_NAME of %s returns the full name", label);
 	struct expect e = plain(token, 4 * KiB);
 	int fd = retrieve_and_check(s, label, &e);
-	check_rc(finish(s), 0, "4.5", "FINISH %s", label);
+	check_rc(lu_finish(s), 0, "4.5", "FINISH %s", label);
 	close(s);
 	close_if(fd);
 }
@@ -642,7 +630,7 @@ static int stage3(void)
 		struct expect e70 = plain(70, 4 * KiB), e71 = plain(71, 3 * MiB);
 		int a = retrieve_and_check(s, "gen2", &e70);
 		int b = retrieve_and_check(s, "gen2", &e71);
-		check_rc(finish(s), 0, "4.5", "FINISH \"gen2\"");
+		check_rc(lu_finish(s), 0, "4.5", "FINISH \"gen2\"");
 		close(s);
 		check_rc(lu_retrieve(dev, "gen2"), ENOENT, "4.5", "RETRIEVE_SESSION \"gen2\" after FINISH and close -> ENOENT");
 		close_if(a);
@@ -671,11 +659,11 @@ static int corrupt2(void)
 	int s = lu_retrieve(dev, "corrupt");
 	check_rc(s, 0, "4.2", "RETRIEVE_SESSION \"corrupt\"");
 	if (s >= 0) {
-		check_rc(retrieve_fd(s, 1), EIO, "8.4", "RETRIEVE_FD of the corrupted token 1 -> EIO");
-		check_rc(retrieve_fd(s, 1), EIO, "4.4", "RETRIEVE_FD token 1 again -> the same EIO (failures are permanent)");
+		check_rc(lu_retrieve_fd(s, 1), EIO, "8.4", "RETRIEVE_FD of the corrupted token 1 -> EIO");
+		check_rc(lu_retrieve_fd(s, 1), EIO, "4.4", "RETRIEVE_FD token 1 again -> the same EIO (failures are permanent)");
 		struct expect e2 = plain(2, 4 * KiB);
 		int fd = retrieve_and_check(s, "corrupt", &e2);
-		check_rc(finish(s), 0, "4.5", "FINISH \"corrupt\"");
+		check_rc(lu_finish(s), 0, "4.5", "FINISH \"corrupt\"");
 		close(s);
 		close_if(fd);
 	}
@@ -754,7 +742,7 @@ static void crash_check_session(int s, const struct crash_session *cs, const cha
 	int fds[3];
 	for (int f = 0; f < cs->nfiles; f++)
 		fds[f] = retrieve_and_check(s, cs->name, &cs->files[f]);
-	check_rc(finish(s), 0, "4.5", "FINISH \"%s\"", cs->name);
+	check_rc(lu_finish(s), 0, "4.5", "FINISH \"%s\"", cs->name);
 	close(s);
 	for (int f = 0; f < cs->nfiles; f++)
 		close_if(fds[f]);

@@ -10,7 +10,10 @@
 #include <sys/socket.h>
 #include <sys/wait.h>
 
+#include "fdpass.h"
 #include "lufs_direct.h"
+#include "luo.h"
+#include "tap.h"
 
 #define BASIC "session-basic"
 
@@ -185,50 +188,13 @@ static void test_close_discards(int dev)
 
 /* ---- SCM_RIGHTS ---- */
 
-static int send_fd(int sock, int fd)
-{
-	char byte = 'F';
-	struct iovec iov = { .iov_base = &byte, .iov_len = 1 };
-	union {
-		struct cmsghdr h;
-		char buf[CMSG_SPACE(sizeof(int))];
-	} u;
-	memset(&u, 0, sizeof u);
-	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof u.buf };
-	struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
-	c->cmsg_level = SOL_SOCKET;
-	c->cmsg_type = SCM_RIGHTS;
-	c->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(c), &fd, sizeof fd);
-	return sendmsg(sock, &msg, 0) == 1 ? 0 : -errno;
-}
-
-static int recv_fd(int sock)
-{
-	char byte;
-	struct iovec iov = { .iov_base = &byte, .iov_len = 1 };
-	union {
-		struct cmsghdr h;
-		char buf[CMSG_SPACE(sizeof(int))];
-	} u;
-	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof u.buf };
-	if (recvmsg(sock, &msg, MSG_CMSG_CLOEXEC) != 1)
-		return -EPROTO;
-	struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
-	if (!c || c->cmsg_type != SCM_RIGHTS)
-		return -EPROTO;
-	int fd;
-	memcpy(&fd, CMSG_DATA(c), sizeof fd);
-	return fd;
-}
-
 /*
  * Child (forked before the session existed, so its only copy is the one it
  * receives): get the session, wait for 'C', use it, report.
  */
 static _Noreturn void scm_child(int sock)
 {
-	int s = recv_fd(sock);
+	int s = fdpass_recv_fd(sock);
 	char c = 0;
 	if (read(sock, &c, 1) != 1 || c != 'C')
 		_exit(3);
@@ -254,7 +220,7 @@ static void test_scm_rights(int dev)
 	}
 	close(sv[1]);
 	int s = lu_create(dev, "passed");
-	int rc = s < 0 ? s : send_fd(sv[0], s);
+	int rc = s < 0 ? s : fdpass_send_fd(sv[0], s);
 	close_if(s); /* the sender's copy is gone before the child uses it */
 	(void)!write(sv[0], "C", 1);
 	int res[2] = { -EPROTO, -EPROTO };

@@ -54,6 +54,7 @@
 #include <time.h>
 
 #include "holder.h"
+#include "luo.h"
 #include "tap.h"
 
 #define MiB ((off_t)1 << 20)
@@ -121,12 +122,7 @@ static int sparse_memfd(void)
 static void detach(const int *keep, int n)
 {
 	setsid();
-	int null = open("/dev/null", O_RDWR);
-	for (int std = 0; std <= 2; std++)
-		if (null < 0 || dup2(null, std) < 0)
-			close(std);
-	if (null > 2)
-		close(null);
+	quiet_stdio();
 	if (close_all_but(keep, n) < 0)
 		_exit(1);
 }
@@ -292,13 +288,6 @@ static void check_one_instant(int fd, unsigned token, off_t size)
 	munmap((void *)base, (size_t)size);
 }
 
-static int retrieve_fd(int session, unsigned token)
-{
-	struct liveupdate_session_retrieve_fd r = { .size = sizeof r, .fd = -1, .token = token };
-	int rc = lu_ioctl(session, LIVEUPDATE_SESSION_RETRIEVE_FD, &r);
-	return rc < 0 ? rc : r.fd;
-}
-
 static int check_stage(void)
 {
 	int dev = lu_open_device_or_die();
@@ -309,7 +298,7 @@ static int check_stage(void)
 
 	int fds[4] = { -1, -1, -1, -1 };
 	for (unsigned token = 1; token <= 3; token++) {
-		fds[token] = retrieve_fd(s, token);
+		fds[token] = lu_retrieve_fd(s, token);
 		check_rc(fds[token], 0, "4.4", "RETRIEVE_FD token %u", token);
 	}
 	if (fds[1] >= 0) {

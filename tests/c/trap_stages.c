@@ -65,8 +65,10 @@
 #include <sys/un.h>
 #include <sys/wait.h>
 
-#include "tap.h"
+#include "fdpass.h"
 #include "holder.h"
+#include "luo.h"
+#include "tap.h"
 
 /* What can be wrong with a new session fd (bits of a mask: 0 = all right). */
 enum {
@@ -312,20 +314,8 @@ static int stage_send(const char *path, const char *name)
 	int connected = sock >= 0 && unix_address(path, &sa) == 0 && connect(sock, (struct sockaddr *)&sa, sizeof sa) == 0;
 	check_why(connected, strerror(errno), "5.4", "connect to the receiver outside the run tree");
 	if (connected && s >= 0) {
-		char byte = 's';
-		struct iovec iov = { .iov_base = &byte, .iov_len = 1 };
-		union {
-			char buf[CMSG_SPACE(sizeof(int))];
-			struct cmsghdr align;
-		} control;
-		memset(&control, 0, sizeof control);
-		struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buf, .msg_controllen = sizeof control.buf };
-		struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
-		c->cmsg_level = SOL_SOCKET;
-		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(c), &s, sizeof(int));
-		check_why(sendmsg(sock, &msg, 0) == 1, strerror(errno), "5.4", "send the session fd (SCM_RIGHTS)");
+		int sent = fdpass_send_fd(sock, s);
+		check_why(sent == 0, strerror(-sent), "5.4", "send the session fd (SCM_RIGHTS)");
 		/* Our copy goes before the receiver works: the session lives on in its fd alone. */
 		close(s);
 		s = -1;
@@ -353,19 +343,7 @@ static int stage_receive(const char *path, const char *name)
 	int conn = accept4(listener, NULL, NULL, SOCK_CLOEXEC);
 	if (conn < 0)
 		tap_fatal("5.4", strerror(errno), "accept the sender");
-	char byte;
-	struct iovec iov = { .iov_base = &byte, .iov_len = 1 };
-	union {
-		char buf[CMSG_SPACE(sizeof(int))];
-		struct cmsghdr align;
-	} control;
-	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buf, .msg_controllen = sizeof control.buf };
-	int s = -1;
-	if (recvmsg(conn, &msg, MSG_CMSG_CLOEXEC) == 1) {
-		struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
-		if (c && c->cmsg_type == SCM_RIGHTS)
-			memcpy(&s, CMSG_DATA(c), sizeof(int));
-	}
+	int s = fdpass_recv_fd(conn);
 	check_why(s >= 0, "no fd arrived", "5.4", "a session fd arrives from inside the run tree");
 	if (s >= 0) {
 		check(lu_name_is(s, name), "4.6", "GET_NAME on the received fd gives %s", name);
@@ -573,13 +551,6 @@ static void restore_nofile(void)
 	setrlimit(RLIMIT_NOFILE, &rl);
 }
 
-static int retrieve_fd(int s, __u64 token)
-{
-	struct liveupdate_session_retrieve_fd r = { .size = sizeof r, .fd = -1, .token = token };
-	int rc = lu_ioctl(s, LIVEUPDATE_SESSION_RETRIEVE_FD, &r);
-	return rc < 0 ? rc : r.fd;
-}
-
 /*
  * RETRIEVE_FD of `token` with every fd number below RLIMIT_NOFILE taken
  * (EMFILE, and the file stays retrievable), then with exactly one free:
@@ -589,22 +560,16 @@ static int retrieve_with_slots(int s, __u64 token, int filler, const char *what)
 {
 	int n = pack_fds(filler);
 	limit_nofile((rlim_t)n);
-	int fd = retrieve_fd(s, token);
+	int fd = lu_retrieve_fd(s, token);
 	restore_nofile();
 	check_rc(fd, EMFILE, "4.4", "%s with no free fd slot -> EMFILE", what);
 	close_if(fd);
 	limit_nofile((rlim_t)n + 1);
-	fd = retrieve_fd(s, token);
+	fd = lu_retrieve_fd(s, token);
 	restore_nofile();
 	check_rc(fd, 0, "4.4", "%s with exactly one free slot succeeds", what);
 	check(fd == n, "4.4", "it takes that one slot (fd %d)", n);
 	return fd;
-}
-
-static int finish(int s)
-{
-	struct liveupdate_session_finish f = { .size = sizeof f };
-	return lu_ioctl(s, LIVEUPDATE_SESSION_FINISH, &f);
 }
 
 static int stage_emfile_new(void)
@@ -655,17 +620,17 @@ static int stage_emfile_new(void)
 
 	n = pack_fds(filler);
 	limit_nofile((rlim_t)n);
-	int f2 = retrieve_fd(s, 2);
-	int f2unknown = retrieve_fd(s, 99);
+	int f2 = lu_retrieve_fd(s, 2);
+	int f2unknown = lu_retrieve_fd(s, 99);
 	restore_nofile();
 	check_rc(f2, EMFILE, "4.4", "token 2 with no free slot -> EMFILE");
 	check_rc(f2unknown, EMFILE, "4.4", "an unknown token with no free slot -> EMFILE (reserved before the lookup)");
 	close_if(f2);
 	close_if(f2unknown);
-	f2 = retrieve_fd(s, 2);
+	f2 = lu_retrieve_fd(s, 2);
 	check_rc(f2, 0, "4.4", "token 2 afterwards");
 	check(f2 >= 0 && contents_are(f2, 2, EMFILE_SIZE_2), "8.2", "token 2: size and contents intact");
-	check_rc(finish(s), 0, "4.5", "FINISH");
+	check_rc(lu_finish(s), 0, "4.5", "FINISH");
 
 	n = pack_fds(filler);
 	limit_nofile((rlim_t)n + 1);
@@ -968,11 +933,11 @@ static int stage_survivor(void)
 		int flags = fcntl(s, F_GETFD);
 		check(flags >= 0 && (flags & FD_CLOEXEC), "4.2", "FD_CLOEXEC");
 		check(lu_name_is(s, "trap-survivor"), "4.6", "GET_NAME");
-		int f = retrieve_fd(s, 1);
+		int f = lu_retrieve_fd(s, 1);
 		check_rc(f, 0, "4.4", "RETRIEVE_FD");
 		check(f >= 0 && contents_are(f, 3, 10000), "8.2", "its contents");
 		close_if(f);
-		check_rc(finish(s), 0, "4.5", "FINISH");
+		check_rc(lu_finish(s), 0, "4.5", "FINISH");
 		close(s);
 	}
 	int n;

@@ -40,6 +40,7 @@
 #include <sys/wait.h>
 #include <time.h>
 
+#include "luo.h"
 #include "tap.h"
 
 #define NPROC 4

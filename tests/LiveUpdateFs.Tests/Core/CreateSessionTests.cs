@@ -11,7 +11,7 @@ public class CreateSessionTests
 
     [Test]
     [Description("§4.1 step 2: an empty name is EINVAL and creates nothing")]
-    public void EmptyName_IsEinval()
+    public void Empty_name_is_EINVAL()
     {
         Assert.That(_h.Create("", out Session? session), Is.EqualTo(Errno.EINVAL));
         Assert.That(session, Is.Null);
@@ -20,12 +20,12 @@ public class CreateSessionTests
 
     [Test]
     [Description("§4.1 step 2: a name field without NUL is EINVAL")]
-    public void UnterminatedName_IsEinval() =>
+    public void Unterminated_name_is_EINVAL() =>
         Assert.That(_h.Create(new string('u', 64), out _), Is.EqualTo(Errno.EINVAL));
 
     [Test]
     [Description("§4.1 step 5, §6: a 63-byte name is accepted and kept whole")]
-    public void MaximalName_IsAccepted()
+    public void Maximal_name_is_accepted()
     {
         string name = new('m', 63);
 
@@ -34,12 +34,12 @@ public class CreateSessionTests
 
     [Test]
     [Description("§4.1: the new session is outgoing")]
-    public void NewSession_IsOutgoing() =>
+    public void New_session_is_outgoing() =>
         Assert.That(_h.Create("s").Kind, Is.EqualTo(SessionKind.Outgoing));
 
     [Test]
     [Description("§4.1 step 5: a duplicate outgoing name is EEXIST")]
-    public void DuplicateName_IsEexist()
+    public void Duplicate_name_is_EEXIST()
     {
         _h.Create("dup");
 
@@ -48,7 +48,7 @@ public class CreateSessionTests
 
     [Test]
     [Description("§4.1 steps 2 and 5: bytes after the NUL do not make a name different")]
-    public void BytesAfterNul_DoNotCount()
+    public void Bytes_after_the_NUL_do_not_count()
     {
         _h.Create("dup");
 
@@ -57,7 +57,7 @@ public class CreateSessionTests
 
     [Test]
     [Description("§5.2: closing an outgoing session frees its name")]
-    public void NameIsFreeAgain_AfterRelease()
+    public void Name_is_free_again_after_release()
     {
         _h.Luo.ReleaseSession(_h.Create("again"));
 
@@ -66,7 +66,7 @@ public class CreateSessionTests
 
     [Test]
     [Description("§4.1 step 5: an outgoing session may have the name of an incoming one")]
-    public void NameOfAnIncomingSession_IsAccepted()
+    public void Name_of_an_incoming_session_is_accepted()
     {
         _h.AddIncoming("shared");
 

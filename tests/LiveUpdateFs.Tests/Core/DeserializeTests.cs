@@ -17,7 +17,7 @@ public class DeserializeTests
 
     [Test]
     [Description("§3: nothing is rebuilt before the first open; the first open loads once")]
-    public void FirstOpen_LoadsOnce()
+    public void First_open_loads_once()
     {
         var source = new FakeIncomingSource(default, Image("a"), Image("b"));
         Orchestrator luo = With(source);
@@ -34,7 +34,7 @@ public class DeserializeTests
 
     [Test]
     [Description("§3: a failed deserialization is EIO for that open and every later one; the busy flag is dropped")]
-    public void FailedLoad_IsStickyEio()
+    public void Failed_load_is_a_sticky_EIO()
     {
         var source = new FakeIncomingSource(Errno.EIO);
         Orchestrator luo = With(source);
@@ -47,7 +47,7 @@ public class DeserializeTests
 
     [Test]
     [Description("§3: a file whose compatible no handler knows fails the deserialization (EIO)")]
-    public void UnknownCompatible_IsEio()
+    public void Unknown_compatible_is_EIO()
     {
         Orchestrator luo = With(new FakeIncomingSource(default, Image("a"), Image("b", compatible: "memfd-v1")));
 
@@ -57,7 +57,7 @@ public class DeserializeTests
 
     [Test]
     [Description("§3: the first open marks the handover consumed once, before it succeeds; later opens do not mark again")]
-    public void FirstOpen_MarksTheHandoverConsumedOnce()
+    public void First_open_marks_the_handover_consumed_once()
     {
         var source = new FakeIncomingSource(default, Image("a"));
         Orchestrator luo = With(source);
@@ -71,7 +71,7 @@ public class DeserializeTests
 
     [Test]
     [Description("§3: a handover that cannot be marked consumed fails the open with EIO and offers nothing; the next open tries again")]
-    public void FailedConsumedMark_IsEioForThatOpenOnly()
+    public void Failed_consumed_mark_is_EIO_for_that_open_only()
     {
         var source = new FakeIncomingSource(default, Image("a")) { FailingMarks = 1 };
         Orchestrator luo = With(source);
@@ -89,7 +89,7 @@ public class DeserializeTests
 
     [Test]
     [Description("§3: a deserialization that fails its checks consumes nothing")]
-    public void UnknownCompatible_IsNotMarkedConsumed()
+    public void Unknown_compatible_is_not_marked_consumed()
     {
         var source = new FakeIncomingSource(default, Image("a"), Image("b", compatible: "memfd-v1"));
         Orchestrator luo = With(source);
@@ -100,7 +100,7 @@ public class DeserializeTests
 
     [Test]
     [Description("§3: the busy check comes first: a second open while the first is alive is EBUSY, not a second load")]
-    public void BusyCheck_BeforeLoad()
+    public void Busy_check_comes_before_the_load()
     {
         var source = new FakeIncomingSource(default, Image("a"));
         Orchestrator luo = With(source);
@@ -112,7 +112,7 @@ public class DeserializeTests
 
     [Test]
     [Description("§4.4, §8.3: a waiting incoming file shows its compatible and recorded size")]
-    public void IncomingFiles_ShowTheirRecord()
+    public void Incoming_files_show_their_record()
     {
         Orchestrator luo = With(new FakeIncomingSource(default, Image("a")));
         luo.OpenDevice();

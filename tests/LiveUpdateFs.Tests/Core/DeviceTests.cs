@@ -11,7 +11,7 @@ public class DeviceTests
 
     [Test]
     [Description("§3: a second open while the first open file is alive is refused (EBUSY)")]
-    public void SecondOpen_IsRefused()
+    public void Second_open_is_refused()
     {
         Assert.That(_h.Luo.OpenDevice(), Is.EqualTo(Errno.None));
         Assert.That(_h.Luo.OpenDevice(), Is.EqualTo(Errno.EBUSY));
@@ -19,7 +19,7 @@ public class DeviceTests
 
     [Test]
     [Description("§3: the release of the open file clears the busy flag")]
-    public void OpenAfterRelease_Succeeds()
+    public void Open_after_release_succeeds()
     {
         _h.Luo.OpenDevice();
         _h.Luo.ReleaseDevice();
@@ -29,7 +29,7 @@ public class DeviceTests
 
     [Test]
     [Description("§3: closing the device does not affect sessions or preserved files")]
-    public void ReleaseDevice_KeepsSessions()
+    public void ReleaseDevice_keeps_sessions()
     {
         _h.Luo.OpenDevice();
         var session = _h.Create("kept");

@@ -19,12 +19,12 @@ public class IncomingSessionTests
 
     [Test]
     [Description("§4.2 step 3: an unknown name is ENOENT")]
-    public void RetrieveSession_Unknown_IsEnoent() =>
+    public void RETRIEVE_SESSION_of_an_unknown_name_is_ENOENT() =>
         Assert.That(_h.Retrieve("nothing", out _), Is.EqualTo(Errno.ENOENT));
 
     [Test]
     [Description("§4.2 step 3: only incoming sessions are looked up; an outgoing name is ENOENT")]
-    public void RetrieveSession_OutgoingName_IsEnoent()
+    public void RETRIEVE_SESSION_of_an_outgoing_name_is_ENOENT()
     {
         _h.Create("out");
 
@@ -33,7 +33,7 @@ public class IncomingSessionTests
 
     [Test]
     [Description("§4.2 step 3: a 64-byte name without NUL matches nothing")]
-    public void RetrieveSession_Unterminated_IsEnoent()
+    public void RETRIEVE_SESSION_of_an_unterminated_name_is_ENOENT()
     {
         _h.AddIncoming(new string('x', 63));
 
@@ -42,7 +42,7 @@ public class IncomingSessionTests
 
     [Test]
     [Description("§4.2 steps 4-5: the first retrieve marks the session retrieved; the second is EINVAL")]
-    public void RetrieveSession_Twice_IsEinval()
+    public void RETRIEVE_SESSION_twice_is_EINVAL()
     {
         _h.AddIncoming("in");
         Session session = _h.Retrieve("in");
@@ -53,7 +53,7 @@ public class IncomingSessionTests
 
     [Test]
     [Description("§4.1 step 5, §4.2 step 3: with an outgoing and an incoming session of one name, retrieve finds the incoming one")]
-    public void RetrieveSession_FindsIncoming_WhenAnOutgoingSharesTheName()
+    public void RETRIEVE_SESSION_finds_the_incoming_one_when_an_outgoing_shares_the_name()
     {
         Session incoming = _h.AddIncoming("shared");
         _h.Create("shared");
@@ -65,12 +65,12 @@ public class IncomingSessionTests
 
     [Test]
     [Description("§4.4 step 3: a token the session does not hold is ENOENT")]
-    public void RetrieveFile_UnknownToken_IsEnoent() =>
+    public void RETRIEVE_FD_of_an_unknown_token_is_ENOENT() =>
         Assert.That(_h.Luo.RetrieveFile(_h.Incoming("in", (1, Memfd(1))), 2, out _), Is.EqualTo(Errno.ENOENT));
 
     [Test]
     [Description("§4.4 step 4: a second retrieve returns the same file without restoring again")]
-    public void RetrieveFile_Twice_ReturnsTheSameFile()
+    public void RETRIEVE_FD_twice_returns_the_same_file()
     {
         FakeRestorableFile source = Memfd(1);
         Session session = _h.Incoming("in", (1, source));
@@ -84,7 +84,7 @@ public class IncomingSessionTests
 
     [Test]
     [Description("§4.4 step 4: a failed retrieve is permanent: the same errno again, the handler not called again")]
-    public void RetrieveFile_Failure_IsSticky()
+    public void RETRIEVE_FD_failure_is_sticky()
     {
         FakeRestorableFile source = FakeRestorableFile.Failing(Errno.EIO);
         Session session = _h.Incoming("in", (1, source));
@@ -97,7 +97,7 @@ public class IncomingSessionTests
 
     [Test]
     [Description("§4.3 step 6, §4.4 step 4: a retrieved file cannot be preserved until its session is finished")]
-    public void RetrievedFile_IsBusy_UntilFinish()
+    public void Retrieved_file_is_busy_until_FINISH()
     {
         Session incoming = _h.Incoming("in", (1, Memfd(50)));
         _h.Luo.RetrieveFile(incoming, 1, out _);
@@ -113,7 +113,7 @@ public class IncomingSessionTests
 
     [Test]
     [Description("issue 11 (7): a file retrieved while the same inode is preserved in an outgoing session (an in-place survivor preserved it again) leaves that preservation alone, through FINISH")]
-    public void RetrievedFile_SharingAnOutgoingInode_LeavesItsPreservation()
+    public void Retrieved_file_sharing_an_outgoing_inode_leaves_its_preservation()
     {
         Session outgoing = _h.Create("out");
         Assert.That(_h.Preserve(outgoing, 7, Facts.Memfd(50)), Is.EqualTo(Errno.None));
@@ -131,7 +131,7 @@ public class IncomingSessionTests
 
     [Test]
     [Description("§4.5 step 4, §8.6: finish discards unretrieved files, drops LUO's reference to retrieved ones, leaves failed ones")]
-    public void Finish_ReleasesEveryFileByItsState()
+    public void FINISH_releases_every_file_by_its_state()
     {
         FakeRestorableFile waiting = Memfd(1), retrieved = Memfd(2), failed = FakeRestorableFile.Failing(Errno.ENOMEM);
         Session session = _h.Incoming("in", (1, waiting), (2, retrieved), (3, failed));
@@ -148,7 +148,7 @@ public class IncomingSessionTests
 
     [Test]
     [Description("§4.5: a second finish succeeds and does nothing")]
-    public void Finish_Twice_IsANoOp()
+    public void FINISH_twice_is_a_no_op()
     {
         FakeRestorableFile source = Memfd(1);
         Session session = _h.Incoming("in", (1, source));
@@ -161,7 +161,7 @@ public class IncomingSessionTests
     [TestCase(1ul)]
     [TestCase(2ul)]
     [Description("§4.5, §6: after finish every token is ENOENT, retrieved or not")]
-    public void RetrieveFile_AfterFinish_IsEnoent(ulong token)
+    public void RETRIEVE_FD_after_FINISH_is_ENOENT(ulong token)
     {
         Session session = _h.Incoming("in", (1, Memfd(1)), (2, Memfd(2)));
         _h.Luo.RetrieveFile(session, 1, out _);
@@ -172,7 +172,7 @@ public class IncomingSessionTests
 
     [Test]
     [Description("§4.5: a finished session stays retrieved until its fd is closed (RETRIEVE_SESSION is still EINVAL)")]
-    public void FinishedSession_StaysRetrieved()
+    public void Finished_session_stays_retrieved()
     {
         _h.Luo.Finish(_h.Incoming("in"));
 
@@ -183,7 +183,7 @@ public class IncomingSessionTests
 
     [Test]
     [Description("§5.2: closing a retrieved session runs the finish and removes it (then RETRIEVE_SESSION is ENOENT)")]
-    public void ReleaseRetrieved_FinishesAndRemoves()
+    public void Closing_a_retrieved_session_finishes_and_removes_it()
     {
         FakeRestorableFile waiting = Memfd(1), retrieved = Memfd(2);
         Session session = _h.Incoming("in", (1, waiting), (2, retrieved));

@@ -34,7 +34,7 @@ public class LuoDispatcherTests
 
     [Test]
     [Description("§4.1 step 1: without the preload library no fd can be reserved: EOPNOTSUPP, nothing written or created")]
-    public void Create_WithoutLibrary_IsEopnotsupp()
+    public void CREATE_SESSION_without_the_library_is_EOPNOTSUPP()
     {
         IoctlOutcome outcome = Call(null, LuoRequest.CreateSession, Structs.Session("s"), NoFdReservation.Instance);
 
@@ -46,13 +46,13 @@ public class LuoDispatcherTests
 
     [Test]
     [Description("§4.1 step 1: the fd reservation comes first, so EMFILE wins even over an empty name")]
-    public void Create_Emfile_WinsOverAnEmptyName() =>
+    public void CREATE_SESSION_EMFILE_wins_over_an_empty_name() =>
         Assert.That(Call(null, LuoRequest.CreateSession, Structs.Session(""), new KnownFdReservation(Errno.EMFILE)).Result,
             Is.EqualTo(Errno.EMFILE));
 
     [Test]
     [Description("§4.1: a create waits for its fd: the outcome holds the new outgoing session, nothing is written yet")]
-    public void Create_ReturnsAPendingSessionFd()
+    public void CREATE_SESSION_returns_a_pending_session_fd()
     {
         IoctlOutcome outcome = Call(null, LuoRequest.CreateSession, Structs.Session("new"));
 
@@ -65,7 +65,7 @@ public class LuoDispatcherTests
 
     [Test]
     [Description("§4.1 step 7, §2.1 step 6: completing writes the fd at offset 4 and writes back 72 bytes, even for a larger struct")]
-    public void CreateComplete_WritesTheFdBack()
+    public void CREATE_SESSION_completion_writes_the_fd_back()
     {
         byte[] args = Structs.Session("new", size: 80);
         PendingFd pending = Call(null, LuoRequest.CreateSession, args).Pending!;
@@ -79,7 +79,7 @@ public class LuoDispatcherTests
 
     [Test]
     [Description("§4.1 step 7: a write-back into read-only memory is EFAULT")]
-    public void CreateComplete_ReadOnlyStruct_IsEfault()
+    public void CREATE_SESSION_completion_into_a_read_only_struct_is_EFAULT()
     {
         PendingFd pending = Call(null, LuoRequest.CreateSession, Structs.Session("ro"), readOnly: true).Pending!;
 
@@ -88,7 +88,7 @@ public class LuoDispatcherTests
 
     [Test]
     [Description("§4.1 step 7: a create whose fd is never installed is undone; the name is free again")]
-    public void CreateAbort_RemovesTheSession()
+    public void CREATE_SESSION_abort_removes_the_session()
     {
         Call(null, LuoRequest.CreateSession, Structs.Session("gone")).Pending!.Abort();
 
@@ -100,7 +100,7 @@ public class LuoDispatcherTests
 
     [Test]
     [Description("§4.2: retrieve finds the incoming session by the name at offset 8")]
-    public void RetrieveSession_ReturnsTheIncomingSession()
+    public void RETRIEVE_SESSION_returns_the_incoming_session()
     {
         Session incoming = _h.AddIncoming("old");
 
@@ -111,7 +111,7 @@ public class LuoDispatcherTests
 
     [Test]
     [Description("§4.3: preserve reads fd and token from the struct and writes back 16 bytes")]
-    public void Preserve_PreservesTheFdUnderItsToken()
+    public void PRESERVE_FD_preserves_the_fd_under_its_token()
     {
         Session session = _h.Create("s");
         int fd = _h.Files.Open(Facts.Memfd(1));
@@ -123,7 +123,7 @@ public class LuoDispatcherTests
 
     [Test]
     [Description("§4.3 step 10: a failed write-back is EFAULT but the file stays preserved (the token is taken)")]
-    public void Preserve_WriteBackFailure_IsEfault_ButKeepsTheFile()
+    public void PRESERVE_FD_write_back_failure_is_EFAULT_but_keeps_the_file()
     {
         Session session = _h.Create("s");
         int fd = _h.Files.Open(Facts.Memfd(1));
@@ -135,7 +135,7 @@ public class LuoDispatcherTests
 
     [Test]
     [Description("§2.2 step 4: the dispatcher types the session fd: PRESERVE on an incoming session is EINVAL")]
-    public void Preserve_OnIncomingSession_IsEinval()
+    public void PRESERVE_FD_on_an_incoming_session_is_EINVAL()
     {
         int fd = _h.Files.Open(Facts.Memfd(1));
 
@@ -147,7 +147,7 @@ public class LuoDispatcherTests
 
     [Test]
     [Description("§4.4: retrieve waits for its fd with the restored file; completing writes back 16 bytes")]
-    public void RetrieveFd_ReturnsAPendingFile()
+    public void RETRIEVE_FD_returns_a_pending_file()
     {
         var source = new FakeRestorableFile(Facts.Memfd(1));
         Session session = _h.Incoming("in", (7, source));
@@ -163,7 +163,7 @@ public class LuoDispatcherTests
 
     [Test]
     [Description("issue 12 (3): a slow restore (a copy out of the store) is asked for first, with nothing changed; dispatched again after it ran, the retrieve completes")]
-    public void RetrieveFd_OfASlowRestore_AsksForItFirst()
+    public void RETRIEVE_FD_of_a_slow_restore_asks_for_it_first()
     {
         var source = new FakeRestorableFile(Facts.Memfd(1)) { Slow = true };
         Session session = _h.Incoming("in", (7, source));
@@ -185,7 +185,7 @@ public class LuoDispatcherTests
 
     [Test]
     [Description("§2.3, §4.6 step 2: GET_NAME with reserved != 0 is EINVAL and writes nothing")]
-    public void GetName_NonZeroReserved_IsEinval()
+    public void GET_NAME_with_a_non_zero_reserved_field_is_EINVAL()
     {
         Assert.That(Call(_h.Create("s"), LuoRequest.GetName, Structs.GetName(reserved: 1)).Result, Is.EqualTo(Errno.EINVAL));
         Assert.That(_memory.Writes, Is.Empty);
@@ -193,7 +193,7 @@ public class LuoDispatcherTests
 
     [Test]
     [Description("§4.6 step 3: only the name and its NUL are written; the rest of the caller's name field is echoed back")]
-    public void GetName_WritesNameAndNul_AndEchoesTheRest()
+    public void GET_NAME_writes_the_name_and_NUL_and_echoes_the_rest()
     {
         byte[] args = Structs.GetName();
         args.AsSpan(8).Fill(0xAA);
@@ -206,7 +206,7 @@ public class LuoDispatcherTests
 
     [Test]
     [Description("§4.6: GET_NAME works on an incoming session too")]
-    public void GetName_OnIncomingSession_ReturnsItsName()
+    public void GET_NAME_on_an_incoming_session_returns_its_name()
     {
         byte[] args = Structs.GetName();
 
@@ -216,7 +216,7 @@ public class LuoDispatcherTests
 
     [Test]
     [Description("§4.6: before [GN-fix], a 16-byte GET_NAME returns the first 8 name bytes, unterminated")]
-    public void GetNameWithoutFix_Size16_ReturnsATruncatedName()
+    public void GET_NAME_without_GN_fix_of_size_16_returns_a_truncated_name()
     {
         byte[] args = Structs.GetName(size: 16)[..16];
 
@@ -231,7 +231,7 @@ public class LuoDispatcherTests
 
     [Test]
     [Description("§2.3, §4.5 step 2: [v7.2] does not check FINISH's reserved field: the finish is done")]
-    public void Finish_NonZeroReserved_IsAcceptedByDefault()
+    public void FINISH_with_a_non_zero_reserved_field_is_accepted_by_default()
     {
         var source = new FakeRestorableFile(Facts.Memfd(1));
 
@@ -241,7 +241,7 @@ public class LuoDispatcherTests
 
     [Test]
     [Description("§2.3, §4.5 step 2: with [FIN-fix], a non-zero reserved field is EINVAL and nothing is finished")]
-    public void FinishWithFix_NonZeroReserved_IsEinval_AndFinishesNothing()
+    public void FINISH_with_FIN_fix_and_a_non_zero_reserved_field_is_EINVAL_and_finishes_nothing()
     {
         var source = new FakeRestorableFile(Facts.Memfd(1));
         Session session = _h.Incoming("in", (1, source));
@@ -255,7 +255,7 @@ public class LuoDispatcherTests
 
     [Test]
     [Description("§4.5 step 5, §2.2 step 8: FINISH writes back its 8-byte struct, even from a larger one")]
-    public void Finish_WritesBack8Bytes()
+    public void FINISH_writes_back_8_bytes()
     {
         Assert.That(Call(_h.Incoming("in"), LuoRequest.Finish, Structs.Finish(size: 24)).Result, Is.EqualTo(Errno.None));
         Assert.That(WrittenBack, Has.Length.EqualTo(8));

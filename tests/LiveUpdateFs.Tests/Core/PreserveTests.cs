@@ -24,7 +24,7 @@ public class PreserveTests
 
     [Test]
     [Description("§4.3, §8.2: a memfd is preserved under its token, LUO keeps its reference and the file is frozen")]
-    public void Memfd_IsPreserved()
+    public void Memfd_is_preserved()
     {
         Session session = _h.Create("s");
 
@@ -37,7 +37,7 @@ public class PreserveTests
 
     [Test]
     [Description("§4.3 step 2: a duplicate token is EEXIST, checked before the fd (no reference is taken)")]
-    public void DuplicateToken_IsEexist_BeforeBadFd()
+    public void Duplicate_token_is_EEXIST_before_a_bad_fd()
     {
         Session session = _h.Create("s");
         _h.Preserve(session, 0, Memfd);
@@ -48,7 +48,7 @@ public class PreserveTests
 
     [Test]
     [Description("§4.3 step 2: tokens are unique per session only")]
-    public void SameToken_InAnotherSession_IsAccepted()
+    public void Same_token_in_another_session_is_accepted()
     {
         _h.Preserve(_h.Create("a"), 5, Memfd);
 
@@ -57,12 +57,12 @@ public class PreserveTests
 
     [Test]
     [Description("§4.3 step 4: an fd the caller does not have is EBADF")]
-    public void BadFd_IsEbadf() =>
+    public void Bad_fd_is_EBADF() =>
         Assert.That(_h.Luo.Preserve(_h.Create("s"), 1, fd: 999, _h.Files), Is.EqualTo(Errno.EBADF));
 
     [TestCaseSource(nameof(UnsupportedFiles))]
     [Description("§4.3 step 5, §8.1: a file no handler accepts is ENOENT and its reference is dropped")]
-    public void UnsupportedFile_IsEnoent(string what, FileFacts facts)
+    public void Unsupported_file_is_ENOENT(string what, FileFacts facts)
     {
         Session session = _h.Create("s");
 
@@ -74,7 +74,7 @@ public class PreserveTests
 
     [Test]
     [Description("§4.3 step 6: the same file again in the same session, under another token, is EBUSY")]
-    public void SameFile_SameSession_IsEbusy()
+    public void Same_file_in_the_same_session_is_EBUSY()
     {
         Session session = _h.Create("s");
         _h.Preserve(session, 1, Memfd);
@@ -88,7 +88,7 @@ public class PreserveTests
 
     [Test]
     [Description("§4.3 step 6: the same file in another session is EBUSY")]
-    public void SameFile_OtherSession_IsEbusy()
+    public void Same_file_in_another_session_is_EBUSY()
     {
         _h.Preserve(_h.Create("a"), 1, Memfd);
 
@@ -98,7 +98,7 @@ public class PreserveTests
 
     [Test]
     [Description("§4.3 step 9: a handler error is returned, the reference dropped and the token left free")]
-    public void HandlerError_IsReturned_AndNothingIsKept()
+    public void Handler_error_is_returned_and_nothing_is_kept()
     {
         var h = new OrchestratorHarness(new FakeFileHandler(Errno.EOPNOTSUPP));
         Session session = h.Create("s");
@@ -111,7 +111,7 @@ public class PreserveTests
 
     [Test]
     [Description("§5.2: closing an outgoing session unpreserves and drops every file, newest first")]
-    public void ReleaseOutgoing_DropsEveryFile_NewestFirst()
+    public void Closing_an_outgoing_session_drops_every_file_newest_first()
     {
         var handler = new FakeFileHandler();
         var h = new OrchestratorHarness(handler);
@@ -128,7 +128,7 @@ public class PreserveTests
 
     [Test]
     [Description("§5.2: after the close, the file is no longer frozen and can be preserved again")]
-    public void ReleaseOutgoing_FreesTheFile()
+    public void Closing_an_outgoing_session_frees_the_file()
     {
         Session session = _h.Create("s");
         _h.Preserve(session, 1, Memfd);
@@ -141,7 +141,7 @@ public class PreserveTests
 
     [Test]
     [Description("§5.2: the session leaves the outgoing list")]
-    public void ReleaseOutgoing_RemovesTheSession()
+    public void Closing_an_outgoing_session_removes_it()
     {
         _h.Luo.ReleaseSession(_h.Create("s"));
 
@@ -150,7 +150,7 @@ public class PreserveTests
 
     [Test]
     [Description("§5.2: a repeated release of a closed session changes nothing, not even a new session of the same name")]
-    public void ReleaseOutgoing_Twice_IsHarmless()
+    public void Closing_an_outgoing_session_twice_is_harmless()
     {
         Session stale = _h.Create("s");
         _h.Luo.ReleaseSession(stale);

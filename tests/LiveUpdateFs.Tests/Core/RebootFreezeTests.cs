@@ -21,7 +21,7 @@ public class RebootFreezeTests
 
     [Test]
     [Description("§7: outgoing sessions in creation order, files in preservation order; closed sessions are not handed over")]
-    public void Freeze_WritesOpenSessionsInOrder()
+    public void Freeze_writes_open_sessions_in_order()
     {
         Outgoing("b", 2, 1);
         Session closed = Outgoing("closed", 9);
@@ -39,7 +39,7 @@ public class RebootFreezeTests
 
     [Test]
     [Description("§7: a frozen boot can be serialized once more (an in-place handover written durably at a stop), with the same records; an unfrozen one cannot")]
-    public void Reserialize_RepeatsTheFrozenImage()
+    public void Reserialize_repeats_the_frozen_image()
     {
         Outgoing("b", 2, 1);
         Outgoing("a", 3);
@@ -58,7 +58,7 @@ public class RebootFreezeTests
 
     [Test]
     [Description("§7: incoming sessions, retrieved or not, are not serialized")]
-    public void Freeze_LeavesIncomingSessionsOut()
+    public void Freeze_leaves_incoming_sessions_out()
     {
         _h.AddIncoming("waiting", (1, new FakeRestorableFile(Facts.Memfd(1))));
         _h.Incoming("taken", (2, new FakeRestorableFile(Facts.Memfd(2))));
@@ -73,7 +73,7 @@ public class RebootFreezeTests
     [TestCase(1)]
     [TestCase(3)]
     [Description("§7: a file that cannot be frozen aborts the image and changes nothing; LUO keeps working")]
-    public void Freeze_FileFailure_RollsBack(int failingFile)
+    public void Freeze_with_a_failing_file_rolls_back(int failingFile)
     {
         Session b = Outgoing("b", 1, 2);
         Outgoing("c", 3);
@@ -95,7 +95,7 @@ public class RebootFreezeTests
 
     [Test]
     [Description("§7: a failed commit is a failed serialization: rolled back, not frozen")]
-    public void Freeze_CommitFailure_RollsBack()
+    public void Freeze_with_a_failing_commit_rolls_back()
     {
         Outgoing("s", 1);
         var image = new FakeHandoverImage(commitResult: Errno.ENOSPC);
@@ -108,7 +108,7 @@ public class RebootFreezeTests
 
     [Test]
     [Description("§5.2 [v7.2]: after a successful serialization the release of a session changes nothing")]
-    public void AfterFreeze_ReleaseKeepsTheSession()
+    public void Release_after_a_freeze_keeps_the_session()
     {
         Session s = Outgoing("s", 1);
         Assert.That(_h.Luo.Freeze(new FakeHandoverImage(), out _), Is.EqualTo(Errno.None));
@@ -122,7 +122,7 @@ public class RebootFreezeTests
 
     [Test]
     [Description("§7: the boot is over after a serialization: a second one is refused")]
-    public void SecondFreeze_IsRefused()
+    public void Second_freeze_is_refused()
     {
         Assert.That(_h.Luo.Freeze(new FakeHandoverImage(), out _), Is.EqualTo(Errno.None));
 

@@ -12,7 +12,7 @@ public class SnapshotTests
 
     [Test]
     [Description("§3: the snapshot shows whether the device is open")]
-    public void ShowsTheDeviceFlag()
+    public void Snapshot_shows_the_device_flag()
     {
         Assert.That(_h.Luo.Snapshot().DeviceOpen, Is.False);
         _h.Luo.OpenDevice();
@@ -21,7 +21,7 @@ public class SnapshotTests
 
     [Test]
     [Description("§4.1, §4.2: outgoing sessions in creation order, then incoming ones, with their kind")]
-    public void ListsSessionsWithTheirKind()
+    public void Snapshot_lists_sessions_with_their_kind()
     {
         _h.AddIncoming("old");
         _h.Incoming("taken");
@@ -36,7 +36,7 @@ public class SnapshotTests
 
     [Test]
     [Description("§4.3: a preserved file shows its token, handler and size")]
-    public void ShowsPreservedFiles()
+    public void Snapshot_shows_preserved_files()
     {
         _h.Preserve(_h.Create("s"), 9, Facts.Memfd(1, size: 8192));
 
@@ -45,7 +45,7 @@ public class SnapshotTests
 
     [Test]
     [Description("§4.4, §8.3: incoming files show their recorded size and whether they wait, were retrieved, or failed")]
-    public void ShowsIncomingFileStates()
+    public void Snapshot_shows_incoming_file_states()
     {
         Session session = _h.Incoming("in",
             (1, new FakeRestorableFile(Facts.Memfd(1, size: 100))),
@@ -62,7 +62,7 @@ public class SnapshotTests
 
     [Test]
     [Description("§5.1: session names are reported escaped")]
-    public void EscapesNames()
+    public void Snapshot_escapes_names()
     {
         _h.Create("a\\b");
 

@@ -60,13 +60,13 @@ public class TailScansTests
         return result;
     }
 
-    [TestCase(-1, Tail, TestName = "All zero")]
-    [TestCase(0, Tail, TestName = "Non-zero first byte")]
-    [TestCase(Tail - 1, Tail, TestName = "Non-zero last byte")]
-    [TestCase(2 << 20, Tail, TestName = "Non-zero in the middle")]
-    [TestCase(-1, (2 << 20) + 5, TestName = "Unmapped in the middle")]
-    [TestCase((1 << 20) + 3, (2 << 20) + 5, TestName = "Non-zero before the unmapped part")]
-    [TestCase((2 << 20) + 9, (2 << 20) + 5, TestName = "Non-zero after the unmapped part")]
+    [TestCase(-1, Tail, TestName = "{m}(all zero)")]
+    [TestCase(0, Tail, TestName = "{m}(non-zero first byte)")]
+    [TestCase(Tail - 1, Tail, TestName = "{m}(non-zero last byte)")]
+    [TestCase(2 << 20, Tail, TestName = "{m}(non-zero in the middle)")]
+    [TestCase(-1, (2 << 20) + 5, TestName = "{m}(unmapped in the middle)")]
+    [TestCase((1 << 20) + 3, (2 << 20) + 5, TestName = "{m}(non-zero before the unmapped part)")]
+    [TestCase((2 << 20) + 9, (2 << 20) + 5, TestName = "{m}(non-zero after the unmapped part)")]
     public void The_verdict_gives_the_errno_of_a_scan_in_place(int nonZeroAt, int mappedTail)
     {
         Errno direct = IoctlDecoder.Decode(Table, LuoFileKind.Device, LuoRequest.CreateSession, Arg, Layout(nonZeroAt, mappedTail), out _);

@@ -13,11 +13,11 @@ public class HungMountTests
 
     [Test]
     [Description("GET_NAME and CREATE_SESSION with the struct in a private mapping of a hung FUSE file: EFAULT at once, and the daemon keeps serving")]
-    public void A_struct_in_a_mapping_of_a_hung_mount_is_efault_and_stalls_nobody() => RunAgainstHungMount("mapped-arg");
+    public void A_struct_in_a_mapping_of_a_hung_mount_is_EFAULT_and_stalls_nobody() => RunAgainstHungMount("mapped-arg");
 
     [Test]
     [Description("The same with a FUSE file whose inode number is 0, as anonymous memory's: only device 0:0 with inode 0 counts as anonymous")]
-    public void A_struct_in_a_mapping_of_a_hung_file_with_inode_0_is_efault_too()
+    public void A_struct_in_a_mapping_of_a_hung_file_with_inode_0_is_EFAULT_too()
     {
         using MountedEmulator emulator = MountedEmulator.Start();
         RunAgainstHungMount("mapped-arg", emulator, ["--inode0"], _ => true);
@@ -25,7 +25,7 @@ public class HungMountTests
 
     [Test]
     [Description("PRESERVE_FD of a file of a hung FUSE mount (its server busy for good): ENOENT at once; the daemon neither stats nor flushes it on its thread")]
-    public void Preserving_a_file_of_a_hung_mount_is_enoent_and_stalls_nobody() => RunAgainstHungMount("hung-file");
+    public void Preserving_a_file_of_a_hung_mount_is_ENOENT_and_stalls_nobody() => RunAgainstHungMount("hung-file");
 
     [Test]
     [Description("issue 12 (9): Linux reuses mount ids. A tmpfs file is preserved (the daemon learns its mount), the tmpfs is unmounted and hangfs (FOPEN_NOFLUSH, so only a stat or statfs could reach it) gets the same mount id: PRESERVE_FD of its file while hangfs is stuck is ENOENT at once. A daemon that cached mount id -> fstype took it for tmpfs and sent STATFS to the stuck server")]

@@ -148,7 +148,7 @@ public sealed class RebootTests
 
     [Test]
     [Description("§7 in place: SIGKILL at every checkpoint of the freeze, the commit and the restart leaves no state (a crash during a kexec): before the commit the old generation was already handed over to this boot, after it the kept memfds died with the daemon; the log says which")]
-    public void Sigkill_during_an_in_place_reboot_leaves_no_state()
+    public void SIGKILL_during_an_in_place_reboot_leaves_no_state()
     {
         var states = KillAtEveryCheckpoint(durable: false);
 
@@ -162,7 +162,7 @@ public sealed class RebootTests
 
     [Test]
     [Description("§7: SIGTERM (unmount, docker stop) performs the same freeze; the next start boots into the sessions")]
-    public void Sigterm_hands_over_like_a_reboot()
+    public void SIGTERM_hands_over_like_a_reboot()
     {
         using MountedEmulator emulator = MountedEmulator.Start();
         emulator.RunStage("crash-old");
@@ -269,7 +269,7 @@ public sealed class RebootTests
 
     [Test]
     [Description("§7: SIGKILL of the daemon at every checkpoint of freeze and commit: the restart sees no state (the old one was handed over to the boot that died, as to a kernel that crashed) or the new state, complete")]
-    public void Sigkill_at_every_checkpoint_leaves_no_state_or_the_new_state()
+    public void SIGKILL_at_every_checkpoint_leaves_no_state_or_the_new_state()
     {
         var states = KillAtEveryCheckpoint(durable: true);
 
@@ -286,7 +286,7 @@ public sealed class RebootTests
     [Explicit("long mode (scripts/faults): about two minutes per case")]
     [Category("Long")]
     [Description("§7: SIGKILL at 100 random checkpoints of freeze, commit and restart: each restart finds exactly the state the sweep found for that point, complete")]
-    public void Sigkill_at_100_random_checkpoints_finds_what_the_sweep_found(bool durable)
+    public void SIGKILL_at_100_random_checkpoints_finds_what_the_sweep_found(bool durable)
     {
         var sweep = KillAtEveryCheckpoint(durable);
         int seed = int.TryParse(Environment.GetEnvironmentVariable("LIVEUPDATEFS_FAULT_SEED"), out int given) ? given : Random.Shared.Next();
@@ -359,7 +359,7 @@ public sealed class RebootTests
 
     [Test]
     [Description("§3: SIGKILL while the first open loads the incoming sessions: the open fails, the restart loads them whole")]
-    public void Sigkill_at_the_first_load_keeps_the_committed_state()
+    public void SIGKILL_at_the_first_load_keeps_the_committed_state()
     {
         using MountedEmulator emulator = StartAndReboot("crash-old", durable: true);
         emulator.KillDaemon(); // before anyone opened the device: nothing is consumed yet

@@ -6,7 +6,7 @@ namespace LiveUpdateFs.Tests.Integration;
 /// <summary>
 /// Issue 13: `liveupdatefs run`'s seccomp user-notification filter, through
 /// tests/c/trap_stages (dynamic and -static builds). The C suite under `run`
-/// (CConformanceSuite) checks the uAPI answers; these check what only the
+/// (CConformanceTests) checks the uAPI answers; these check what only the
 /// filter can get wrong: a whole process tree served, fds leaving the tree,
 /// a caller killed inside a notification, the one free fd slot the kernel
 /// needs, raw syscalls, requests on other files, the extra trapped calls,

@@ -63,7 +63,7 @@ public sealed class StoreTests
     }
 
     [Test]
-    public void EmptyStoreLoadsEmptyImage()
+    public void Empty_store_loads_an_empty_image()
     {
         var image = StoreDirectory.Open(_root).LoadCommitted();
         Assert.That(image.Generation, Is.Zero);
@@ -71,7 +71,7 @@ public sealed class StoreTests
     }
 
     [Test]
-    public void SeveralSessionsRoundTripWithSizesPositionsAndSeals()
+    public void Several_sessions_round_trip_with_sizes_positions_and_seals()
     {
         var store = StoreDirectory.Open(_root);
         byte[] small = Pattern(100, 1), page = Pattern(4096, 2);
@@ -127,7 +127,7 @@ public sealed class StoreTests
     // the cross-file-system copy path.
     [TestCase("tmp")]
     [TestCase("shm")]
-    public void SparseMemfdCostsOnlyItsDataAndComesBackSparse(string where)
+    public void Sparse_memfd_costs_only_its_data_and_comes_back_sparse(string where)
     {
         if (where == "shm")
         {
@@ -169,7 +169,7 @@ public sealed class StoreTests
     }
 
     [Test]
-    public void ArbitraryNameBytesRoundTripAndNeverBecomePaths()
+    public void Arbitrary_name_bytes_round_trip_and_never_become_paths()
     {
         byte[][] names =
         [
@@ -202,7 +202,7 @@ public sealed class StoreTests
     }
 
     [Test]
-    public void StoreIsPrivate()
+    public void Store_is_private_to_its_owner()
     {
         var store = StoreDirectory.Open(_root);
         CommitBaseline(store);
@@ -218,7 +218,7 @@ public sealed class StoreTests
     }
 
     [Test]
-    public void ExistingLooseStoreDirectoryIsTightenedTo0700()
+    public void Existing_loose_store_directory_is_tightened_to_0700()
     {
         Directory.CreateDirectory(_root);
         File.SetUnixFileMode(_root, (UnixFileMode)0x1ed); // 0755
@@ -230,7 +230,7 @@ public sealed class StoreTests
     [TestCase("truncate")]
     [TestCase("extend")]
     [TestCase("delete")]
-    public void DamagedContentGivesEioForThatFileOnly(string damage)
+    public void Damaged_content_gives_EIO_for_that_file_only(string damage)
     {
         var store = StoreDirectory.Open(_root);
         byte[] good = Pattern(5000, 20);
@@ -272,7 +272,7 @@ public sealed class StoreTests
 
     [Test]
     [Description("§7 in place: kept files are records only; the generation is invisible until published, then names the fds, their inodes and the key")]
-    public void KeptFilesAreRecordsOnlyAndPublishedSeparately()
+    public void Kept_files_are_records_only_and_published_separately()
     {
         var store = StoreDirectory.Open(_root);
         CommitBaseline(store);
@@ -296,7 +296,7 @@ public sealed class StoreTests
     }
 
     [Test]
-    public void DamagedKeptListThrowsNamingTheFile()
+    public void Damaged_kept_list_throws_naming_the_file()
     {
         var store = StoreDirectory.Open(_root);
         using var memfd = Create(10);
@@ -316,7 +316,7 @@ public sealed class StoreTests
     }
 
     [Test]
-    public void DroppedWriterLeavesThePreviousStateAndNoTrace()
+    public void Dropped_writer_leaves_the_previous_state_and_no_trace()
     {
         var store = StoreDirectory.Open(_root);
         CommitBaseline(store);
@@ -332,7 +332,7 @@ public sealed class StoreTests
     }
 
     [Test]
-    public void CrashBeforeThePointerSwitchLeavesThePreviousStateComplete()
+    public void Crash_before_the_pointer_switch_leaves_the_previous_state_complete()
     {
         var store = StoreDirectory.Open(_root);
         CommitBaseline(store);
@@ -354,7 +354,7 @@ public sealed class StoreTests
     }
 
     [Test]
-    public void CommitReplacesThePreviousGeneration()
+    public void Commit_replaces_the_previous_generation()
     {
         var store = StoreDirectory.Open(_root);
         CommitBaseline(store);
@@ -375,7 +375,7 @@ public sealed class StoreTests
 
     [Test]
     [Description("§3: a store without the consumed mark (as every earlier version wrote it) offers its generation")]
-    public void GenerationWithoutTheMarkIsOffered()
+    public void Generation_without_the_consumed_mark_is_offered()
     {
         var store = StoreDirectory.Open(_root);
         CommitBaseline(store);
@@ -387,7 +387,7 @@ public sealed class StoreTests
 
     [Test]
     [Description("§3: the consumed mark is written (temp, fsync, rename, directory fsync) at its checkpoint and read back by the next daemon: the generation offers nothing")]
-    public void ConsumedMarkIsWrittenAndReadBack()
+    public void Consumed_mark_is_written_and_read_back()
     {
         CommitBaseline(StoreDirectory.Open(_root));
         var checkpoints = new FailingCheckpoints("none");
@@ -407,7 +407,7 @@ public sealed class StoreTests
 
     [Test]
     [Description("§3: a consumed generation needs none of its files again: its manifest and data may be gone")]
-    public void ConsumedGenerationNeedsNeitherManifestNorData()
+    public void Consumed_generation_needs_neither_manifest_nor_data()
     {
         var store = StoreDirectory.Open(_root);
         CommitBaseline(store);
@@ -422,7 +422,7 @@ public sealed class StoreTests
 
     [Test]
     [Description("§3: a mark that fails leaves no mark: the generation is still offered")]
-    public void FailedConsumedMarkLeavesNoMark()
+    public void Failed_consumed_mark_leaves_no_mark()
     {
         CommitBaseline(StoreDirectory.Open(_root));
         var store = StoreDirectory.Open(_root, new FailingCheckpoints(StoreStep.ConsumedWrite));
@@ -440,7 +440,7 @@ public sealed class StoreTests
 
     [Test]
     [Description("§7: a reboot after a consumed generation commits a new one, offered in full; the consumed one is removed")]
-    public void CommitAfterAConsumedGenerationIsOffered()
+    public void Commit_after_a_consumed_generation_is_offered()
     {
         var store = StoreDirectory.Open(_root);
         CommitBaseline(store);
@@ -460,7 +460,7 @@ public sealed class StoreTests
     }
 
     [Test]
-    public void EmptyStoreHasNothingToMark()
+    public void Empty_store_has_nothing_to_mark()
     {
         var store = StoreDirectory.Open(_root);
         Assert.That(store.MarkConsumed(store.LoadCommitted()), Is.EqualTo(Errno.None));
@@ -469,7 +469,7 @@ public sealed class StoreTests
 
     [Test]
     [Description("A commit whose pointer rename is not yet durable (its directory fsync failed) keeps the previous generation: a power loss may bring that pointer back")]
-    public void FailedPointerFsyncKeepsThePreviousGeneration()
+    public void Failed_pointer_fsync_keeps_the_previous_generation()
     {
         CommitBaseline(StoreDirectory.Open(_root));
         var faults = new FailingCheckpoints(StoreStep.PointerFsync);
@@ -493,7 +493,7 @@ public sealed class StoreTests
     }
 
     [Test]
-    public void FailedAddFileBlocksTheCommit()
+    public void File_that_cannot_be_added_blocks_the_commit()
     {
         var store = StoreDirectory.Open(_root);
         CommitBaseline(store);
@@ -512,7 +512,7 @@ public sealed class StoreTests
     }
 
     [Test]
-    public void DamagedManifestThrowsNamingTheFile()
+    public void Damaged_manifest_throws_naming_the_file()
     {
         var store = StoreDirectory.Open(_root);
         CommitBaseline(store);
@@ -535,7 +535,7 @@ public sealed class StoreTests
     [TestCase("garbage")]
     [TestCase("gen-0000000000000009\n")]
     [TestCase("")]
-    public void DamagedPointerThrowsNamingTheFile(string pointer)
+    public void Damaged_pointer_throws_naming_the_file(string pointer)
     {
         var store = StoreDirectory.Open(_root);
         CommitBaseline(store);

@@ -42,7 +42,7 @@ public class DecoderTests
     [TestCase(LuoFileKind.OutgoingSession, 0xBA44u)]
     [TestCase(LuoFileKind.IncomingSession, LuoRequest.CreateSession)]
     [Description("§2.1/§2.2 step 1: an nr outside the file's table is EINVAL before any user memory is touched")]
-    public void UnknownNr_IsEinval_WithoutReadingMemory(LuoFileKind kind, uint request)
+    public void Unknown_nr_is_EINVAL_without_reading_memory(LuoFileKind kind, uint request)
     {
         _memory.Map(Arg, Structs.Sized(72, 4096));
 
@@ -55,12 +55,12 @@ public class DecoderTests
     [TestCase(LuoFileKind.Device, LuoRequest.CreateSession)]
     [TestCase(LuoFileKind.OutgoingSession, LuoRequest.PreserveFd)]
     [Description("§2.1/§2.2 step 2: an unmapped argument faults on the size word")]
-    public void UnmappedArgument_IsEfault(LuoFileKind kind, uint request) =>
+    public void Unmapped_argument_is_EFAULT(LuoFileKind kind, uint request) =>
         Assert.That(Decode(kind, request), Is.EqualTo(Errno.EFAULT));
 
     [Test]
     [Description("§2.1 step 2: a size word that is only partly mapped faults")]
-    public void PartlyMappedSizeWord_IsEfault()
+    public void Partly_mapped_size_word_is_EFAULT()
     {
         _memory.Map(Arg, new byte[2]);
 
@@ -69,7 +69,7 @@ public class DecoderTests
 
     [Test]
     [Description("§2.1 consequences: a foreign request with nr 0 (TCGETS) reads the size word first, so a bad pointer is EFAULT")]
-    public void ForeignRequestWithValidNr_OnBadPointer_IsEfault() =>
+    public void Foreign_request_with_a_valid_nr_on_a_bad_pointer_is_EFAULT() =>
         Assert.That(Decode(LuoFileKind.Device, 0x5401), Is.EqualTo(Errno.EFAULT));
 
     // ---- step 3: the full request value ----
@@ -80,7 +80,7 @@ public class DecoderTests
     [TestCase(LuoFileKind.OutgoingSession, 0xC010BA40u)]
     [TestCase(LuoFileKind.IncomingSession, 0xBB42u)]
     [Description("§2.1/§2.2 step 3: the right nr with a different full request value is ENOTTY")]
-    public void FullRequestMismatch_IsEnotty(LuoFileKind kind, uint request)
+    public void Full_request_mismatch_is_ENOTTY(LuoFileKind kind, uint request)
     {
         _memory.Map(Arg, Structs.Sized(72));
 
@@ -89,7 +89,7 @@ public class DecoderTests
 
     [Test]
     [Description("§2.2 steps 3-4: the request check comes before the session-kind check")]
-    public void FullRequestMismatch_OnWrongKind_IsEnotty()
+    public void Full_request_mismatch_on_the_wrong_kind_is_ENOTTY()
     {
         _memory.Map(Arg, Structs.Sized(16));
 
@@ -102,7 +102,7 @@ public class DecoderTests
     [TestCase(LuoFileKind.OutgoingSession, LuoRequest.Finish)]
     [TestCase(LuoFileKind.IncomingSession, LuoRequest.PreserveFd)]
     [Description("§2.2 step 4: a command on the wrong kind of session is EINVAL, checked before the size")]
-    public void WrongKind_WithSizeZero_IsEinval(LuoFileKind kind, uint request)
+    public void Wrong_kind_with_size_zero_is_EINVAL(LuoFileKind kind, uint request)
     {
         _memory.Map(Arg, Structs.Sized(0, 16));
 
@@ -113,7 +113,7 @@ public class DecoderTests
     [TestCase(LuoFileKind.OutgoingSession, LuoRequest.Finish)]
     [TestCase(LuoFileKind.IncomingSession, LuoRequest.PreserveFd)]
     [Description("§2.2 step 4: the kind check wins over the tail check (EINVAL, not E2BIG)")]
-    public void WrongKind_WithNonZeroTail_IsEinval(LuoFileKind kind, uint request)
+    public void Wrong_kind_with_a_non_zero_tail_is_EINVAL(LuoFileKind kind, uint request)
     {
         byte[] s = _memory.Map(Arg, Structs.Sized(64));
         s[63] = 1;
@@ -124,7 +124,7 @@ public class DecoderTests
     [TestCase(LuoFileKind.OutgoingSession)]
     [TestCase(LuoFileKind.IncomingSession)]
     [Description("§2.2 step 4: GET_NAME works on both kinds of session")]
-    public void GetName_IsAllowedOnBothKinds(LuoFileKind kind)
+    public void GET_NAME_is_allowed_on_both_kinds(LuoFileKind kind)
     {
         _memory.Map(Arg, Structs.GetName());
 
@@ -135,7 +135,7 @@ public class DecoderTests
 
     [TestCaseSource(nameof(Commands))]
     [Description("§2.1 step 4, §2.2 step 5, §1.2: a size below the command's minimum is EINVAL")]
-    public void SizeBelowMinimum_IsEinval(LuoFileKind kind, uint request, int structSize)
+    public void Size_below_the_minimum_is_EINVAL(LuoFileKind kind, uint request, int structSize)
     {
         foreach (uint size in new[] { 0u, 4u, (uint)structSize - 1 })
         {
@@ -148,7 +148,7 @@ public class DecoderTests
 
     [TestCaseSource(nameof(Commands))]
     [Description("§2.1 step 5: size == sizeof copies the caller's struct as is")]
-    public void ExactSize_CopiesTheStruct(LuoFileKind kind, uint request, int structSize)
+    public void Exact_size_copies_the_struct(LuoFileKind kind, uint request, int structSize)
     {
         byte[] s = _memory.Map(Arg, Structs.Sized((uint)structSize));
         s[^1] = 0x5A;
@@ -163,7 +163,7 @@ public class DecoderTests
 
     [TestCaseSource(nameof(Commands))]
     [Description("§2.1 step 5: a larger struct with an all-zero tail is accepted; only the known part is copied")]
-    public void LargerSize_WithZeroTail_IsAccepted(LuoFileKind kind, uint request, int structSize)
+    public void Larger_size_with_a_zero_tail_is_accepted(LuoFileKind kind, uint request, int structSize)
     {
         _memory.Map(Arg, Structs.Sized(4096));
 
@@ -174,7 +174,7 @@ public class DecoderTests
 
     [TestCaseSource(nameof(Commands))]
     [Description("§2.1 step 5: a non-zero byte in the tail is E2BIG")]
-    public void LargerSize_WithNonZeroTail_IsE2big(LuoFileKind kind, uint request, int structSize)
+    public void Larger_size_with_a_non_zero_tail_is_E2BIG(LuoFileKind kind, uint request, int structSize)
     {
         byte[] s = _memory.Map(Arg, Structs.Sized((uint)structSize + 8));
         s[^1] = 1;
@@ -184,7 +184,7 @@ public class DecoderTests
 
     [TestCaseSource(nameof(Commands))]
     [Description("§2.1 step 5: a tail that runs into unmapped memory is EFAULT")]
-    public void TailIntoUnmappedMemory_IsEfault(LuoFileKind kind, uint request, int structSize)
+    public void Tail_into_unmapped_memory_is_EFAULT(LuoFileKind kind, uint request, int structSize)
     {
         _memory.Map(Arg, Structs.Sized((uint)structSize + 16)[..(structSize + 8)]);
 
@@ -193,7 +193,7 @@ public class DecoderTests
 
     [Test]
     [Description("§2.1 step 5: with size 0xffffffff, a non-zero byte before the first unmapped byte is E2BIG")]
-    public void HugeSize_NonZeroByteBeforeUnmapped_IsE2big()
+    public void Huge_size_with_a_non_zero_byte_before_unmapped_memory_is_E2BIG()
     {
         byte[] s = _memory.Map(Arg, Structs.Sized(Huge, 4096));
         s[4000] = 1;
@@ -203,7 +203,7 @@ public class DecoderTests
 
     [Test]
     [Description("§2.1 step 5: with size 0xffffffff and zeros up to the first unmapped byte, EFAULT")]
-    public void HugeSize_ZerosUpToUnmapped_IsEfault()
+    public void Huge_size_with_zeros_up_to_unmapped_memory_is_EFAULT()
     {
         _memory.Map(Arg, Structs.Sized(Huge, 4096));
 
@@ -212,7 +212,7 @@ public class DecoderTests
 
     [Test]
     [Description("§2.1 step 5: a tail range past the user address limit is EFAULT without scanning, even with a non-zero byte")]
-    public void TailPastUserAddressLimit_IsEfault_WithoutScanning()
+    public void Tail_past_the_user_address_limit_is_EFAULT_without_scanning()
     {
         const ulong nearLimit = IoctlDecoder.UserAddressLimit - 0x1000;
         byte[] s = _memory.Map(nearLimit, Structs.Sized(Huge, 0x1000));
@@ -224,7 +224,7 @@ public class DecoderTests
 
     [Test]
     [Description("§2.1 step 5: the tail is scanned before the known part is copied (E2BIG wins over a fault in the struct)")]
-    public void TailIsScannedBeforeTheKnownPart()
+    public void Tail_is_scanned_before_the_known_part()
     {
         _memory.Map(Arg, Structs.Sized(80)[..4]);
         _memory.Map(Arg + 72, new byte[] { 0, 0, 0, 1, 0, 0, 0, 0 });
@@ -235,7 +235,7 @@ public class DecoderTests
 
     [Test]
     [Description("§2.1 step 5: a struct that is unreadable after its size word is EFAULT")]
-    public void UnreadableKnownPart_IsEfault()
+    public void Unreadable_known_part_is_EFAULT()
     {
         _memory.Map(Arg, Structs.Sized(72)[..8]);
 
@@ -244,7 +244,7 @@ public class DecoderTests
 
     [TestCaseSource(nameof(Commands))]
     [Description("Cost, not semantics: a readable struct of the exact size is copied in one read of the caller's memory (one process_vm_readv per request)")]
-    public void ReadableStruct_IsCopiedInOneRead(LuoFileKind kind, uint request, int structSize)
+    public void Readable_struct_is_copied_in_one_read(LuoFileKind kind, uint request, int structSize)
     {
         byte[] s = _memory.Map(Arg, Structs.Sized((uint)structSize, 4096));
         s[4] = 0x5A;
@@ -260,7 +260,7 @@ public class DecoderTests
     [TestCase(LuoRequest.CreateSession, 4096u, 72)]
     [TestCase(LuoRequest.RetrieveSession, 100u, 72)]
     [Description("§2.1 step 6: the write-back is min(user size, sizeof) bytes at the argument")]
-    public void WriteBack_WritesMinOfUserSizeAndStructSize(uint request, uint size, int expected)
+    public void Write_back_writes_min_of_user_size_and_struct_size(uint request, uint size, int expected)
     {
         _memory.Map(Arg, Structs.Sized(size, 72));
         Decode(LuoFileKind.Device, request, out DecodedRequest? decoded);
@@ -272,7 +272,7 @@ public class DecoderTests
 
     [Test]
     [Description("§2.1 step 6: a write-back into read-only memory fails")]
-    public void WriteBack_IntoReadOnlyMemory_Fails()
+    public void Write_back_into_read_only_memory_fails()
     {
         _memory.Map(Arg, Structs.Sized(16), readOnly: true);
         Decode(LuoFileKind.OutgoingSession, LuoRequest.PreserveFd, out DecodedRequest? decoded);
@@ -290,7 +290,7 @@ public class DecoderTests
     [TestCase(71u)]
     [TestCase(72u)]
     [Description("§4.6: before [GN-fix], GET_NAME accepts any size from 16")]
-    public void GetNameWithoutFix_AcceptsSizesFrom16(uint size)
+    public void GET_NAME_without_GN_fix_accepts_sizes_from_16(uint size)
     {
         _memory.Map(Arg, Structs.GetName(size: size));
 
@@ -299,7 +299,7 @@ public class DecoderTests
 
     [Test]
     [Description("§4.6: before [GN-fix], GET_NAME below 16 bytes is EINVAL")]
-    public void GetNameWithoutFix_Size15_IsEinval()
+    public void GET_NAME_without_GN_fix_of_size_15_is_EINVAL()
     {
         _memory.Map(Arg, Structs.GetName(size: 15));
 
@@ -310,7 +310,7 @@ public class DecoderTests
     [TestCase(72u, 16)]
     [TestCase(72u, 71)]
     [Description("§4.6: before [GN-fix], bytes from 16 on (name[8..]) are a tail that must be zero")]
-    public void GetNameWithoutFix_NonZeroNameTail_IsE2big(uint size, int nonZeroAt)
+    public void GET_NAME_without_GN_fix_with_a_non_zero_name_tail_is_E2BIG(uint size, int nonZeroAt)
     {
         byte[] s = _memory.Map(Arg, Structs.GetName(size: size));
         s[nonZeroAt] = (byte)'x';
@@ -320,7 +320,7 @@ public class DecoderTests
 
     [Test]
     [Description("§4.6: before [GN-fix], only 16 bytes are copied in; the rest of the 72-byte kernel struct is zero")]
-    public void GetNameWithoutFix_CopiesOnly16Bytes()
+    public void GET_NAME_without_GN_fix_copies_only_16_bytes()
     {
         byte[] s = _memory.Map(Arg, Structs.GetName(size: 16)[..16]);
         _memory.Map(Arg + 16, Enumerable.Repeat((byte)0xEE, 56).ToArray());
@@ -336,7 +336,7 @@ public class DecoderTests
     [TestCase(40u, 40)]
     [TestCase(100u, 72)]
     [Description("§4.6: before [GN-fix], GET_NAME still writes back min(size, 72) bytes")]
-    public void GetNameWithoutFix_WritesBackMinOfSizeAnd72(uint size, int expected)
+    public void GET_NAME_without_GN_fix_writes_back_min_of_size_and_72(uint size, int expected)
     {
         _memory.Map(Arg, Structs.GetName(size: size));
         Decode(LuoFileKind.OutgoingSession, LuoRequest.GetName, out DecodedRequest? decoded, WithoutGetNameFix);
@@ -349,7 +349,7 @@ public class DecoderTests
     [TestCase(16u)]
     [TestCase(71u)]
     [Description("§4.6 with [GN-fix] (the reference): GET_NAME below 72 bytes is EINVAL")]
-    public void GetNameWithFix_SizeBelow72_IsEinval(uint size)
+    public void GET_NAME_with_GN_fix_below_size_72_is_EINVAL(uint size)
     {
         _memory.Map(Arg, Structs.GetName(size: size));
 
@@ -360,7 +360,7 @@ public class DecoderTests
 
     [Test]
     [Description("§2.1 step 5: a tail that ends exactly at the user address limit is scanned")]
-    public void ZeroedTail_EndingAtTheLimit_IsScanned()
+    public void Zeroed_tail_ending_at_the_limit_is_scanned()
     {
         _memory.Map(IoctlDecoder.UserAddressLimit - 8, new byte[8]);
 
@@ -370,6 +370,6 @@ public class DecoderTests
 
     [Test]
     [Description("§2.1 step 5: a range that wraps around the address space is EFAULT")]
-    public void ZeroedTail_WrappingRange_IsEfault() =>
+    public void Zeroed_tail_of_a_wrapping_range_is_EFAULT() =>
         Assert.That(IoctlDecoder.CheckZeroedTail(_memory, ulong.MaxValue - 4, 8), Is.EqualTo(Errno.EFAULT));
 }

@@ -12,7 +12,7 @@ public class LuoStructsTests
         new(Table.Find(kind, request & 0xff)!, 0x1000, (uint)bytes.Length, bytes);
 
     [Test]
-    public void PreserveFd_ShowsFdAndToken()
+    public void PRESERVE_FD_shows_fd_and_token()
     {
         byte[] s = new byte[16];
         BinaryPrimitives.WriteUInt32LittleEndian(s, 16);
@@ -23,7 +23,7 @@ public class LuoStructsTests
     }
 
     [Test]
-    public void CreateSession_ShowsTheNameEscaped_AndAMissingNul()
+    public void CREATE_SESSION_shows_the_name_escaped_and_a_missing_NUL()
     {
         byte[] s = new byte[72];
         s[8] = (byte)'a';
@@ -36,7 +36,7 @@ public class LuoStructsTests
     }
 
     [Test]
-    public void Finish_ShowsReserved()
+    public void FINISH_shows_its_reserved_field()
     {
         byte[] s = new byte[8];
         BinaryPrimitives.WriteUInt32LittleEndian(s.AsSpan(4), 5);

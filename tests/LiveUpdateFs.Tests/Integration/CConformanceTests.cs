@@ -8,7 +8,7 @@ namespace LiveUpdateFs.Tests.Integration;
 [TestFixture]
 [NonParallelizable]
 [Category("Integration")]
-public sealed class CConformanceSuite
+public sealed class CConformanceTests
 {
     private MountedEmulator _emulator = null!;
 
