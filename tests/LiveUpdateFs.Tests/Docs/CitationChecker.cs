@@ -39,7 +39,7 @@ public sealed partial class CitationChecker(
         bool inDocs = path.StartsWith("docs/", StringComparison.Ordinal);
         bool isCTest = path.StartsWith("tests/", StringComparison.Ordinal) && (path.EndsWith(".c") || path.EndsWith(".h"));
         string[] lines = text.Split('\n');
-        var recent = new Queue<Mention?>();
+        var recent = new Queue<Mention?>(); // the last mention of each of the lines above, for wrapped comments
         for (int i = 0; i < lines.Length; i++)
         {
             string line = lines[i];
@@ -47,18 +47,7 @@ public sealed partial class CitationChecker(
             void Add(CitationRule rule, string message) => found.Add(new CitationViolation(path, number, rule, message));
 
             List<Mention> mentions = MentionsIn(path, line, inDocs);
-            if (mentions.Any(m => m.Kind == MentionKind.Outside))
-                Add(CitationRule.OutsideDocument, $"cites a document that is not in the repository ({Describe(mentions.First(m => m.Kind == MentionKind.Outside), line)}): cite docs/ instead");
-            foreach (Mention m in mentions.Where(m => m.Kind == MentionKind.Doc && !docs.ContainsKey(m.Name)))
-                Add(CitationRule.Unresolved, $"docs/{m.Name} does not exist");
-            foreach (Mention m in mentions.Where(m => m.Bare))
-                Add(CitationRule.OutsideDocument, $"write docs/{m.Name}, not {m.Name}: a bare name is not a file of the repository");
-            foreach (Match quoted in QuotedHeading().Matches(line))
-            {
-                if (mentions.Where(m => m.End == quoted.Index).Select(m => (Mention?)m).FirstOrDefault() is { Kind: MentionKind.Doc } doc)
-                    Add(CitationRule.Unresolved, $"cites docs/{doc.Name} by a heading's words: cite its number (§N)");
-            }
-
+            CheckDocuments(line, mentions, Add);
             foreach (Match label in TapLabel().Matches(line))
                 CheckLabel(label.Groups[1].Value, Add);
             if (isCTest)
@@ -66,45 +55,73 @@ public sealed partial class CitationChecker(
                 foreach (Match label in CLabel().Matches(line))
                     CheckLabel(label.Groups[1].Value, Add);
             }
-
-            foreach (Match section in SectionRef().Matches(line))
-            {
-                if (IsTapLabel(line, section.Index))
-                    continue;
-                Mention? before = mentions.Where(m => m.End <= section.Index).Select(m => (Mention?)m).LastOrDefault();
-                Mention? owner = inDocs
-                    ? before is { } b && CitationChain().IsMatch(line[b.End..section.Index]) ? b : new Mention(0, 0, MentionKind.Doc, path["docs/".Length..])
-                    : before ?? recent.LastOrDefault(m => m is not null);
-                string sectionNumber = section.Groups[1].Value;
-                switch (owner)
-                {
-                    case null:
-                        Add(CitationRule.Unresolved, $"§{sectionNumber} names no document: put the document's path (docs/...) before it");
-                        break;
-                    case { Kind: MentionKind.Doc } doc when docs.TryGetValue(doc.Name, out DocOutline? outline):
-                        CheckSection(outline, sectionNumber, line[(section.Index + section.Length)..], Add);
-                        break;
-                    case { Kind: MentionKind.OtherFile } other:
-                        Add(CitationRule.Unresolved, $"§{sectionNumber} of {other.Name}: only documents in docs/ have numbered sections");
-                        break;
-                    // Outside documents and missing docs files are reported once per line, above.
-                }
-            }
-
-            foreach (Match test in TestName().Matches(line))
-            {
-                string type = test.Groups[1].Value;
-                string? member = test.Groups[2].Success && test.Groups[2].Value != "cs" ? test.Groups[2].Value : null; // Foo.cs: the file
-                if (!testExists(type, member))
-                    Add(CitationRule.UnknownTest, member is null ? $"`{type}` is not a test class of tests/LiveUpdateFs.Tests"
-                        : $"`{type}.{member}` is not a member of {type} in tests/LiveUpdateFs.Tests");
-            }
+            Mention? above = recent.LastOrDefault(m => m is not null);
+            CheckSections(line, mentions, inDocs ? new Mention(0, 0, MentionKind.Doc, path["docs/".Length..]) : null, above, Add);
+            CheckTestNames(line, Add);
 
             recent.Enqueue(mentions.Count > 0 ? mentions[^1] : null);
             if (recent.Count > WrapLines)
                 recent.Dequeue();
         }
         return found;
+    }
+
+    /// <summary>The documents a line names: outside the repository, missing, bare, or cited by a heading's words.</summary>
+    private void CheckDocuments(string line, List<Mention> mentions, Action<CitationRule, string> add)
+    {
+        if (mentions.Any(m => m.Kind == MentionKind.Outside))
+            add(CitationRule.OutsideDocument, $"cites a document that is not in the repository ({Describe(mentions.First(m => m.Kind == MentionKind.Outside), line)}): cite docs/ instead");
+        foreach (Mention m in mentions.Where(m => m.Kind == MentionKind.Doc && !docs.ContainsKey(m.Name)))
+            add(CitationRule.Unresolved, $"docs/{m.Name} does not exist");
+        foreach (Mention m in mentions.Where(m => m.Bare))
+            add(CitationRule.OutsideDocument, $"write docs/{m.Name}, not {m.Name}: a bare name is not a file of the repository");
+        foreach (Match quoted in QuotedHeading().Matches(line))
+        {
+            if (mentions.Where(m => m.End == quoted.Index).Select(m => (Mention?)m).FirstOrDefault() is { Kind: MentionKind.Doc } doc)
+                add(CitationRule.Unresolved, $"cites docs/{doc.Name} by a heading's words: cite its number (§N)");
+        }
+    }
+
+    /// <summary>Every § of a line, against the document it belongs to.</summary>
+    /// <param name="self">Inside docs/: the document the line stands in.</param>
+    /// <param name="above">Outside docs/: the last document named on the lines just above.</param>
+    private void CheckSections(string line, List<Mention> mentions, Mention? self, Mention? above, Action<CitationRule, string> add)
+    {
+        foreach (Match section in SectionRef().Matches(line))
+        {
+            if (IsTapLabel(line, section.Index))
+                continue;
+            Mention? before = mentions.Where(m => m.End <= section.Index).Select(m => (Mention?)m).LastOrDefault();
+            Mention? owner = self is not null
+                ? before is { } b && CitationChain().IsMatch(line[b.End..section.Index]) ? b : self
+                : before ?? above;
+            string sectionNumber = section.Groups[1].Value;
+            switch (owner)
+            {
+                case null:
+                    add(CitationRule.Unresolved, $"§{sectionNumber} names no document: put the document's path (docs/...) before it");
+                    break;
+                case { Kind: MentionKind.Doc } doc when docs.TryGetValue(doc.Name, out DocOutline? outline):
+                    CheckSection(outline, sectionNumber, line[(section.Index + section.Length)..], add);
+                    break;
+                case { Kind: MentionKind.OtherFile } other:
+                    add(CitationRule.Unresolved, $"§{sectionNumber} of {other.Name}: only documents in docs/ have numbered sections");
+                    break;
+                // Outside documents and missing docs files are reported once per line, by CheckDocuments.
+            }
+        }
+    }
+
+    private void CheckTestNames(string line, Action<CitationRule, string> add)
+    {
+        foreach (Match test in TestName().Matches(line))
+        {
+            string type = test.Groups[1].Value;
+            string? member = test.Groups[2].Success && test.Groups[2].Value != "cs" ? test.Groups[2].Value : null; // Foo.cs: the file
+            if (!testExists(type, member))
+                add(CitationRule.UnknownTest, member is null ? $"`{type}` is not a test class of tests/LiveUpdateFs.Tests"
+                    : $"`{type}.{member}` is not a member of {type} in tests/LiveUpdateFs.Tests");
+        }
     }
 
     private void CheckLabel(string section, Action<CitationRule, string> add)
