@@ -46,7 +46,7 @@ public static class StatusCommand
         return status with
         {
             DeviceHolders = Pids(holders.GetValueOrDefault(LuoNodes.DeviceName)),
-            Sessions = [.. status.Sessions.Select(s => s with { Holders = Pids(holders.GetValueOrDefault(s.Node)) })],
+            Sessions = [.. status.Sessions.Select(s => s with { Holders = Pids(s.Node is null ? null : holders.GetValueOrDefault(s.Node)) })],
             HoldersComplete = complete,
         };
     }

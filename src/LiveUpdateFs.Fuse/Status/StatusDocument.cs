@@ -1,4 +1,5 @@
 using System.Text.Json;
+using System.Text.Json.Serialization;
 using LiveUpdateFs.Core.Sessions;
 
 namespace LiveUpdateFs.Fuse.Status;
@@ -6,7 +7,7 @@ namespace LiveUpdateFs.Fuse.Status;
 /// <summary>
 /// status.json: what the daemon tells about itself and its sessions, the one
 /// contract between the daemon that writes it and the commands (and scripts,
-/// through docs/status.schema.json) that read it. Rendered from memory on
+/// through docs/status.schema.json, which describes the same keys) that read it. Rendered from memory on
 /// each read, no /proc scan (docs/blocking.md). The holder fields are empty
 /// in the daemon's document: `status --json` fills them in.
 /// </summary>
@@ -23,14 +24,14 @@ public sealed record StatusDocument(
     string Reboot,
     bool IncomingLoaded,
     IReadOnlyList<StatusSession> Sessions,
-    IReadOnlyList<int>? DeviceHolders = null,
-    bool? HoldersComplete = null)
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] IReadOnlyList<int>? DeviceHolders = null,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] bool? HoldersComplete = null)
 {
     /// <param name="nodes">Session id → the per-session node its fd is open on
     /// (`status` finds the pids holding it).</param>
     public static StatusDocument Of(OrchestratorSnapshot snapshot, DaemonFacts daemon, IReadOnlyDictionary<long, string> nodes, string reboot) =>
         new(Environment.ProcessId, daemon.Boot, daemon.Supervised, snapshot.DeviceOpen, snapshot.Frozen, reboot, snapshot.IncomingLoaded,
-            [.. snapshot.Sessions.Select(s => new StatusSession(s.Id, s.Name, s.Kind, nodes.GetValueOrDefault(s.Id) ?? "",
+            [.. snapshot.Sessions.Select(s => new StatusSession(s.Id, s.Name, s.Kind, nodes.GetValueOrDefault(s.Id),
                 [.. s.Files.Select(f => new StatusFile(f.Token.ToString(System.Globalization.CultureInfo.InvariantCulture), f.Handler, f.Size, f.State))]))]);
 
     /// <summary>Indented UTF-8 JSON with a final newline (source-generated: AOT-safe).</summary>

@@ -7,7 +7,6 @@ namespace LiveUpdateFs.Fuse.Status;
 /// is required, and null is refused where the type says so: a document
 /// missing a key is not a daemon's.</summary>
 [JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase, WriteIndented = true,
-    DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
     RespectRequiredConstructorParameters = true, RespectNullableAnnotations = true)]
 [JsonSerializable(typeof(StatusDocument))]
 internal sealed partial class StatusJsonContext : JsonSerializerContext;
