@@ -2,24 +2,6 @@ using LiveUpdateFs.Uapi;
 
 namespace LiveUpdateFs.Fuse;
 
-/// <summary>The attributes of one node, as FUSE reports them.</summary>
-public readonly record struct NodeAttributes(ulong Inode, uint Mode, ulong LinkCount = 1, long Size = 0, uint Uid = 0, uint Gid = 0);
-
-/// <summary>The thread that made a FUSE request (FUSE reports thread ids).</summary>
-public readonly record struct FuseCaller(int ThreadId, uint Uid, uint Gid);
-
-public enum FuseReplyKind
-{
-    Error,
-    Entry,
-    Attributes,
-    Opened,
-    Ioctl,
-    Directory,
-    Data,
-    Held,
-}
-
 /// <summary>
 /// What a handler answers. The callback layer turns it into exactly one
 /// fuse_reply_* call, so no code path can reply twice or not at all.

@@ -471,10 +471,3 @@ public sealed class Orchestrator
         }
     }
 }
-
-public sealed record FileSnapshot(ulong Token, string Handler, long Size, string State);
-
-public sealed record SessionSnapshot(long Id, string Name, string Kind, IReadOnlyList<FileSnapshot> Files);
-
-/// <param name="IncomingLoaded">The first open of the device ran (spec §3): incoming sessions are listed only from then on.</param>
-public sealed record OrchestratorSnapshot(bool DeviceOpen, bool Frozen, bool IncomingLoaded, IReadOnlyList<SessionSnapshot> Sessions);
