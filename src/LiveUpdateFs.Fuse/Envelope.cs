@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using System.Text;
+using LiveUpdateFs.Uapi;
 
 namespace LiveUpdateFs.Fuse;
 
@@ -97,7 +98,7 @@ public sealed class Envelope
     public bool Answered => BinaryPrimitives.ReadUInt64LittleEndian(_bytes.AsSpan(AnsweredOffset)) == Magic;
 
     /// <summary>FREEZE's answer (see <see cref="SetFreezeSummary"/>).</summary>
-    public (int Sessions, int Files, long Bytes) FreezeSummary => (InstalledFd, InstallErrno, (long)Ticket);
+    public (int Sessions, int Files, long Bytes) FreezeSummary => (InstalledFd, (int)U32(InstallErrnoOffset), (long)Ticket);
 
     public uint Phase => U32(PhaseOffset);
 
@@ -106,13 +107,13 @@ public sealed class Envelope
 
     public ulong CallerArgument => BinaryPrimitives.ReadUInt64LittleEndian(_bytes.AsSpan(ArgOffset));
 
-    public int ReserveErrno => (int)U32(ReserveErrnoOffset);
+    public Errno ReserveErrno => new((int)U32(ReserveErrnoOffset));
 
     public int ChannelFd => (int)U32(ChannelFdOffset);
 
     public int InstalledFd => (int)U32(InstalledFdOffset);
 
-    public int InstallErrno => (int)U32(InstallErrnoOffset);
+    public Errno InstallErrno => new((int)U32(InstallErrnoOffset));
 
     public ulong Ticket
     {

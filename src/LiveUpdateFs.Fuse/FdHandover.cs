@@ -78,10 +78,10 @@ internal sealed class FdHandover(ExitWatcher exits, ILogger log) : IDisposable
 
     /// <summary>PREPARE's "reserve an fd" step: the library's own answer, or
     /// EMFILE for a process at its cap of uncommitted hand-overs.</summary>
-    public Errno Reserve(int pid, uint uid, int libraryReserveErrno)
+    public Errno Reserve(int pid, uint uid, Errno libraryReserve)
     {
-        if (libraryReserveErrno != 0)
-            return new Errno(libraryReserveErrno);
+        if (libraryReserve.IsError)
+            return libraryReserve;
         if (RequesterOf(pid) is { Tickets.Count: >= MaxPendingPerProcess })
         {
             _log.Warning("Process {Pid} has {Count} fd hand-overs it never completed; its next one fails with EMFILE at the reserve step. A library that dies between PREPARE and COMMIT leaves them; they go when the process exits",
@@ -167,10 +167,10 @@ internal sealed class FdHandover(ExitWatcher exits, ILogger log) : IDisposable
         if (!_tickets.TryGetValue(envelope.Ticket, out Ticket? ticket) || !ticket.Requester.Pin.Is(process.ProcessId))
             return Errno.EINVAL;
         Drop(envelope.Ticket);
-        if (envelope.InstallErrno != 0)
+        if (envelope.InstallErrno.IsError)
         {
             ticket.Pending.Abort();
-            return envelope.InstallErrno is > 0 and < 512 ? new Errno(envelope.InstallErrno) : Errno.EIO;
+            return envelope.InstallErrno.Value is > 0 and < 512 ? envelope.InstallErrno : Errno.EIO;
         }
         if (ticket.Pending.Session is not null && !ticket.Opened)
         {

@@ -196,7 +196,7 @@ public static unsafe class FileOps
             Errno failure = Libc.LastErrno;
             if (failure == Errno.EINTR)
                 continue;
-            if (failure.Value is not (Libc.EXDEV or Libc.EINVAL or Libc.ENOSYS or Libc.EOPNOTSUPP))
+            if (failure != Errno.EXDEV && failure != Errno.EINVAL && failure != Errno.ENOSYS && failure != Errno.EOPNOTSUPP)
                 return (failure, copied);
             method++; // this method cannot join these two files: try the next
         }

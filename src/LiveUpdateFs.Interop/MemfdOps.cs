@@ -124,7 +124,7 @@ public static class MemfdOps
             {
                 Errno error = Libc.LastErrno;
                 // ENXIO: no data at or after position — the rest is a hole.
-                return error.Value == Libc.ENXIO ? (Errno.None, runs) : (error, runs);
+                return error == Errno.ENXIO ? (Errno.None, runs) : (error, runs);
             }
             if (data >= size)
                 break;

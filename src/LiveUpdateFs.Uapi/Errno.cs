@@ -12,6 +12,7 @@ public readonly record struct Errno(int Value)
     public static readonly Errno ESRCH = new(3);
     public static readonly Errno EINTR = new(4);
     public static readonly Errno EIO = new(5);
+    public static readonly Errno ENXIO = new(6);
     public static readonly Errno E2BIG = new(7);
     public static readonly Errno EBADF = new(9);
     public static readonly Errno EAGAIN = new(11);
@@ -20,6 +21,7 @@ public readonly record struct Errno(int Value)
     public static readonly Errno EFAULT = new(14);
     public static readonly Errno EBUSY = new(16);
     public static readonly Errno EEXIST = new(17);
+    public static readonly Errno EXDEV = new(18);
     public static readonly Errno ENODEV = new(19);
     public static readonly Errno ENOTDIR = new(20);
     public static readonly Errno EISDIR = new(21);
@@ -47,6 +49,7 @@ public readonly record struct Errno(int Value)
         3 => "ESRCH",
         4 => "EINTR",
         5 => "EIO",
+        6 => "ENXIO",
         7 => "E2BIG",
         9 => "EBADF",
         11 => "EAGAIN",
@@ -55,6 +58,7 @@ public readonly record struct Errno(int Value)
         14 => "EFAULT",
         16 => "EBUSY",
         17 => "EEXIST",
+        18 => "EXDEV",
         19 => "ENODEV",
         20 => "ENOTDIR",
         21 => "EISDIR",
