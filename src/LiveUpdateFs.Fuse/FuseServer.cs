@@ -1,8 +1,8 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Text;
-using LiveUpdateFs.Fuse.Native;
 using LiveUpdateFs.Interop;
+using LiveUpdateFs.Interop.Libfuse;
 using LiveUpdateFs.Uapi;
 using Serilog;
 

@@ -5,8 +5,7 @@ namespace LiveUpdateFs.Interop.Seccomp;
 /// passes, or another thread calls <see cref="Wake"/> (an eventfd).</summary>
 public sealed unsafe class ListenerWait : IDisposable
 {
-    private const short PollIn = 0x1;
-    private const short PollErrors = 0x8 | 0x10 | 0x20; // POLLERR | POLLHUP | POLLNVAL
+    private const short PollErrors = Libc.POLLERR | Libc.POLLHUP | Libc.POLLNVAL;
 
     private readonly SafeFd _wake;
 
@@ -36,9 +35,9 @@ public sealed unsafe class ListenerWait : IDisposable
     public Readiness[] Wait(IReadOnlyList<SeccompListener> listeners, int timeoutMs)
     {
         var fds = new Libc.PollFd[listeners.Count + 1];
-        fds[0] = new Libc.PollFd { Fd = _wake.Fd, Events = PollIn };
+        fds[0] = new Libc.PollFd { Fd = _wake.Fd, Events = Libc.POLLIN };
         for (int i = 0; i < listeners.Count; i++)
-            fds[i + 1] = new Libc.PollFd { Fd = listeners[i].Fd.Fd, Events = PollIn };
+            fds[i + 1] = new Libc.PollFd { Fd = listeners[i].Fd.Fd, Events = Libc.POLLIN };
         int ready;
         fixed (Libc.PollFd* pollFds = fds)
             ready = Libc.Poll(pollFds, (nuint)fds.Length, timeoutMs);
@@ -53,7 +52,7 @@ public sealed unsafe class ListenerWait : IDisposable
         for (int i = 0; i < listeners.Count; i++)
         {
             short events = fds[i + 1].Revents;
-            result[i] = (events & PollIn) != 0 ? Readiness.Call : (events & PollErrors) != 0 ? Readiness.Ended : Readiness.Idle;
+            result[i] = (events & Libc.POLLIN) != 0 ? Readiness.Call : (events & PollErrors) != 0 ? Readiness.Ended : Readiness.Idle;
         }
         return result;
     }

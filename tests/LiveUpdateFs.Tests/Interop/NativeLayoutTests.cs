@@ -1,7 +1,7 @@
 using System.Runtime.InteropServices;
 using LiveUpdateFs.Fuse;
-using LiveUpdateFs.Fuse.Native;
 using LiveUpdateFs.Interop;
+using LiveUpdateFs.Interop.Libfuse;
 using LiveUpdateFs.Tests.Integration;
 
 namespace LiveUpdateFs.Tests.Interop;
