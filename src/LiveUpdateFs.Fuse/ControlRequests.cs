@@ -1,6 +1,7 @@
 using LiveUpdateFs.Core.Files;
 using LiveUpdateFs.Core.Reboot;
 using LiveUpdateFs.Core.Sessions;
+using LiveUpdateFs.Fuse.Callers;
 using LiveUpdateFs.Fuse.Trapped;
 using LiveUpdateFs.Interop;
 using LiveUpdateFs.Uapi;
@@ -80,7 +81,7 @@ internal sealed class ControlRequests(Orchestrator orchestrator, RebootStateMach
         };
         if (mode is null)
             return Errno.EINVAL;
-        if (ProcessPin.Of(process.ProcessId) is not { } client)
+        if (ProcessPin.Of(process.ProcessId) is not { } pin)
             return Errno.ESRCH;
         SafeFd? terminal = null;
         if (envelope.ChannelFd >= 0 && process.TakeDescriptor(envelope.ChannelFd, out terminal).IsError)
@@ -89,7 +90,7 @@ internal sealed class ControlRequests(Orchestrator orchestrator, RebootStateMach
         {
             _log.Information("Reboot ({Mode}) requested by pid {Pid}: freezing the outgoing sessions", mode, process.ProcessId);
             bool underWay = machine.Phase != RebootPhase.Serving;
-            Errno result = machine.Freeze(mode.Value, client, progress, out HandoverSummary summary);
+            Errno result = machine.Freeze(mode.Value, new PinnedRebootClient(pin), progress, out HandoverSummary summary);
             envelope.SetFreezeSummary(summary.Sessions, summary.Files, summary.Bytes);
             if (underWay)
                 envelope.SetRebootUnderWay();

@@ -1,5 +1,6 @@
 using LiveUpdateFs.Core.Dispatch;
 using LiveUpdateFs.Core.Sessions;
+using LiveUpdateFs.Fuse.Callers;
 using LiveUpdateFs.Interop;
 using LiveUpdateFs.Uapi;
 using Serilog;

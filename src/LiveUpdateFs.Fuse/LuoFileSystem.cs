@@ -2,6 +2,7 @@ using LiveUpdateFs.Core.Dispatch;
 using LiveUpdateFs.Core.Files;
 using LiveUpdateFs.Core.Reboot;
 using LiveUpdateFs.Core.Sessions;
+using LiveUpdateFs.Fuse.Callers;
 using LiveUpdateFs.Fuse.OpenFiles;
 using LiveUpdateFs.Fuse.Status;
 using LiveUpdateFs.Fuse.Trapped;
@@ -168,7 +169,7 @@ public sealed class LuoFileSystem : IFuseFileSystem, IDisposable
                 return FuseReply.Opened(Add(new ContentFile(System.Text.Encoding.ASCII.GetBytes($"{Environment.ProcessId}\n"))));
             case >= LuoNodes.SessionBase:
                 ulong ticket = inode - LuoNodes.SessionBase;
-                Errno taken = _handover.OpenSessionNode(CallerProcess.ThreadGroupOf(caller.ThreadId), ticket, out Session? session);
+                Errno taken = _handover.OpenSessionNode(CallerThread.ThreadGroupOf(caller.ThreadId), ticket, out Session? session);
                 if (taken.IsError)
                     return FuseReply.Fail(taken);
                 _orchestrator.SessionHeld(session!);

@@ -1,5 +1,5 @@
 using System.CommandLine;
-using LiveUpdateFs.Host;
+using LiveUpdateFs.Host.Commands;
 
 [assembly: System.Runtime.Versioning.SupportedOSPlatform("linux")]
 

@@ -2,12 +2,6 @@ using LiveUpdateFs.Uapi;
 
 namespace LiveUpdateFs.Interop;
 
-/// <summary>A contiguous run of data in a sparse file: everything outside runs is a hole.</summary>
-public readonly record struct DataRun(long Offset, long Length)
-{
-    public long End => Offset + Length;
-}
-
 /// <summary>memfd calls: create, seals, size, position and the data runs
 /// (SEEK_DATA/SEEK_HOLE). Errors come back as <see cref="Errno"/> values.</summary>
 public static class MemfdOps

@@ -25,6 +25,9 @@ public static unsafe class ProcessControl
         Libc.Close(devNull);
     }
 
+    /// <summary>Whether <paramref name="fd"/> of this process is a terminal.</summary>
+    public static bool IsTerminal(int fd) => Libc.Isatty(fd) == 1;
+
     /// <summary>kill(pid, SIGTERM): asks a daemon to stop cleanly.</summary>
     public static Errno Terminate(int pid) => Libc.Kill(pid, 15) == 0 ? Errno.None : Libc.LastErrno;
 

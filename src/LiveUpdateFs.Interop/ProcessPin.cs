@@ -11,7 +11,7 @@ namespace LiveUpdateFs.Interop;
 /// open and COMMIT; and for a process another program signals (the reboot's
 /// fd holders, the daemon that `unmount` stops).
 /// </summary>
-public sealed unsafe class ProcessPin : Core.Reboot.IRebootClient
+public sealed unsafe class ProcessPin : IDisposable
 {
     private readonly SafeFd _pidfd;
 

@@ -237,6 +237,3 @@ public sealed class GenerationWriter : IDisposable
             throw new InvalidOperationException($"generation {_generation} was already committed or aborted");
     }
 }
-
-/// <summary>A memfd's size and seals as recorded at preserve (spec §8.2).</summary>
-public readonly record struct FileShape(long Size, int Seals);

@@ -4,13 +4,6 @@ using System.IO.Hashing;
 namespace LiveUpdateFs.Store;
 
 /// <summary>
-/// Where a file of an in-place generation lives: not in the store but in an
-/// fd the daemon keeps open across its exec into the next boot. Device and
-/// inode let the next instance check that the fd it inherited is that file.
-/// </summary>
-public readonly record struct KeptDescriptor(int Fd, ulong Device, ulong Inode);
-
-/// <summary>
 /// STORE/gen-X/kept, beside the manifest of an in-place generation:
 /// <code>
 /// "LUFSKEPT" u64 key u32 count, then per file of the manifest, in order:

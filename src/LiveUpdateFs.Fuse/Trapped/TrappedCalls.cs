@@ -1,6 +1,7 @@
 using LiveUpdateFs.Core.Dispatch;
 using LiveUpdateFs.Core.Files;
 using LiveUpdateFs.Core.Sessions;
+using LiveUpdateFs.Fuse.Callers;
 using LiveUpdateFs.Interop;
 using LiveUpdateFs.Interop.Seccomp;
 using LiveUpdateFs.Uapi;
@@ -152,7 +153,7 @@ internal sealed class TrappedCalls(LuoFileSystem fileSystem, IFuseLoop loop, str
                 // Up to 4 GiB of the caller's memory: read off this thread
                 // (every tree's calls wait on it); the call waits, held.
                 int threadId = call.ThreadId;
-                if (!_work.Slow(call.Id, "tail", () => TailScans.FirstNonZero(new CallerProcess(threadId, _mappings), scan.Start, scan.Length), out (ulong StopAt, bool NonZero) verdict))
+                if (!_work.Slow(call.Id, "tail", () => TailScans.FirstNonZero(new CallerThread(threadId, _mappings), scan.Start, scan.Length), out (ulong StopAt, bool NonZero) verdict))
                     return Fate.Held;
                 memory = new ScannedMemory(process, scan.Start, scan.Start + scan.Length, verdict.StopAt, verdict.NonZero);
                 continue;

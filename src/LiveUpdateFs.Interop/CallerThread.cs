@@ -1,0 +1,125 @@
+using LiveUpdateFs.Uapi;
+
+namespace LiveUpdateFs.Interop;
+
+/// <summary>
+/// The thread that made a request (FUSE and seccomp report the thread id):
+/// its memory through process_vm_readv/writev, its fds through pidfd_getfd.
+/// What LUO makes of a taken fd is the caller-facing class's job above
+/// (Fuse's CallerProcess). One instance per request; dispose it when the
+/// reply has been sent.
+/// </summary>
+/// <param name="mappings">Checks each range before it is touched, so that no
+/// access waits on a FUSE server (docs/blocking.md); null: unchecked.</param>
+public unsafe class CallerThread(int threadId, MappingGuard? mappings = null) : ICallerMemory, IDisposable
+{
+    private SafeFd? _pidfd;
+
+    public int ThreadId { get; } = threadId;
+
+    /// <summary>Ranges <see cref="MappingGuard"/> found safe in this request.</summary>
+    private (ulong Start, ulong End) _checked;
+
+    /// <summary>How many of <paramref name="length"/> bytes at <paramref name="address"/>
+    /// may be accessed: those within a range already checked, or the prefix the
+    /// guard finds safe (the rest is refused as a fault would be, EFAULT).</summary>
+    private int Accessible(ulong address, int length)
+    {
+        if (mappings is null || (address >= _checked.Start && address + (ulong)length <= _checked.End))
+            return length;
+        ulong safeEnd = mappings.SafeEnd(ThreadId, address, (ulong)length, out var safe);
+        if (safe.End > safe.Start)
+            _checked = safe;
+        return (int)(safeEnd - address);
+    }
+
+    public int Read(ulong address, Span<byte> destination)
+    {
+        destination = destination[..(destination.IsEmpty ? 0 : Accessible(address, destination.Length))];
+        if (destination.IsEmpty)
+            return 0;
+        fixed (byte* local = destination)
+        {
+            var localVec = new Libc.IoVec { Base = local, Length = (nuint)destination.Length };
+            var remoteVec = new Libc.IoVec { Base = (void*)address, Length = (nuint)destination.Length };
+            nint read = Libc.ProcessVmReadvNoErrno(ThreadId, &localVec, 1, &remoteVec, 1, 0);
+            return read < 0 ? 0 : (int)read;
+        }
+    }
+
+    public bool Write(ulong address, ReadOnlySpan<byte> source)
+    {
+        if (source.IsEmpty)
+            return true;
+        if (Accessible(address, source.Length) < source.Length)
+            return false;
+        fixed (byte* local = source)
+        {
+            var localVec = new Libc.IoVec { Base = local, Length = (nuint)source.Length };
+            var remoteVec = new Libc.IoVec { Base = (void*)address, Length = (nuint)source.Length };
+            return Libc.ProcessVmWritevNoErrno(ThreadId, &localVec, 1, &remoteVec, 1, 0) == source.Length;
+        }
+    }
+
+    /// <summary>pidfd_getfd without any checks: the daemon's own copy of one of
+    /// the caller's fds (the preload library's socket end).</summary>
+    public Errno TakeDescriptor(int fd, out SafeFd? descriptor)
+    {
+        descriptor = null;
+        if (fd < 0)
+            return Errno.EBADF;
+        Errno opened = OpenPidfd();
+        if (opened.IsError)
+            return opened;
+        var taken = new SafeFd(Libc.PidfdGetfd(_pidfd!, fd, 0));
+        if (taken.IsInvalid)
+        {
+            Errno error = Libc.LastErrno;
+            taken.Dispose();
+            // A vanished caller cannot receive an answer anyway; report its fd as bad.
+            return error == Errno.ESRCH ? Errno.EBADF : error;
+        }
+        descriptor = taken;
+        return Errno.None;
+    }
+
+    private Errno OpenPidfd()
+    {
+        if (_pidfd is not null)
+            return Errno.None;
+        // FUSE gives a thread id; PIDFD_THREAD accepts any thread (fuse-facts).
+        var pidfd = new SafeFd(Libc.PidfdOpen(ThreadId, Libc.PIDFD_THREAD));
+        if (pidfd.IsInvalid)
+        {
+            Errno error = Libc.LastErrno;
+            pidfd.Dispose();
+            return error == Errno.ESRCH ? Errno.EBADF : error;
+        }
+        _pidfd = pidfd;
+        return Errno.None;
+    }
+
+    /// <summary>The thread group (process) id of the caller, or 0 when it is gone.</summary>
+    public int ProcessId => ThreadGroupOf(ThreadId);
+
+    public static int ThreadGroupOf(int threadId)
+    {
+        try
+        {
+            foreach (string line in File.ReadLines($"/proc/{threadId}/status"))
+            {
+                if (line.StartsWith("Tgid:", StringComparison.Ordinal))
+                    return int.Parse(line.AsSpan(5).Trim());
+            }
+        }
+        catch (IOException)
+        {
+        }
+        catch (UnauthorizedAccessException)
+        {
+        }
+        return 0;
+    }
+
+    public void Dispose() => _pidfd?.Dispose();
+}
