@@ -29,7 +29,7 @@
  *
  * Why keep the session fds? An outgoing session lives exactly as long as
  * its file is open: when the last fd of it is closed the kernel discards the
- * session and everything preserved in it (spec luo-uapi.md §5.2). If only
+ * session and everything preserved in it (docs/behaviour.md §5.2). If only
  * the VMM held the fd, a VMM crash or restart just before the update would
  * throw the guest's memory away. Because the agent holds a copy, the session
  * survives until the reboot, which is exactly when it is needed. (After a

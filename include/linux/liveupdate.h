@@ -3,7 +3,7 @@
  * Live Update Orchestrator (LUO) userspace API, as shipped by Linux v7.2.
  *
  * Written for LiveUpdateFs from the behaviour-level specification
- * (spec/luo-uapi.md, sections 1.1 and 1.2): the request values, struct sizes
+ * (docs/behaviour.md §1.1, §1.2): the request values, struct sizes
  * and field offsets are identical to the kernel's header, so a program built
  * against this file runs unchanged against a real /dev/liveupdate.
  *

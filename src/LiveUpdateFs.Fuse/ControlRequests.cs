@@ -12,7 +12,7 @@ namespace LiveUpdateFs.Fuse;
 /// <summary>
 /// The control node's envelopes: the preload library's frozen-size query,
 /// and `liveupdatefs reboot`'s FREEZE and RESTART with who may send them.
-/// Device requests are refused here (docs/behaviour.md "Nodes"). FUSE thread only.
+/// Device requests are refused here (docs/behaviour.md §11). FUSE thread only.
 /// </summary>
 /// <param name="reboots">Owns the reboot; null: reboots are refused (EOPNOTSUPP).</param>
 /// <param name="bootId">This boot's id as status.json names it.</param>
@@ -47,7 +47,7 @@ internal sealed class ControlRequests(Orchestrator orchestrator, RebootStateMach
         return taken.IsError ? taken : _listeners.Add(listener!, caller.Uid, process.ProcessId);
     }
 
-    /// <summary>Spec §8.2 for the library's ftruncate/fallocate wrappers: EPERM while frozen.</summary>
+    /// <summary>docs/behaviour.md §8.2 for the library's ftruncate/fallocate wrappers: EPERM while frozen.</summary>
     private Errno QueryFrozen(CallerProcess process, Envelope envelope)
     {
         Errno result = process.Take(envelope.ChannelFd, out IHeldFile? file);
@@ -58,7 +58,7 @@ internal sealed class ControlRequests(Orchestrator orchestrator, RebootStateMach
     }
 
     /// <summary>
-    /// `liveupdatefs reboot`'s freeze (spec §7 step 1). Runs on the FUSE
+    /// `liveupdatefs reboot`'s freeze (docs/behaviour.md §7 step 1). Runs on the FUSE
     /// thread, so every other LUO caller waits meanwhile; afterwards they are
     /// held until the restart (then ENOTCONN: the "machine" went down) or a
     /// thaw (then they are served). ESTALE when the caller names a boot that

@@ -15,7 +15,7 @@ namespace LiveUpdateFs.Fuse;
 /// requester: one pidfd per requesting process, watched in
 /// <see cref="ExitWatcher"/>, drops all its tickets when it exits; and a
 /// process holds at most <see cref="MaxPendingPerProcess"/> uncommitted
-/// tickets (docs/behaviour.md "Hand-overs"). FUSE thread only.
+/// tickets (docs/behaviour.md §12). FUSE thread only.
 /// </summary>
 internal sealed class FdHandover(ExitWatcher exits, ILogger log) : IDisposable
 {

@@ -53,7 +53,7 @@ public readonly struct FuseReply
     public static FuseReply Bytes(byte[] data) => new(FuseReplyKind.Data, data: data);
 
     /// <summary>No answer now: the caller waits, as a kernel caller blocks on
-    /// the frozen LUO after a reboot serialization (spec §7). The server
+    /// the frozen LUO after a reboot serialization (docs/behaviour.md §7). The server
     /// answers held requests with ENOTCONN when it shuts down, so each still
     /// gets exactly one reply.</summary>
     public static FuseReply Hold => new(FuseReplyKind.Held);

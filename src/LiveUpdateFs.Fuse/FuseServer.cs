@@ -13,7 +13,7 @@ namespace LiveUpdateFs.Fuse;
 /// One thread on purpose: requests are handled in the order the kernel
 /// queued them, so the asynchronous RELEASE of a closed session fd is always
 /// handled before a request the same program makes after close() returned
-/// (fuse-facts: "Open, flush, release").
+/// (docs/fuse.md §6, §7).
 /// </summary>
 public sealed unsafe class FuseServer : IFuseLoop, IDisposable
 {
@@ -32,7 +32,7 @@ public sealed unsafe class FuseServer : IFuseLoop, IDisposable
     /// <summary>Held while a request, a held request's replay or posted work
     /// runs, and by <see cref="Exclusive{T}"/>: the file system's state has
     /// one owner at a time. Uncontended on the serving thread unless a
-    /// seccomp listener thread acts (docs/blocking.md "The gate").</summary>
+    /// seccomp listener thread acts (docs/seccomp.md §3.2).</summary>
     private readonly object _gate = new();
     private GCHandle _self;
     private nint _session;

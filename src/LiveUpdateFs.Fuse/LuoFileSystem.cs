@@ -15,7 +15,7 @@ namespace LiveUpdateFs.Fuse;
 
 /// <summary>
 /// The FUSE face of the orchestrator: the nodes and what each open file may
-/// do. Each node does its own job only (docs/behaviour.md "Nodes"): device
+/// do. Each node does its own job only (docs/behaviour.md §11): device
 /// and session files take LUO requests and the fd hand-over
 /// (<see cref="FdHandover"/>), the control node takes the library's and the
 /// reboot command's envelopes (<see cref="ControlRequests"/>), status.json
@@ -147,13 +147,13 @@ public sealed class LuoFileSystem : IFuseFileSystem, IDisposable
 
     public FuseReply Open(FuseCaller caller, ulong inode, int flags)
     {
-        // Spec §7: after a successful reboot serialization LUO blocks every caller until the "machine" goes down.
+        // docs/behaviour.md §7: after a successful reboot serialization LUO blocks every caller until the "machine" goes down.
         if (inode is LuoNodes.Device or >= LuoNodes.SessionBase && _orchestrator.Frozen)
             return FuseReply.Hold;
         switch (inode)
         {
             case LuoNodes.Device:
-                // Spec §3: single opener; the flag drops when the last copy is released.
+                // docs/behaviour.md §3: single opener; the flag drops when the last copy is released.
                 Errno opened = _orchestrator.OpenDevice();
                 if (opened.IsError)
                 {
@@ -203,7 +203,7 @@ public sealed class LuoFileSystem : IFuseFileSystem, IDisposable
     public FuseReply Read(FuseCaller caller, ulong inode, ulong handle, long offset, int size)
     {
         if (!_openFiles.TryGetValue(handle, out OpenFile? file) || file is not ContentFile content)
-            return FuseReply.Fail(Errno.EINVAL); // spec §2.5: no read op on LUO files
+            return FuseReply.Fail(Errno.EINVAL); // docs/behaviour.md §2.5: no read op on LUO files
         int start = (int)Math.Min(offset, content.Content.Length);
         return FuseReply.Bytes(content.Content.AsSpan(start, Math.Min(size, content.Content.Length - start)).ToArray());
     }
@@ -216,7 +216,7 @@ public sealed class LuoFileSystem : IFuseFileSystem, IDisposable
     {
         if (!_openFiles.TryGetValue(handle, out OpenFile? file))
             return FuseReply.Fail(Errno.EBADF);
-        // Spec §2.4: no compat_ioctl, so a 32-bit caller gets ENOTTY for everything.
+        // docs/behaviour.md §2.4: no compat_ioctl, so a 32-bit caller gets ENOTTY for everything.
         if (compat)
             return FuseReply.Fail(Errno.ENOTTY);
         return file switch
@@ -344,7 +344,7 @@ public sealed class LuoFileSystem : IFuseFileSystem, IDisposable
 
     internal FdHandover Handover => _handover;
 
-    /// <summary>Spec §8.2: is this file's size frozen by a preservation?</summary>
+    /// <summary>docs/behaviour.md §8.2: is this file's size frozen by a preservation?</summary>
     internal bool IsFrozen(FileFacts facts) =>
         facts.FileSystem != FileSystemKind.Other && _orchestrator.IsFrozen(facts.Identity);
 

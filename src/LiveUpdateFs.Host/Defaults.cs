@@ -2,7 +2,7 @@ using LiveUpdateFs.Interop;
 
 namespace LiveUpdateFs.Host;
 
-/// <summary>Where things live when the user names nothing (design.md "Defaults").</summary>
+/// <summary>Where things live when the user names nothing (docs/design.md §10.3).</summary>
 public static class Defaults
 {
     /// <summary>/run/liveupdatefs; without root $XDG_RUNTIME_DIR/liveupdatefs (or /tmp/liveupdatefs-UID).</summary>

@@ -87,7 +87,7 @@ public unsafe class CallerThread(int threadId, MappingGuard? mappings = null) : 
     {
         if (_pidfd is not null)
             return Errno.None;
-        // FUSE gives a thread id; PIDFD_THREAD accepts any thread (fuse-facts).
+        // FUSE gives a thread id; PIDFD_THREAD accepts any thread (docs/fuse.md §1).
         var pidfd = new SafeFd(Libc.PidfdOpen(ThreadId, Libc.PIDFD_THREAD));
         if (pidfd.IsInvalid)
         {

@@ -5,7 +5,7 @@ namespace LiveUpdateFs.Store;
 
 /// <summary>
 /// STORE/gen-X/consumed: the generation was handed over to a boot, at that
-/// boot's first open of the device (spec §3). A kernel hands its sessions to
+/// boot's first open of the device (docs/behaviour.md §3). A kernel hands its sessions to
 /// the boot after the kexec only; if that boot crashes, the machine
 /// cold-boots with nothing handed over. A generation stays committed until
 /// the next reboot replaces it, so without this mark a daemon killed after

@@ -22,7 +22,7 @@ internal sealed class SparseContent
     /// <paramref name="size"/> bytes) into the empty <paramref name="content"/>
     /// file. The scan and the reads go through a private open file of the
     /// memfd: <paramref name="shared"/> is the owner's open file description
-    /// (pidfd_getfd), whose position must not move (spec §8.2: the freeze only
+    /// (pidfd_getfd), whose position must not move (docs/behaviour.md §8.2: the freeze only
     /// reads it).</summary>
     public (Errno Error, List<DataRun> Runs, ulong Checksum) Save(SafeFd shared, long size, SafeFd content, Action<long>? progress = null)
     {

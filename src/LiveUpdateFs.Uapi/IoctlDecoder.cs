@@ -3,7 +3,7 @@ using System.Buffers.Binary;
 namespace LiveUpdateFs.Uapi;
 
 /// <summary>
-/// The generic part of luo_ioctl / luo_session_ioctl (spec §2.1, §2.2), in the
+/// The generic part of luo_ioctl / luo_session_ioctl (docs/behaviour.md §2.1, §2.2), in the
 /// kernel's order, because the order decides which errno wins.
 /// </summary>
 public static class IoctlDecoder

@@ -1,6 +1,6 @@
 namespace LiveUpdateFs.Uapi;
 
-/// <summary>The per-file ioctl tables of spec §2.1 and §2.2.</summary>
+/// <summary>The per-file ioctl tables of docs/behaviour.md §2.1 and §2.2.</summary>
 public sealed class LuoCommandTable
 {
     public const uint DeviceBase = 0x00;

@@ -1,6 +1,6 @@
 namespace LiveUpdateFs.Uapi;
 
-/// <summary>The LUO request values (spec §1.1): all are _IO(0xBA, nr).</summary>
+/// <summary>The LUO request values (docs/behaviour.md §1.1): all are _IO(0xBA, nr).</summary>
 public static class LuoRequest
 {
     public const uint IoctlType = 0xBA;

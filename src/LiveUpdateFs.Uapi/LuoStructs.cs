@@ -4,7 +4,7 @@ using System.Text;
 
 namespace LiveUpdateFs.Uapi;
 
-/// <summary>Field accessors over the kernel copy of each uAPI struct (spec §1.2).</summary>
+/// <summary>Field accessors over the kernel copy of each uAPI struct (docs/behaviour.md §1.2).</summary>
 public static class LuoStructs
 {
     // Shared by create_session and retrieve_session: size @0, fd @4, name @8.

@@ -115,7 +115,7 @@ static atomic_int library_mode;
 
 static void remember_mount_dir(const char *dir);
 
-/* The daemon's executable is named liveupdatefs (design.md's contract). */
+/* The daemon's executable is named liveupdatefs (docs/design.md §10.4). */
 static bool is_daemon(void)
 {
 	char exe[PATH_MAX];

@@ -1,6 +1,6 @@
 /*
  * liveupdatefs-keeper - keeps a `liveupdatefs run` tree's seccomp listener
- * when no daemon serves it (docs/seccomp.md "When the daemon is gone").
+ * when no daemon serves it (docs/seccomp.md §7).
  *
  *   liveupdatefs-keeper MOUNTDIR SOCKET_FD
  *

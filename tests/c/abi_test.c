@@ -1,5 +1,5 @@
 /*
- * abi_test - the uAPI header and the envelope layout (spec §1.1, §1.2).
+ * abi_test - the uAPI header and the envelope layout (docs/behaviour.md §1.1, §1.2).
  *
  * Everything is checked at compile time with _Static_assert; the same facts
  * are checked again at run time so the program reports one line per group.
@@ -19,7 +19,7 @@
 	SA(offsetof(struct type, member) == (off));                    \
 	SA(sizeof(((struct type *)0)->member) == (sz))
 
-/* ---- §1.1 request values: _IO(0xBA, nr), no direction, no size ---- */
+/* ---- docs/behaviour.md §1.1 request values: _IO(0xBA, nr), no direction, no size ---- */
 SA(LIVEUPDATE_IOCTL_CREATE_SESSION == 0xBA00);
 SA(LIVEUPDATE_IOCTL_RETRIEVE_SESSION == 0xBA01);
 SA(LIVEUPDATE_SESSION_PRESERVE_FD == 0xBA40);
@@ -31,7 +31,7 @@ SA(_IOC_SIZE(LIVEUPDATE_IOCTL_CREATE_SESSION) == 0);
 SA(_IOC_DIR(LIVEUPDATE_SESSION_GET_NAME) == _IOC_NONE);
 SA(_IOC_SIZE(LIVEUPDATE_SESSION_GET_NAME) == 0);
 
-/* ---- §1.1 constants ---- */
+/* ---- docs/behaviour.md §1.1 constants ---- */
 SA(LIVEUPDATE_IOCTL_TYPE == 0xBA);
 SA(LIVEUPDATE_SESSION_NAME_LENGTH == 64);
 SA(LIVEUPDATE_CMD_BASE == 0x00);
@@ -43,7 +43,7 @@ SA(LIVEUPDATE_CMD_SESSION_RETRIEVE_FD == 0x41);
 SA(LIVEUPDATE_CMD_SESSION_FINISH == 0x42);
 SA(LIVEUPDATE_CMD_SESSION_GET_NAME == 0x43);
 
-/* ---- §1.2 struct layouts ---- */
+/* ---- docs/behaviour.md §1.2 struct layouts ---- */
 SA(sizeof(struct liveupdate_ioctl_create_session) == 72);
 SA(alignof(struct liveupdate_ioctl_create_session) == 4);
 FIELD(liveupdate_ioctl_create_session, size, 0, 4);

@@ -1,6 +1,6 @@
 /*
  * decode_test - request decoding and the extensible-struct rules
- * (spec §2.1, §2.2, §2.3, §6).
+ * (docs/behaviour.md §2.1, §2.2, §2.3, §6).
  *
  * Kernel order on the device:  nr (EINVAL) -> read size word (EFAULT) ->
  * full request (ENOTTY) -> size < min (EINVAL) -> tail zero (E2BIG/EFAULT)

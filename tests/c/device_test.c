@@ -1,5 +1,5 @@
 /*
- * device_test - /dev/liveupdate itself (spec §3, §2.4, §2.5).
+ * device_test - /dev/liveupdate itself (docs/behaviour.md §3, §2.4, §2.5).
  *
  * The device is single-open: a second open() while any copy of the first
  * open file description is alive gets EBUSY; the flag drops when the LAST

@@ -1,6 +1,6 @@
 /*
  * load_stages - many concurrent clients, and the upstream-scale shapes,
- * across a live update (spec §3, §4, §5.2, §7, §8; issue 6).
+ * across a live update (docs/behaviour.md §3, §4, §5.2, §7, §8; issue 6).
  *
  *     load_stages before MODEL [short|long|OPS] [SEED]
  *     load_stages after MODEL
@@ -303,7 +303,7 @@ static void op_create(struct worker *w)
 	char name[NAME_LEN];
 	int reuse = w->closed.n && below(&w->rng, 4) == 0;
 	if (reuse) {
-		/* §5.2: the name of a closed session is free at once */
+		/* docs/behaviour.md §5.2: the name of a closed session is free at once */
 		int i = (int)below(&w->rng, (uint64_t)w->closed.n);
 		memcpy(name, w->closed.v[i], NAME_LEN);
 		remove_name(&w->closed, i);
@@ -322,7 +322,7 @@ static void op_create(struct worker *w)
 
 static void op_close(struct worker *w, struct sess *s)
 {
-	/* §5.2: closing an outgoing session drops it and its files */
+	/* docs/behaviour.md §5.2: closing an outgoing session drops it and its files */
 	close(s->fd);
 	add_name(&w->closed, s->name);
 	free(s->files);
@@ -362,7 +362,7 @@ static void op_preserve(struct worker *w, struct sess *s)
 	int fd = content_memfd(seed, size);
 	int rc = fd < 0 ? fd : lu_preserve(s->fd, fd, token);
 	wcheck_rc(w, rc, 0, "PRESERVE_FD %s token %#llx (%u bytes)", s->name, (unsigned long long)token, size);
-	close_if(fd); /* §4.3: LUO keeps its own reference */
+	close_if(fd); /* docs/behaviour.md §4.3: LUO keeps its own reference */
 	w->st.preserves++;
 	if (rc >= 0)
 		add_file(s, token, size, seed);
@@ -379,7 +379,7 @@ static void op_get_name(struct worker *w, struct sess *s)
 	w->st.names++;
 }
 
-/* Calls whose errno is known (§6). */
+/* Calls whose errno is known (docs/behaviour.md §6). */
 static void op_probe(struct worker *w, struct sess *s)
 {
 	int fd;
@@ -556,9 +556,9 @@ static struct sess *active_in(struct assignment *a, int cursor)
  * file in turn with its contents checked (every third one twice); an
  * unknown token (ENOENT); then the end its plan says:
  *   0, 1: FINISH, RETRIEVE_SESSION (EINVAL while the fd is open), close
- *   2:    close without FINISH (implicit finish, §5.2)
+ *   2:    close without FINISH (implicit finish, docs/behaviour.md §5.2)
  *   3:    FINISH with the second half of the files unretrieved, whose
- *         RETRIEVE_FD is then ENOENT (§4.5), close
+ *         RETRIEVE_FD is then ENOENT (docs/behaviour.md §4.5), close
  * and RETRIEVE_SESSION after the close (ENOENT). Returns 1 when s is done.
  */
 static int incoming_step(struct worker *w, struct sess *s)
@@ -591,7 +591,7 @@ static int incoming_step(struct worker *w, struct sess *s)
 			       (unsigned long long)f->token, f->size, why);
 			w->st.files++;
 			w->st.bytes += f->size;
-			if (k % 3 == 0) { /* §4.4: again, the same open file */
+			if (k % 3 == 0) { /* docs/behaviour.md §4.4: again, the same open file */
 				int again = lu_retrieve_fd(s->fd, f->token);
 				struct stat a, b;
 				wcheck(w, again >= 0 && fstat(fd, &a) == 0 && fstat(again, &b) == 0 && a.st_ino == b.st_ino,
@@ -685,7 +685,7 @@ static _Noreturn void worker_after(struct worker *w, struct assignment *a, long 
 				continue;
 			}
 			s->fd = fd;
-			if (s->plan == 1) { /* §6: an outgoing session may share an incoming one's name */
+			if (s->plan == 1) { /* docs/behaviour.md §6: an outgoing session may share an incoming one's name */
 				int out = ask_opener(w, REQ_CREATE, s->name);
 				wcheck_rc(w, out, 0, "CREATE_SESSION %s beside the incoming one", s->name);
 				close_if(out);

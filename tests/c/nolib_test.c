@@ -1,18 +1,18 @@
 /*
- * nolib_test - the device WITHOUT libliveupdate-preload.so (design.md:
+ * nolib_test - the device WITHOUT libliveupdate-preload.so (docs/design.md §10.4:
  * "Without the library, fd-returning requests fail with a clear errno ...
  * never a bogus fd number"). Run this program with LD_PRELOAD unset.
  *
  * The daemon reports the missing library as EOPNOTSUPP at the step where the
- * kernel reserves the new fd. That step comes after all decoding (§2.1), so
+ * kernel reserves the new fd. That step comes after all decoding (docs/behaviour.md §2.1), so
  * decoding errors (EFAULT, ENOTTY, EINVAL for the size, E2BIG) still win;
  * but it comes BEFORE the command's own checks:
- *   - CREATE_SESSION (§4.1): step 1 reserves the fd, step 2 checks the name,
+ *   - CREATE_SESSION (docs/behaviour.md §4.1): step 1 reserves the fd, step 2 checks the name,
  *     step 5 looks for duplicates -> an empty or duplicate name also gives
  *     EOPNOTSUPP;
- *   - RETRIEVE_SESSION (§4.2): step 1 reserves the fd, step 3 looks the name
+ *   - RETRIEVE_SESSION (docs/behaviour.md §4.2): step 1 reserves the fd, step 3 looks the name
  *     up -> ANY name gives EOPNOTSUPP, never ENOENT.
- *   - RETRIEVE_FD (§4.4): the session-kind check (step 1 and §2.2 step 4)
+ *   - RETRIEVE_FD (docs/behaviour.md §4.4): the session-kind check (step 1 and §2.2 step 4)
  *     comes before the reservation (step 2) -> EINVAL on an outgoing session.
  * Requests that return no fd (GET_NAME, PRESERVE_FD) work without the
  * library; the session fd for them is obtained through the envelope

@@ -1,6 +1,6 @@
 /*
- * preserve_test - PRESERVE_FD and memfd preservation (spec §4.3, §8.1, §8.2,
- * §6).
+ * preserve_test - PRESERVE_FD and memfd preservation (docs/behaviour.md §4.3, §8.1, §8.2,
+ * docs/behaviour.md §6).
  *
  * Kernel order for PRESERVE_FD: token already used in this session (EEXIST)
  * -> fget (EBADF) -> a handler accepts the file (ENOENT; only shmem files

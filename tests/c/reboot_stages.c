@@ -1,6 +1,6 @@
 /*
- * reboot_stages - live update across reboots, one stage per run (spec §3,
- * §4.2, §4.4, §4.5, §5.2, §6, §7, §8).
+ * reboot_stages - live update across reboots, one stage per run (docs/behaviour.md §3,
+ * docs/behaviour.md §4.2, §4.4, §4.5, §5.2, §6, §7, §8).
  *
  *     reboot_stages STAGE
  *
@@ -293,7 +293,7 @@ static int kernel_o_largefile(void)
 	return fl < 0 ? 0 : fl & ~O_ACCMODE;
 }
 
-/* What the fd of a retrieved memfd looks like (§8.3, §8.4). */
+/* What the fd of a retrieved memfd looks like (docs/behaviour.md §8.3, §8.4). */
 static void check_props(int fd, const char *sess, const struct expect *e, int largefile)
 {
 	char path[64], link[PATH_MAX] = "";
@@ -383,7 +383,7 @@ static int stage1_vm_ram(int dev)
 
 		preserve_checked(s, "vm-ram", fd, e);
 
-		/* after PRESERVE_FD: carried or not, as §8.2 says */
+		/* after PRESERVE_FD: carried or not, as docs/behaviour.md §8.2 says */
 		if (e->token == 5) {
 			check_rc(neg_errno(fcntl(fd, F_ADD_SEALS, F_SEAL_WRITE)), 0, "8.2",
 				 "vm-ram token 5: F_ADD_SEALS F_SEAL_WRITE after PRESERVE_FD works (not carried)");
@@ -432,7 +432,7 @@ static int stage1(void)
 	s = keep[n++] = create_or_die(dev, "../etc/passwd");
 	add_plain(s, "../etc/passwd", 50, 4 * KiB);
 
-	/* preserved, then discarded by closing the session fd (§5.2) */
+	/* preserved, then discarded by closing the session fd (docs/behaviour.md §5.2) */
 	s = create_or_die(dev, "closed-before");
 	add_plain(s, "closed-before", 60, 4 * KiB);
 	close(s);

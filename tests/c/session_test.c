@@ -1,6 +1,6 @@
 /*
  * session_test - CREATE_SESSION, RETRIEVE_SESSION, GET_NAME and the life of
- * a session fd (spec §4.1, §4.2, §4.6, §5.1, §5.2, §6).
+ * a session fd (docs/behaviour.md §4.1, §4.2, §4.6, §5.1, §5.2, §6).
  *
  * In one boot there are no incoming sessions, so every RETRIEVE_SESSION is
  * ENOENT. Closing the last copy of a session fd discards the session; the
@@ -320,7 +320,7 @@ static void test_node_owner(int dev)
 	close_if(s);
 }
 
-/* ---- EMFILE: the fd slot is reserved first (§4.1 step 1, §4.2 step 1) ---- */
+/* ---- EMFILE: the fd slot is reserved first (docs/behaviour.md §4.1 step 1, §4.2 step 1) ---- */
 
 static void test_emfile(int dev, int basic)
 {

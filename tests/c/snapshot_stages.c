@@ -1,13 +1,13 @@
 /*
- * snapshot_stages - a durable freeze is one instant (issue 11; spec §7, §8.2,
- * §8.3), one stage per run.
+ * snapshot_stages - a durable freeze is one instant (issue 11; docs/behaviour.md §7, §8.2,
+ * docs/behaviour.md §8.3), one stage per run.
  *
  *     snapshot_stages start REPORT [WRITER_MIB]
  *     snapshot_stages check
  *
  * The kernel hands the preserved pages themselves to the next kernel, so
  * what the next boot reads is the memory of one instant, and the reboot
- * never touches a process's file position (§8.2: freeze only reads it).
+ * never touches a process's file position (docs/behaviour.md §8.2: freeze only reads it).
  * The emulator's durable freeze copies the memfds into its store; this
  * program checks that the copy is a snapshot of one instant too while
  * processes keep writing, and that no file position moves.

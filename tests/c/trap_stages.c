@@ -581,7 +581,7 @@ static int stage_emfile_new(void)
 	if (n < 0)
 		tap_fatal("4.2", strerror(errno), "pack the fd table");
 
-	/* RETRIEVE_SESSION reserves its fd first (§4.2 step 1): EMFILE before the lookup. */
+	/* RETRIEVE_SESSION reserves its fd first (docs/behaviour.md §4.2 step 1): EMFILE before the lookup. */
 	limit_nofile((rlim_t)n);
 	int none = lu_retrieve(dev, "trap-emfile");
 	int unknown = lu_retrieve(dev, "trap-emfile-unknown");
@@ -605,14 +605,14 @@ static int stage_emfile_new(void)
 	check(flags >= 0 && (flags & FD_CLOEXEC), "4.2", "the retrieved session fd has FD_CLOEXEC");
 	check(lu_name_is(s, "trap-emfile"), "4.6", "GET_NAME on it");
 
-	/* RETRIEVE_FD checks the session kind, then reserves (§4.4 step 2): EMFILE, the file stays. */
+	/* RETRIEVE_FD checks the session kind, then reserves (docs/behaviour.md §4.4 step 2): EMFILE, the file stays. */
 	int f1 = retrieve_with_slots(s, 1, filler, "RETRIEVE_FD of token 1");
 	if (f1 >= 0) {
 		flags = fcntl(f1, F_GETFD);
 		check(flags >= 0 && (flags & FD_CLOEXEC), "4.4", "the memfd has FD_CLOEXEC");
 		check(contents_are(f1, 1, EMFILE_SIZE_1), "8.2", "token 1: size and contents intact");
 	}
-	/* A second RETRIEVE_FD of a retrieved token is the same open file again (§4.4 step 4), also needing one slot. */
+	/* A second RETRIEVE_FD of a retrieved token is the same open file again (docs/behaviour.md §4.4 step 4), also needing one slot. */
 	int again = retrieve_with_slots(s, 1, filler, "RETRIEVE_FD of token 1 again");
 	check(f1 >= 0 && again >= 0 && lseek(f1, 777, SEEK_SET) == 777 && lseek(again, 0, SEEK_CUR) == 777, "4.4",
 	      "it is the same open file description as the first (shared offset)");
@@ -828,7 +828,7 @@ static int stage_fidelity(const char *expect)
 	      "ftruncate of an ordinary memfd works");
 	check(fallocate(plain, 0, 0, 16384) == 0 && fstat(plain, &sb) == 0 && sb.st_size == 16384, "8.2",
 	      "fallocate of an ordinary memfd works");
-	/* Closing the outgoing session unpreserves its files (§5.2): the size is free again. */
+	/* Closing the outgoing session unpreserves its files (docs/behaviour.md §5.2): the size is free again. */
 	close_if(s);
 	if (kernel)
 		check(ftruncate(m, 100) == 0 && fstat(m, &sb) == 0 && sb.st_size == 100, "5.2",

@@ -1,6 +1,6 @@
 /*
  * luo_fuzz - bad and random input against a mounted LiveUpdateFs device,
- * every answer checked against what spec/luo-uapi.md [v7.2] (+[GN-fix])
+ * every answer checked against what docs/behaviour.md [v7.2] (+[GN-fix])
  * allows for that request on that kind of fd.
  *
  *   luo_fuzz short [SEED]   20 000 checked ioctls (CI; a few seconds)
@@ -12,7 +12,7 @@
  * syscall(SYS_ioctl) instead, i.e. past the library, where fd-returning
  * requests end in EOPNOTSUPP after decoding (README "Differences").
  *
- * Who does what: the parent opens the device (single-open, §3) and forks
+ * Who does what: the parent opens the device (single-open, docs/behaviour.md §3) and forks
  * NPROC worker processes of NTHREAD threads each, which inherit that open
  * file; each thread owns its sessions and memfds and tracks their state, so
  * the expected answer of every call is known exactly except where another
@@ -24,9 +24,9 @@
  * (tests/c/tap.h) and "# summary ..." with the calls by errno.
  *
  * The expectation is computed in expect(): first the kernel's decoding order
- * (§2.1, §2.2: nr -> size word -> full request -> session kind -> size ->
- * tail -> copy), then the command (§4.1-§4.6) from the tracked state, then
- * the write-back (§2.1 step 6). Two FUSE facts (spec/fuse-facts.md) are
+ * (docs/behaviour.md §2.1, §2.2: nr -> size word -> full request -> session kind -> size ->
+ * tail -> copy), then the command (docs/behaviour.md §4.1-§4.6) from the tracked state, then
+ * the write-back (docs/behaviour.md §2.1 step 6). Two FUSE facts (docs/fuse.md §2, docs/behaviour.md §2.4) are
  * modelled because no FUSE daemon can change them, and are named where used.
  */
 #include <pthread.h>
@@ -183,7 +183,7 @@ static void violation(int cls, const char *fmt, ...)
 static int new_memfd(struct worker *w, int j)
 {
 	/* j == NMEM-1 is an O_TMPFILE on tmpfs: an unlinked shmem file, which
-	 * §8.1 says is preservable like a memfd */
+	 * docs/behaviour.md §8.1 says is preservable like a memfd */
 	int fd = j == NMEM - 1 ? open("/dev/shm", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600)
 			       : memfd_create("fuzz", MFD_CLOEXEC | (j % 2 ? MFD_ALLOW_SEALING : 0));
 	if (fd >= 0 && ftruncate(fd, (off_t)(j % 3) * 4096) < 0) {
@@ -238,7 +238,7 @@ static void close_session(struct worker *w, int i)
 		return;
 	close(w->s[i].fd);
 	w->s[i].fd = -1;
-	/* §5.2: closing the last copy unpreserves its files (synchronously on
+	/* docs/behaviour.md §5.2: closing the last copy unpreserves its files (synchronously on
 	 * the kernel: close() returns after the release) */
 	for (int j = 0; j < NMEM; j++)
 		if (w->m[j].preserved_in == i)
@@ -367,7 +367,7 @@ static uint32_t pick_size(struct worker *w, uint32_t ksize)
 static void pick_name(struct worker *w, struct call *c, __u8 name[64])
 {
 	for (int i = 0; i < 64; i++)
-		name[i] = (__u8)rnd(w); /* bytes after the NUL are ignored (§4.1) */
+		name[i] = (__u8)rnd(w); /* bytes after the NUL are ignored (docs/behaviour.md §4.1) */
 	unsigned k = below(w, 100);
 	int live = -1;
 	for (int i = 0; i < NSESS && live < 0; i++)
@@ -560,7 +560,7 @@ static void allow(struct allowed *a, int e, const char *why)
 		a->why = why;
 }
 
-/* §1.2: known (and minimum) struct size per nr and fd kind; 0 = unknown nr. */
+/* docs/behaviour.md §1.2: known (and minimum) struct size per nr and fd kind; 0 = unknown nr. */
 static uint32_t ksize_of(enum target t, unsigned nr)
 {
 	if (t == T_DEV)
@@ -576,7 +576,7 @@ static uint32_t ksize_of(enum target t, unsigned nr)
 static bool name_valid(const __u8 name[64])
 {
 	size_t n = strnlen((const char *)name, 64);
-	return n > 0 && n < 64; /* §4.1 step 2 */
+	return n > 0 && n < 64; /* docs/behaviour.md §4.1 step 2 */
 }
 
 /*
@@ -594,7 +594,7 @@ static bool expect(const struct call *c, struct allowed *a, uint32_t *size)
 		allow(a, EBADF, "closed fd: the VFS answers");
 		return false;
 	}
-	/* FUSE fact (spec/fuse-facts.md): for a request with _IOC_WRITE and a
+	/* FUSE fact (docs/fuse.md §2): for a request with _IOC_WRITE and a
 	 * size, the kernel's FUSE copies that many bytes in BEFORE the daemon
 	 * sees the request, so an unreadable range is EFAULT whatever the nr.
 	 * (A kernel LUO device would say EINVAL for an unknown nr first.) */
@@ -604,25 +604,25 @@ static bool expect(const struct call *c, struct allowed *a, uint32_t *size)
 	}
 	uint32_t ksize = ksize_of(c->target, nr);
 	if (!ksize) {
-		allow(a, EINVAL, "§2.1/2.2 step 1: nr out of range");
+		allow(a, EINVAL, "docs/behaviour.md §2.1 step 1, §2.2 step 1: nr out of range");
 		return false;
 	}
 	if (c->readable < 4) {
-		allow(a, EFAULT, "§2 step 2: size word unreadable");
+		allow(a, EFAULT, "docs/behaviour.md §2.1 step 2: size word unreadable");
 		return false;
 	}
 	if (req != _IO(0xBA, nr)) {
-		allow(a, ENOTTY, "§2 step 3: not the exact _IO request");
+		allow(a, ENOTTY, "docs/behaviour.md §2.1 step 3: not the exact _IO request");
 		return false;
 	}
 	if (c->target == T_SESS && (nr == 0x41 || nr == 0x42)) {
-		allow(a, EINVAL, "§2.2 step 4: incoming-only request on an outgoing session");
+		allow(a, EINVAL, "docs/behaviour.md §2.2 step 4: incoming-only request on an outgoing session");
 		return false;
 	}
 	uint32_t us;
 	memcpy(&us, c->p, 4);
 	if (us < ksize) {
-		allow(a, EINVAL, "§2 step 4/5: size < minimum");
+		allow(a, EINVAL, "docs/behaviour.md §2.1 step 4, §2.2 step 5: size < minimum");
 		return false;
 	}
 	if (us > ksize) {
@@ -630,23 +630,23 @@ static bool expect(const struct call *c, struct allowed *a, uint32_t *size)
 		size_t end = us < c->readable ? us : c->readable;
 		for (size_t i = ksize; i < end; i++)
 			if (c->p[i]) {
-				allow(a, E2BIG, "§2 copy_struct_from_user: non-zero tail byte");
+				allow(a, E2BIG, "docs/behaviour.md §2.1 step 5: non-zero tail byte");
 				return false;
 			}
 		if (us > c->readable) {
-			allow(a, EFAULT, "§2: zero tail runs into unreadable memory");
+			allow(a, EFAULT, "docs/behaviour.md §2.1 step 5: zero tail runs into unreadable memory");
 			return false;
 		}
 	}
 	if (c->readable < ksize) {
-		allow(a, EFAULT, "§2: struct not readable");
+		allow(a, EFAULT, "docs/behaviour.md §2.1 step 5: struct not readable");
 		return false;
 	}
 	*size = us;
 	return true;
 }
 
-/* The command (§4) from the tracked state; also the write-back (§2.1 step 6). */
+/* The command (docs/behaviour.md §4) from the tracked state; also the write-back (§2.1 step 6). */
 static void expect_command(struct worker *w, const struct call *c, uint32_t us, struct allowed *a)
 {
 	unsigned nr = _IOC_NR((unsigned)c->req);
@@ -655,49 +655,49 @@ static void expect_command(struct worker *w, const struct call *c, uint32_t us, 
 	const __u8 *name = c->p + 8;
 
 	switch (nr) {
-	case 0x00: /* CREATE_SESSION §4.1 */
+	case 0x00: /* CREATE_SESSION docs/behaviour.md §4.1 */
 		if (c->raw) {
 			allow(a, EOPNOTSUPP, "design: no library, fd reservation fails (after decoding)");
 		} else if (!name_valid(name)) {
-			allow(a, EINVAL, "§4.1 step 2: empty or unterminated name");
+			allow(a, EINVAL, "docs/behaviour.md §4.1 step 2: empty or unterminated name");
 		} else if (c->name_kind == NAME_LIVE) {
-			allow(a, EEXIST, "§4.1 step 5: duplicate outgoing name");
+			allow(a, EEXIST, "docs/behaviour.md §4.1 step 5: duplicate outgoing name");
 		} else {
-			allow(a, wb_fails ? EFAULT : 0, wb_fails ? "§4.1 step 7: write-back fails" : "§4.1");
+			allow(a, wb_fails ? EFAULT : 0, wb_fails ? "docs/behaviour.md §4.1 step 7: write-back fails" : "§4.1");
 			/* a short random name may be another worker's live name */
 			if (c->name_kind == NAME_ODD_SHORT)
 				allow(a, EEXIST, NULL);
 		}
 		break;
-	case 0x01: /* RETRIEVE_SESSION §4.2: a fresh mount has no incoming sessions */
-		allow(a, c->raw ? EOPNOTSUPP : ENOENT, "§4.2 step 3: no incoming session of that name");
+	case 0x01: /* RETRIEVE_SESSION docs/behaviour.md §4.2: a fresh mount has no incoming sessions */
+		allow(a, c->raw ? EOPNOTSUPP : ENOENT, "docs/behaviour.md §4.2 step 3: no incoming session of that name");
 		break;
-	case 0x40: { /* PRESERVE_FD §4.3 */
+	case 0x40: { /* PRESERVE_FD docs/behaviour.md §4.3 */
 		struct sess *s = &w->s[c->sess];
 		for (int i = 0; i < s->ntok; i++)
 			if (s->tok[i] == c->token) {
-				allow(a, EEXIST, "§4.3 step 2: token used in this session");
+				allow(a, EEXIST, "docs/behaviour.md §4.3 step 2: token used in this session");
 				return;
 			}
 		switch (c->fd_kind) {
-		case FK_BADF: allow(a, EBADF, "§4.3 step 4: not an open fd"); break;
+		case FK_BADF: allow(a, EBADF, "docs/behaviour.md §4.3 step 4: not an open fd"); break;
 		case FK_OTHER:
 		case FK_SESSION:
-		case FK_DEVICE: allow(a, ENOENT, "§4.3 step 5: not a memfd/unlinked shmem file"); break;
+		case FK_DEVICE: allow(a, ENOENT, "docs/behaviour.md §4.3 step 5: not a memfd/unlinked shmem file"); break;
 		case FK_MEM:
 			if (w->m[c->mem].preserved_in >= 0)
-				allow(a, EBUSY, "§4.3 step 6: file already preserved");
+				allow(a, EBUSY, "docs/behaviour.md §4.3 step 6: file already preserved");
 			else
-				allow(a, wb_fails ? EFAULT : 0, wb_fails ? "§4.3 step 10: write-back fails (still preserved)" : "§4.3");
+				allow(a, wb_fails ? EFAULT : 0, wb_fails ? "docs/behaviour.md §4.3 step 10: write-back fails (still preserved)" : "§4.3");
 			break;
 		}
 		break;
 	}
-	case 0x43: /* GET_NAME §4.6 */
+	case 0x43: /* GET_NAME docs/behaviour.md §4.6 */
 		if (c->reserved)
-			allow(a, EINVAL, "§4.6 step 2: reserved != 0");
+			allow(a, EINVAL, "docs/behaviour.md §4.6 step 2: reserved != 0");
 		else
-			allow(a, wb_fails ? EFAULT : 0, wb_fails ? "§4.6 step 4: write-back fails" : "§4.6");
+			allow(a, wb_fails ? EFAULT : 0, wb_fails ? "docs/behaviour.md §4.6 step 4: write-back fails" : "§4.6");
 		break;
 	}
 }
@@ -831,12 +831,12 @@ static void one_call(struct worker *w)
 				w->s[i].ntok = 0;
 			}
 		} else if (e == EFAULT && name_valid(c.p + 8)) {
-			/* §4.1 step 7: the write-back failed, nothing was created, the name is free */
+			/* docs/behaviour.md §4.1 step 7: the write-back failed, nothing was created, the name is free */
 			memcpy(w->closed_names[w->nclosed++ % NCLOSED], c.p + 8, 64);
 		}
 	} else if (c.target == T_SESS && nr == 0x40 && (e == 0 || e == EFAULT)) {
 		/* preserved; after decoding, EFAULT can only be the write-back,
-		 * which leaves the file preserved (§4.3 step 10) */
+		 * which leaves the file preserved (docs/behaviour.md §4.3 step 10) */
 		struct sess *s = &w->s[c.sess];
 		if (s->ntok < MAX_TOK)
 			s->tok[s->ntok++] = c.token;
@@ -862,7 +862,7 @@ static void churn(struct worker *w)
 		close_if(w->m[j].fd);
 		new_memfd(w, j);
 	} else if (k < 28 && w->id >= 0) {
-		/* §3: single open; the parent holds the device all along */
+		/* docs/behaviour.md §3: single open; the parent holds the device all along */
 		int fd = lu_open_device(O_RDWR);
 		record(CL_OTHER, fd < 0 ? -fd : 0);
 		if (fd != -EBUSY)
@@ -892,7 +892,7 @@ static void open_others(void)
 	other_fd[OT_EPOLL] = epoll_create1(EPOLL_CLOEXEC);
 	other_fd[OT_NULL] = open("/dev/null", O_RDWR | O_CLOEXEC);
 	snprintf(shm_path, sizeof shm_path, "/dev/shm/luo-fuzz-%d", getpid());
-	other_fd[OT_SHM_LINKED] = open(shm_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600); /* linked: §8.1 no */
+	other_fd[OT_SHM_LINKED] = open(shm_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600); /* linked: docs/behaviour.md §8.1 no */
 	other_fd[OT_HUGETLB] = memfd_create("fuzz-huge", MFD_HUGETLB | MFD_CLOEXEC); /* -1 if unavailable */
 	opath_fd = open("/", O_PATH | O_CLOEXEC);
 }
@@ -1138,7 +1138,7 @@ int main(int argc, char **argv)
 	if (nv > MAX_VIOL)
 		tap_note("... and %u more violations", nv - MAX_VIOL);
 
-	/* §3: every copy is gone (workers and children exited): open works */
+	/* docs/behaviour.md §3: every copy is gone (workers and children exited): open works */
 	close(dev);
 	int again = lu_open_device(O_RDWR);
 	check_rc(again, 0, "3", "after the run, with every copy closed, the device opens again");

@@ -4,8 +4,8 @@ using LiveUpdateFs.Uapi;
 namespace LiveUpdateFs.Core.Dispatch;
 
 /// <summary>
-/// Runs one LUO ioctl as the kernel does: generic decoding (spec §2), then
-/// the command (spec §4), then the write-back.
+/// Runs one LUO ioctl as the kernel does: generic decoding (docs/behaviour.md §2), then
+/// the command (docs/behaviour.md §4), then the write-back.
 /// </summary>
 public sealed class LuoDispatcher(Orchestrator orchestrator, LuoBehaviour behaviour)
 {
@@ -62,7 +62,7 @@ public sealed class LuoDispatcher(Orchestrator orchestrator, LuoBehaviour behavi
         Errno preserved = orchestrator.Preserve(session, LuoStructs.ReadToken(req.Struct), LuoStructs.ReadFd(req.Struct), context.Files);
         if (preserved.IsError)
             return IoctlOutcome.Done(preserved, req);
-        // A failed write-back is EFAULT, but the file stays preserved (§4.3 step 10).
+        // A failed write-back is EFAULT, but the file stays preserved (docs/behaviour.md §4.3 step 10).
         return IoctlOutcome.Done(req.WriteBack(context.Memory) ? Errno.None : Errno.EFAULT, req);
     }
 

@@ -5,8 +5,8 @@ namespace LiveUpdateFs.Core.Dispatch;
 
 /// <summary>CREATE/RETRIEVE_SESSION: the session's fd is the per-session node.
 /// When that fd is dropped again, its release does the kernel's cleanup
-/// (discard, or implicit finish), exactly as a dropped file does in §4.1
-/// step 7 and §4.2 step 6.</summary>
+/// (discard, or implicit finish), exactly as a dropped file does in docs/behaviour.md §4.1
+/// step 7 and docs/behaviour.md §4.2 step 6.</summary>
 public sealed class PendingSessionFd(DecodedRequest request, Session session, Orchestrator orchestrator) : PendingFd(request)
 {
     public override Session Session { get; } = session;

@@ -2,7 +2,7 @@ using LiveUpdateFs.Uapi;
 
 namespace LiveUpdateFs.Core.Files;
 
-/// <summary>memfd_luo (spec §8.1): shmem files without links, i.e. memfds
+/// <summary>memfd_luo (docs/behaviour.md §8.1): shmem files without links, i.e. memfds
 /// (not hugetlb), O_TMPFILE tmpfs files and unlinked tmpfs files.</summary>
 public sealed class MemfdHandler : IFileHandler
 {
@@ -11,7 +11,7 @@ public sealed class MemfdHandler : IFileHandler
     public bool CanPreserve(in FileFacts facts) =>
         facts.FileSystem == FileSystemKind.Tmpfs && facts.IsRegular && facts.LinkCount == 0;
 
-    /// <summary>[v7.1+] files with more than UINT_MAX pages are refused (spec §8.2).</summary>
+    /// <summary>[v7.1+] files with more than UINT_MAX pages are refused (docs/behaviour.md §8.2).</summary>
     public const long MaxSize = (long)uint.MaxValue * 4096;
 
     // The page pinning and KHO registration of the kernel have no userspace

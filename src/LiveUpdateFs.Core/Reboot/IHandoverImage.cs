@@ -5,7 +5,7 @@ using LiveUpdateFs.Uapi;
 namespace LiveUpdateFs.Core.Reboot;
 
 /// <summary>
-/// Where a reboot writes the outgoing state (spec §7 step 1): the stand-in for
+/// Where a reboot writes the outgoing state (docs/behaviour.md §7 step 1): the stand-in for
 /// the session and file records the kernel fills in at serialization. Nothing
 /// is visible to the next boot before <see cref="Publish"/>.
 /// </summary>

@@ -2,7 +2,7 @@ using LiveUpdateFs.Uapi;
 
 namespace LiveUpdateFs.Core.Reboot;
 
-/// <summary>Reads what the previous boot handed over (spec §3: at the first
+/// <summary>Reads what the previous boot handed over (docs/behaviour.md §3: at the first
 /// open of the device).</summary>
 public interface IIncomingSource
 {

@@ -11,7 +11,7 @@ namespace LiveUpdateFs.Core.Reboot;
 /// against the phase before anything is written: a second FREEZE is EBUSY
 /// and touches no store. A freeze whose client ends, or stays silent past
 /// the timeout, is called off (thawed): the image is dropped and the boot
-/// serves again, as after a failed kexec (spec §7). Not thread-safe: the
+/// serves again, as after a failed kexec (docs/behaviour.md §7). Not thread-safe: the
 /// FUSE thread makes every call, and the stop comes after it has finished.
 /// </summary>
 public sealed class RebootStateMachine
@@ -47,7 +47,7 @@ public sealed class RebootStateMachine
     public RestartPlan? Committed => _committed;
 
     /// <summary>
-    /// FREEZE (spec §7 step 1): serializes the outgoing sessions into a new
+    /// FREEZE (docs/behaviour.md §7 step 1): serializes the outgoing sessions into a new
     /// prepared image and freezes the boot. Only while serving: otherwise
     /// EBUSY with nothing touched. The boot stays frozen until
     /// <paramref name="client"/> asks for the restart, ends, or lets

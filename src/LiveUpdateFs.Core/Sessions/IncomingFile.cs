@@ -3,7 +3,7 @@ using LiveUpdateFs.Core.Files;
 namespace LiveUpdateFs.Core.Sessions;
 
 /// <summary>
-/// A file handed over by the previous boot (spec §4.4): not retrieved yet,
+/// A file handed over by the previous boot (docs/behaviour.md §4.4): not retrieved yet,
 /// retrieved (LUO keeps a reference; later retrieves share it), or failed
 /// (the errno is returned again, forever).
 /// </summary>

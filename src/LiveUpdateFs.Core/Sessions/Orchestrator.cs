@@ -8,15 +8,15 @@ namespace LiveUpdateFs.Core.Sessions;
 /// <summary>
 /// The state of one boot of LUO: the device's single-open flag, the outgoing
 /// and incoming session lists, and the global table of preserved files.
-/// Each method is one command step of spec §3-§5, in the kernel's order.
+/// Each method is one command step of docs/behaviour.md §3-§5, in the kernel's order.
 /// Thread-safe: one lock, held for the whole of each operation.
 /// </summary>
 public sealed class Orchestrator
 {
-    /// <summary>[v7.2] 10000 blocks of 51 session records (spec §5.3).</summary>
+    /// <summary>[v7.2] 10000 blocks of 51 session records (docs/behaviour.md §5.3).</summary>
     public const int MaxSessions = 510_000;
 
-    /// <summary>[v7.2] 10000 blocks of 63 file records (spec §5.3).</summary>
+    /// <summary>[v7.2] 10000 blocks of 63 file records (docs/behaviour.md §5.3).</summary>
     public const int MaxFilesPerSession = 630_000;
 
     private readonly object _lock = new();
@@ -42,7 +42,7 @@ public sealed class Orchestrator
         _incomingSource = incoming ?? NoIncomingSessions.Instance;
     }
 
-    // ---- /dev/liveupdate (spec §3) ----
+    // ---- /dev/liveupdate (docs/behaviour.md §3) ----
 
     /// <summary>
     /// Open of the device: the atomic 0→1 of the in_use flag (EBUSY), then,
@@ -76,7 +76,7 @@ public sealed class Orchestrator
             return Errno.EIO;
         foreach (IncomingSessionImage image in sessions)
         {
-            // Spec §3: a file whose compatible no handler knows fails the whole deserialization.
+            // docs/behaviour.md §3: a file whose compatible no handler knows fails the whole deserialization.
             if (image.Files.FirstOrDefault(f => !_handlers.Any(h => h.Compatible == f.Compatible)) is { } unknown)
             {
                 _log.Error("Incoming session {Session} has token {Token} with compatible {Compatible}, which no file handler of this daemon knows; every open of the device fails with EIO. The store was written by another version: move it aside to boot cold",
@@ -102,7 +102,7 @@ public sealed class Orchestrator
             _deviceInUse = false;
     }
 
-    // ---- CREATE_SESSION (spec §4.1 steps 2-5) ----
+    // ---- CREATE_SESSION (docs/behaviour.md §4.1 steps 2-5) ----
 
     public Errno CreateSession(ReadOnlySpan<byte> nameField, out Session? session)
     {
@@ -134,7 +134,7 @@ public sealed class Orchestrator
             session.Held = true;
     }
 
-    // ---- RETRIEVE_SESSION (spec §4.2 steps 3-5) ----
+    // ---- RETRIEVE_SESSION (docs/behaviour.md §4.2 steps 3-5) ----
 
     public Errno RetrieveSession(ReadOnlySpan<byte> nameField, out Session? session)
     {
@@ -155,7 +155,7 @@ public sealed class Orchestrator
         return Errno.None;
     }
 
-    // ---- PRESERVE_FD (spec §4.3 steps 2-9) ----
+    // ---- PRESERVE_FD (docs/behaviour.md §4.3 steps 2-9) ----
 
     public Errno Preserve(Session session, ulong token, int fd, ICallerFiles callerFiles)
     {
@@ -197,14 +197,14 @@ public sealed class Orchestrator
         return Errno.None;
     }
 
-    /// <summary>Spec §8.2: a preserved memfd's size is frozen until it is unpreserved.</summary>
+    /// <summary>docs/behaviour.md §8.2: a preserved memfd's size is frozen until it is unpreserved.</summary>
     public bool IsFrozen(FileIdentity identity)
     {
         lock (_lock)
             return _preservedFiles.TryGetValue(identity, out PreservedEntry entry) && entry.Frozen;
     }
 
-    // ---- RETRIEVE_FD (spec §4.4 steps 3-4) ----
+    // ---- RETRIEVE_FD (docs/behaviour.md §4.4 steps 3-4) ----
 
     /// <summary>The file <see cref="RetrieveFile"/> would have to restore
     /// slowly (docs/blocking.md), or null when it would answer at once.</summary>
@@ -233,7 +233,7 @@ public sealed class Orchestrator
                 if (restored.IsError)
                 {
                     incoming.FailedWith = restored;
-                    _log.Warning("Retrieve of token {Token} in session {Session} failed with {Errno}; the failure is permanent (spec §4.4)",
+                    _log.Warning("Retrieve of token {Token} in session {Session} failed with {Errno}; the failure is permanent (docs/behaviour.md §4.4)",
                         token, session.Name.ToString(), restored.Name);
                     return restored;
                 }
@@ -248,7 +248,7 @@ public sealed class Orchestrator
         return Errno.None;
     }
 
-    // ---- FINISH (spec §4.5 steps 3-4) ----
+    // ---- FINISH (docs/behaviour.md §4.5 steps 3-4) ----
 
     public Errno Finish(Session session)
     {
@@ -280,7 +280,7 @@ public sealed class Orchestrator
         return files.Count;
     }
 
-    // ---- last close of a session fd (spec §5.2) ----
+    // ---- last close of a session fd (docs/behaviour.md §5.2) ----
 
     public void ReleaseSession(Session session)
     {
@@ -321,7 +321,7 @@ public sealed class Orchestrator
             session.Name.ToString(), session.Kind, files);
     }
 
-    // ---- the reboot (spec §7 step 1) ----
+    // ---- the reboot (docs/behaviour.md §7 step 1) ----
 
     /// <summary>True once a reboot serialization succeeded: this boot is over.</summary>
     public bool Frozen
@@ -359,7 +359,7 @@ public sealed class Orchestrator
 
     /// <summary>
     /// Calls off a reboot after a successful freeze (its image is dropped by
-    /// the caller): the boot goes on as if the freeze had failed (spec §7: a
+    /// the caller): the boot goes on as if the freeze had failed (docs/behaviour.md §7: a
     /// failed reboot leaves every session intact). Session fds released
     /// meanwhile are released now, in the order they were closed.
     /// </summary>

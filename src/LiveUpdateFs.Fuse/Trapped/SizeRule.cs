@@ -4,7 +4,7 @@ using LiveUpdateFs.Interop.Seccomp;
 namespace LiveUpdateFs.Fuse.Trapped;
 
 /// <summary>
-/// When a trapped ftruncate/fallocate could meet a frozen size (spec §8.2),
+/// When a trapped ftruncate/fallocate could meet a frozen size (docs/behaviour.md §8.2),
 /// by the same rules as the preload library's wrappers: calls whose
 /// arguments the kernel refuses first (a negative length, an empty range, a
 /// mode tmpfs does not support, PUNCH_HOLE without KEEP_SIZE, an offset

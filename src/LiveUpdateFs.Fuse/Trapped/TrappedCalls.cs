@@ -112,7 +112,7 @@ internal sealed class TrappedCalls(LuoFileSystem fileSystem, IFuseLoop loop, str
         FdInfo.Of(threadId, fd) is { IsPathOnly: false, Inode: var inode } && (inode is null or LuoNodes.Device or >= LuoNodes.SessionBase);
 
     /// <summary>The kernel's LUO files are no regular files: FIONREAD reaches
-    /// LUO's ioctl (EINVAL: nr outside 0-1, spec §2.1), FIOQSIZE is ENOTTY.</summary>
+    /// LUO's ioctl (EINVAL: nr outside 0-1, docs/behaviour.md §2.1), FIOQSIZE is ENOTTY.</summary>
     private Fate VfsIoctl(SeccompListener listener, SeccompNotification call, ulong inode)
     {
         bool luo = Gate(() => fileSystem.TryLuoNode(inode, out _));
@@ -126,7 +126,7 @@ internal sealed class TrappedCalls(LuoFileSystem fileSystem, IFuseLoop loop, str
     {
         uint request = call.IoctlRequest;
         ulong argument = call.Arg2;
-        // The kernel reserves the fd number first (spec §4.1 step 1): asked of /proc before the request runs.
+        // The kernel reserves the fd number first (docs/behaviour.md §4.1 step 1): asked of /proc before the request runs.
         var reservation = new KnownFdReservation(FdSlots.Reserve(call.ThreadId));
         ICallerMemory memory = process;
         bool drained = false;
@@ -202,7 +202,7 @@ internal sealed class TrappedCalls(LuoFileSystem fileSystem, IFuseLoop loop, str
     public void Forget(ulong callId) => _work.Forget(callId);
 
     /// <summary>Puts the result's fd into the caller and completes the
-    /// struct, as the kernel's steps "copy back, install" (spec §4.1 steps 7-8).</summary>
+    /// struct, as the kernel's steps "copy back, install" (docs/behaviour.md §4.1 steps 7-8).</summary>
     private Fate Install(SeccompListener listener, SeccompNotification call, CallerProcess process, ICallerMemory memory, PendingFd pending, int accessMode)
     {
         // Writes go to the caller's thread id: only while it still waits in
@@ -284,9 +284,9 @@ internal sealed class TrappedCalls(LuoFileSystem fileSystem, IFuseLoop loop, str
     /// <summary>
     /// Returns once the FUSE thread has answered every request queued before
     /// now: a LOOKUP of a name no node has, which it answers in queue order
-    /// after the releases the caller's close() queued (fuse-facts "Open,
-    /// flush, release"). Costs a round trip, so it is made only when a
-    /// request failed in a way such a release could change (docs/seccomp.md "Order").
+    /// after the releases the caller's close() queued (docs/fuse.md §6).
+    /// Costs a round trip, so it is made only when a
+    /// request failed in a way such a release could change (docs/seccomp.md §3.1).
     /// </summary>
     private void DrainFuseQueue()
     {
@@ -304,7 +304,7 @@ internal sealed class TrappedCalls(LuoFileSystem fileSystem, IFuseLoop loop, str
         return Fate.Gone;
     }
 
-    /// <summary>Spec §8.2: ftruncate/fallocate of a frozen memfd is EPERM;
+    /// <summary>docs/behaviour.md §8.2: ftruncate/fallocate of a frozen memfd is EPERM;
     /// any other call (or file) the kernel runs. Argument errors the kernel
     /// finds first are left to it (the preload library's rules).</summary>
     private Fate SizeChange(SeccompListener listener, SeccompNotification call, CallerProcess process)
@@ -323,7 +323,7 @@ internal sealed class TrappedCalls(LuoFileSystem fileSystem, IFuseLoop loop, str
             {
                 // The release of a session fd the caller closed just before
                 // (which unfreezes its files) may still wait in the FUSE
-                // queue: let it drain before refusing (docs/seccomp.md "Order").
+                // queue: let it drain before refusing (docs/seccomp.md §3.1).
                 DrainFuseQueue();
                 frozen = Gate(() => fileSystem.IsFrozen(file.Facts));
             }

@@ -5,7 +5,7 @@ using LiveUpdateFs.Interop.Seccomp;
 
 namespace LiveUpdateFs.Host.Commands;
 
-/// <summary>The liveupdatefs command line (design.md "Commands").</summary>
+/// <summary>The liveupdatefs command line (docs/design.md §10.2).</summary>
 public static class Cli
 {
     /// <summary>A mountpoint as the kernel names it (symlinks resolved): the
@@ -47,11 +47,11 @@ public static class Cli
         };
         var getNameSize16 = new Option<bool>("--getname-size16")
         {
-            Description = "Behave like the v7.2 merge result before [GN-fix]: GET_NAME accepts 16..71-byte structs (spec §4.6)",
+            Description = "Behave like the v7.2 merge result before [GN-fix]: GET_NAME accepts 16..71-byte structs (docs/behaviour.md §4.6)",
         };
         var finishChecksReserved = new Option<bool>("--finish-checks-reserved")
         {
-            Description = "Apply [FIN-fix]: FINISH with a non-zero reserved field fails with EINVAL (spec §2.3)",
+            Description = "Apply [FIN-fix]: FINISH with a non-zero reserved field fails with EINVAL (docs/behaviour.md §2.3)",
         };
         var deviceMode = new Option<string?>("--device-mode")
         {

@@ -6,7 +6,7 @@ namespace LiveUpdateFs.Host.Commands;
 
 /// <summary>
 /// Starts the keeper of a `run` tree's listener (src/native/liveupdatefs-keeper.c,
-/// docs/seccomp.md "When the daemon is gone"): a process outside the tree
+/// docs/seccomp.md §7): a process outside the tree
 /// that holds a copy of the listener, so that the tree's trapped calls are
 /// continued rather than failed with ENOSYS while no daemon serves it, and
 /// hands it to the next daemon. Begun before the filter is installed (the

@@ -7,7 +7,7 @@ using LiveUpdateFs.Uapi;
 namespace LiveUpdateFs.Host.Commands;
 
 /// <summary>
-/// `liveupdatefs reboot`: the stand-in for a kexec with LUO (spec §7). The
+/// `liveupdatefs reboot`: the stand-in for a kexec with LUO (docs/behaviour.md §7). The
 /// running daemon freezes its outgoing sessions (nothing changes if that
 /// fails); then the processes holding emulator fds are ended and the next
 /// boot starts on the same mountpoint and link, booting into the handed-over

@@ -6,7 +6,7 @@ using LiveUpdateFs.Uapi;
 namespace LiveUpdateFs.Host.Commands;
 
 /// <summary>
-/// `liveupdatefs run -- PROGRAM ARGS` (design.md "Commands", docs/seccomp.md):
+/// `liveupdatefs run -- PROGRAM ARGS` (docs/design.md §10.2, docs/seccomp.md):
 /// becomes PROGRAM (execve in place: same pid, its exit status, its
 /// signals) with the fd-returning LUO requests served. By default a seccomp
 /// filter installed on this process and inherited by the whole tree traps

@@ -59,7 +59,7 @@ public static class StatusCommand
             + (status.DeviceOpen ? $"open (held by {PidList(status.DeviceHolders)})" : "closed")
             + (status.Frozen ? ", frozen for a reboot" : ""));
         if (!status.IncomingLoaded)
-            Console.WriteLine("the device was not opened yet in this boot: sessions handed over by the previous one appear after its first open (spec §3)");
+            Console.WriteLine("the device was not opened yet in this boot: sessions handed over by the previous one appear after its first open (docs/behaviour.md §3)");
         // Wide enough for the longest name (up to 63 bytes, escaped).
         int width = Math.Max("SESSION".Length, status.Sessions.Select(s => s.Name.Length).DefaultIfEmpty(0).Max());
         Console.WriteLine($"{"SESSION".PadRight(width)} {"KIND",-10} {"HOLDERS",-12} {"TOKEN",20} {"SIZE",14} STATE");

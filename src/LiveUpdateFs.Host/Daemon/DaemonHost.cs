@@ -94,7 +94,7 @@ public sealed class DaemonHost(MountOptions options)
             // Unmounted: every held request has had its ENOTCONN (so the
             // listener thread's own open of a session node has returned too).
             // The listener thread stops before the state is handed over: from
-            // here on this thread alone owns it (docs/seccomp.md "Reboots").
+            // here on this thread alone owns it (docs/seccomp.md §6).
             IReadOnlyList<(SafeFd Fd, uint Uid, int Pid)> keptListeners = fileSystem.DetachListeners(ListenerStopTimeout);
             // A committed reboot starts the next boot; anything else is a
             // stop, handed over durably like a reboot (docker stop / start).
@@ -106,7 +106,7 @@ public sealed class DaemonHost(MountOptions options)
                 return StartNextBoot(plan, reboots, keptListeners, log);
             }
             foreach ((SafeFd fd, uint _, int _) in keptListeners)
-                fd.Dispose(); // a stop: each tree's keeper takes over (docs/seccomp.md "When the daemon is gone")
+                fd.Dispose(); // a stop: each tree's keeper takes over (docs/seccomp.md §7)
             ServiceManager.Notify("STOPPING=1");
             return Stopped(outcome, log);
 

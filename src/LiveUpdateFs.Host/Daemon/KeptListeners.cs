@@ -5,7 +5,7 @@ namespace LiveUpdateFs.Host.Daemon;
 
 /// <summary>
 /// The seccomp listeners of `liveupdatefs run` trees across a reboot's exec
-/// of the daemon (docs/seccomp.md "Reboots"): a tree outlives the boot (the
+/// of the daemon (docs/seccomp.md §6): a tree outlives the boot (the
 /// reboot ends only the processes that hold emulator fds), and a listener
 /// closed would leave it to its keeper, which only continues calls until a
 /// daemon takes it again (docs/seccomp.md). Their fds stay

@@ -40,7 +40,7 @@ public sealed class SnapshotWriters(string mountpoint, ILogger log) : ISnapshotW
     /// the bound (or a process cannot be stopped): everyone is resumed and
     /// nothing else has changed. EBUSY rather than EAGAIN: it is what the
     /// kernel's own task freezer answers when tasks refuse to freeze, and
-    /// [v7.1+] LUO has no EAGAIN case (spec §7).
+    /// [v7.1+] LUO has no EAGAIN case (docs/behaviour.md §7).
     /// </summary>
     public Errno Stop(IReadOnlyList<SafeFd> memfds, int? requester)
     {

@@ -3,11 +3,11 @@ using LiveUpdateFs.Uapi;
 namespace LiveUpdateFs.Interop.Seccomp;
 
 /// <summary>
-/// The kernel's "reserve an fd number" step (spec §4.1 step 1) asked of
+/// The kernel's "reserve an fd number" step (docs/behaviour.md §4.1 step 1) asked of
 /// another process: does its fd table have a free number below its
 /// RLIMIT_NOFILE? The seccomp path installs the new fd only after the
 /// request has run, so this answers the EMFILE the kernel would have given
-/// first (docs/behaviour.md "Hand-overs"). Reads /proc only.
+/// first (docs/behaviour.md §12). Reads /proc only.
 /// </summary>
 public static unsafe class FdSlots
 {

@@ -204,8 +204,8 @@ public sealed class StoredIncomingSessions(StoreDirectory store, IStoreCheckpoin
     /// A memfd kept open across the exec: RETRIEVE_FD hands out a new open
     /// file of it (its own position, set to the one recorded at the freeze),
     /// as memfd_luo's retrieve makes a new file over the same pages. The
-    /// kernel's new file has the size and seals recorded at preserve (spec
-    /// §8.3); when the kept inode no longer has them (a seal added since), the
+    /// kernel's new file has the size and seals recorded at preserve
+    /// (docs/behaviour.md §8.3); when the kept inode no longer has them (a seal added since), the
     /// data is copied into a new memfd that does.
     /// </summary>
     private sealed class KeptFileSource(SafeFd? fd, StoredFile file, SessionName session, IStoreCheckpoints checkpoints, IHeldFiles files, ILogger log)
@@ -223,8 +223,8 @@ public sealed class StoredIncomingSessions(StoreDirectory store, IStoreCheckpoin
                 failed = Reopen(out restored);
             if (failed.IsError)
             {
-                // The failure is permanent (spec §4.4) and FINISH has nothing more
-                // to do for it (§8.6): the kept pages are released now.
+                // The failure is permanent (docs/behaviour.md §4.4) and FINISH has nothing more
+                // to do for it (docs/behaviour.md §8.6): the kept pages are released now.
                 fd.Dispose();
                 fd = null;
                 log.Error("Token {Token} of session {Session}: its kept memfd could not be opened again ({Errno}); RETRIEVE_FD returns EIO for it from now on",

@@ -7,7 +7,7 @@ using Serilog.Core;
 
 namespace LiveUpdateFs.Tests.Core;
 
-/// <summary>Spec §3: the first open of the device rebuilds the incoming sessions.</summary>
+/// <summary>docs/behaviour.md §3: the first open of the device rebuilds the incoming sessions.</summary>
 public class DeserializeTests
 {
     private static IncomingSessionImage Image(string name, string compatible = "memfd-v2") =>
@@ -16,7 +16,7 @@ public class DeserializeTests
     private static Orchestrator With(FakeIncomingSource source) => new([new MemfdHandler()], Logger.None, source);
 
     [Test]
-    [Description("§3: nothing is rebuilt before the first open; the first open loads once")]
+    [Description("docs/behaviour.md §3: nothing is rebuilt before the first open; the first open loads once")]
     public void First_open_loads_once()
     {
         var source = new FakeIncomingSource(default, Image("a"), Image("b"));
@@ -33,7 +33,7 @@ public class DeserializeTests
     }
 
     [Test]
-    [Description("§3: a failed deserialization is EIO for that open and every later one; the busy flag is dropped")]
+    [Description("docs/behaviour.md §3: a failed deserialization is EIO for that open and every later one; the busy flag is dropped")]
     public void Failed_load_is_a_sticky_EIO()
     {
         var source = new FakeIncomingSource(Errno.EIO);
@@ -46,7 +46,7 @@ public class DeserializeTests
     }
 
     [Test]
-    [Description("§3: a file whose compatible no handler knows fails the deserialization (EIO)")]
+    [Description("docs/behaviour.md §3: a file whose compatible no handler knows fails the deserialization (EIO)")]
     public void Unknown_compatible_is_EIO()
     {
         Orchestrator luo = With(new FakeIncomingSource(default, Image("a"), Image("b", compatible: "memfd-v1")));
@@ -56,7 +56,7 @@ public class DeserializeTests
     }
 
     [Test]
-    [Description("§3: the first open marks the handover consumed once, before it succeeds; later opens do not mark again")]
+    [Description("docs/behaviour.md §3: the first open marks the handover consumed once, before it succeeds; later opens do not mark again")]
     public void First_open_marks_the_handover_consumed_once()
     {
         var source = new FakeIncomingSource(default, Image("a"));
@@ -70,7 +70,7 @@ public class DeserializeTests
     }
 
     [Test]
-    [Description("§3: a handover that cannot be marked consumed fails the open with EIO and offers nothing; the next open tries again")]
+    [Description("docs/behaviour.md §3: a handover that cannot be marked consumed fails the open with EIO and offers nothing; the next open tries again")]
     public void Failed_consumed_mark_is_EIO_for_that_open_only()
     {
         var source = new FakeIncomingSource(default, Image("a")) { FailingMarks = 1 };
@@ -88,7 +88,7 @@ public class DeserializeTests
     }
 
     [Test]
-    [Description("§3: a deserialization that fails its checks consumes nothing")]
+    [Description("docs/behaviour.md §3: a deserialization that fails its checks consumes nothing")]
     public void Unknown_compatible_is_not_marked_consumed()
     {
         var source = new FakeIncomingSource(default, Image("a"), Image("b", compatible: "memfd-v1"));
@@ -99,7 +99,7 @@ public class DeserializeTests
     }
 
     [Test]
-    [Description("§3: the busy check comes first: a second open while the first is alive is EBUSY, not a second load")]
+    [Description("docs/behaviour.md §3: the busy check comes first: a second open while the first is alive is EBUSY, not a second load")]
     public void Busy_check_comes_before_the_load()
     {
         var source = new FakeIncomingSource(default, Image("a"));
@@ -111,7 +111,7 @@ public class DeserializeTests
     }
 
     [Test]
-    [Description("§4.4, §8.3: a waiting incoming file shows its compatible and recorded size")]
+    [Description("docs/behaviour.md §4.4, §8.3: a waiting incoming file shows its compatible and recorded size")]
     public void Incoming_files_show_their_record()
     {
         Orchestrator luo = With(new FakeIncomingSource(default, Image("a")));

@@ -3,14 +3,14 @@ using LiveUpdateFs.Uapi;
 
 namespace LiveUpdateFs.Tests.Core;
 
-/// <summary>The single-open /dev/liveupdate (spec §3).</summary>
+/// <summary>The single-open /dev/liveupdate (docs/behaviour.md §3).</summary>
 [FixtureLifeCycle(LifeCycle.InstancePerTestCase)]
 public class DeviceTests
 {
     private readonly OrchestratorHarness _h = new();
 
     [Test]
-    [Description("§3: a second open while the first open file is alive is refused (EBUSY)")]
+    [Description("docs/behaviour.md §3: a second open while the first open file is alive is refused (EBUSY)")]
     public void Second_open_is_refused()
     {
         Assert.That(_h.Luo.OpenDevice(), Is.EqualTo(Errno.None));
@@ -18,7 +18,7 @@ public class DeviceTests
     }
 
     [Test]
-    [Description("§3: the release of the open file clears the busy flag")]
+    [Description("docs/behaviour.md §3: the release of the open file clears the busy flag")]
     public void Open_after_release_succeeds()
     {
         _h.Luo.OpenDevice();
@@ -28,7 +28,7 @@ public class DeviceTests
     }
 
     [Test]
-    [Description("§3: closing the device does not affect sessions or preserved files")]
+    [Description("docs/behaviour.md §3: closing the device does not affect sessions or preserved files")]
     public void ReleaseDevice_keeps_sessions()
     {
         _h.Luo.OpenDevice();

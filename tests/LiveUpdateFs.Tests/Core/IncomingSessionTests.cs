@@ -6,8 +6,8 @@ using LiveUpdateFs.Uapi;
 namespace LiveUpdateFs.Tests.Core;
 
 /// <summary>Sessions handed over by the previous boot: RETRIEVE_SESSION (spec
-/// §4.2), RETRIEVE_FD (§4.4), FINISH (§4.5) and the close of a retrieved
-/// session (§5.2).</summary>
+/// docs/behaviour.md §4.2), RETRIEVE_FD (§4.4), FINISH (§4.5) and the close of a retrieved
+/// session (docs/behaviour.md §5.2).</summary>
 [FixtureLifeCycle(LifeCycle.InstancePerTestCase)]
 public class IncomingSessionTests
 {
@@ -18,12 +18,12 @@ public class IncomingSessionTests
     // ---- RETRIEVE_SESSION ----
 
     [Test]
-    [Description("§4.2 step 3: an unknown name is ENOENT")]
+    [Description("docs/behaviour.md §4.2 step 3: an unknown name is ENOENT")]
     public void RETRIEVE_SESSION_of_an_unknown_name_is_ENOENT() =>
         Assert.That(_h.Retrieve("nothing", out _), Is.EqualTo(Errno.ENOENT));
 
     [Test]
-    [Description("§4.2 step 3: only incoming sessions are looked up; an outgoing name is ENOENT")]
+    [Description("docs/behaviour.md §4.2 step 3: only incoming sessions are looked up; an outgoing name is ENOENT")]
     public void RETRIEVE_SESSION_of_an_outgoing_name_is_ENOENT()
     {
         _h.Create("out");
@@ -32,7 +32,7 @@ public class IncomingSessionTests
     }
 
     [Test]
-    [Description("§4.2 step 3: a 64-byte name without NUL matches nothing")]
+    [Description("docs/behaviour.md §4.2 step 3: a 64-byte name without NUL matches nothing")]
     public void RETRIEVE_SESSION_of_an_unterminated_name_is_ENOENT()
     {
         _h.AddIncoming(new string('x', 63));
@@ -41,7 +41,7 @@ public class IncomingSessionTests
     }
 
     [Test]
-    [Description("§4.2 steps 4-5: the first retrieve marks the session retrieved; the second is EINVAL")]
+    [Description("docs/behaviour.md §4.2 steps 4-5: the first retrieve marks the session retrieved; the second is EINVAL")]
     public void RETRIEVE_SESSION_twice_is_EINVAL()
     {
         _h.AddIncoming("in");
@@ -52,7 +52,7 @@ public class IncomingSessionTests
     }
 
     [Test]
-    [Description("§4.1 step 5, §4.2 step 3: with an outgoing and an incoming session of one name, retrieve finds the incoming one")]
+    [Description("docs/behaviour.md §4.1 step 5, §4.2 step 3: with an outgoing and an incoming session of one name, retrieve finds the incoming one")]
     public void RETRIEVE_SESSION_finds_the_incoming_one_when_an_outgoing_shares_the_name()
     {
         Session incoming = _h.AddIncoming("shared");
@@ -64,12 +64,12 @@ public class IncomingSessionTests
     // ---- RETRIEVE_FD ----
 
     [Test]
-    [Description("§4.4 step 3: a token the session does not hold is ENOENT")]
+    [Description("docs/behaviour.md §4.4 step 3: a token the session does not hold is ENOENT")]
     public void RETRIEVE_FD_of_an_unknown_token_is_ENOENT() =>
         Assert.That(_h.Luo.RetrieveFile(_h.Incoming("in", (1, Memfd(1))), 2, out _), Is.EqualTo(Errno.ENOENT));
 
     [Test]
-    [Description("§4.4 step 4: a second retrieve returns the same file without restoring again")]
+    [Description("docs/behaviour.md §4.4 step 4: a second retrieve returns the same file without restoring again")]
     public void RETRIEVE_FD_twice_returns_the_same_file()
     {
         FakeRestorableFile source = Memfd(1);
@@ -83,7 +83,7 @@ public class IncomingSessionTests
     }
 
     [Test]
-    [Description("§4.4 step 4: a failed retrieve is permanent: the same errno again, the handler not called again")]
+    [Description("docs/behaviour.md §4.4 step 4: a failed retrieve is permanent: the same errno again, the handler not called again")]
     public void RETRIEVE_FD_failure_is_sticky()
     {
         FakeRestorableFile source = FakeRestorableFile.Failing(Errno.EIO);
@@ -96,7 +96,7 @@ public class IncomingSessionTests
     }
 
     [Test]
-    [Description("§4.3 step 6, §4.4 step 4: a retrieved file cannot be preserved until its session is finished")]
+    [Description("docs/behaviour.md §4.3 step 6, §4.4 step 4: a retrieved file cannot be preserved until its session is finished")]
     public void Retrieved_file_is_busy_until_FINISH()
     {
         Session incoming = _h.Incoming("in", (1, Memfd(50)));
@@ -130,7 +130,7 @@ public class IncomingSessionTests
     // ---- FINISH ----
 
     [Test]
-    [Description("§4.5 step 4, §8.6: finish discards unretrieved files, drops LUO's reference to retrieved ones, leaves failed ones")]
+    [Description("docs/behaviour.md §4.5 step 4, §8.6: finish discards unretrieved files, drops LUO's reference to retrieved ones, leaves failed ones")]
     public void FINISH_releases_every_file_by_its_state()
     {
         FakeRestorableFile waiting = Memfd(1), retrieved = Memfd(2), failed = FakeRestorableFile.Failing(Errno.ENOMEM);
@@ -147,7 +147,7 @@ public class IncomingSessionTests
     }
 
     [Test]
-    [Description("§4.5: a second finish succeeds and does nothing")]
+    [Description("docs/behaviour.md §4.5: a second finish succeeds and does nothing")]
     public void FINISH_twice_is_a_no_op()
     {
         FakeRestorableFile source = Memfd(1);
@@ -160,7 +160,7 @@ public class IncomingSessionTests
 
     [TestCase(1ul)]
     [TestCase(2ul)]
-    [Description("§4.5, §6: after finish every token is ENOENT, retrieved or not")]
+    [Description("docs/behaviour.md §4.5, §6: after finish every token is ENOENT, retrieved or not")]
     public void RETRIEVE_FD_after_FINISH_is_ENOENT(ulong token)
     {
         Session session = _h.Incoming("in", (1, Memfd(1)), (2, Memfd(2)));
@@ -171,7 +171,7 @@ public class IncomingSessionTests
     }
 
     [Test]
-    [Description("§4.5: a finished session stays retrieved until its fd is closed (RETRIEVE_SESSION is still EINVAL)")]
+    [Description("docs/behaviour.md §4.5: a finished session stays retrieved until its fd is closed (RETRIEVE_SESSION is still EINVAL)")]
     public void Finished_session_stays_retrieved()
     {
         _h.Luo.Finish(_h.Incoming("in"));
@@ -182,7 +182,7 @@ public class IncomingSessionTests
     // ---- close of a retrieved session ----
 
     [Test]
-    [Description("§5.2: closing a retrieved session runs the finish and removes it (then RETRIEVE_SESSION is ENOENT)")]
+    [Description("docs/behaviour.md §5.2: closing a retrieved session runs the finish and removes it (then RETRIEVE_SESSION is ENOENT)")]
     public void Closing_a_retrieved_session_finishes_and_removes_it()
     {
         FakeRestorableFile waiting = Memfd(1), retrieved = Memfd(2);

@@ -6,8 +6,8 @@ using LiveUpdateFs.Uapi;
 
 namespace LiveUpdateFs.Tests.Core;
 
-/// <summary>Whole requests through <see cref="LuoDispatcher"/>: decoding (spec §2),
-/// the command (§4) and the write-back, against fake caller memory and files.</summary>
+/// <summary>Whole requests through <see cref="LuoDispatcher"/>: decoding (docs/behaviour.md §2),
+/// the command (docs/behaviour.md §4) and the write-back, against fake caller memory and files.</summary>
 [FixtureLifeCycle(LifeCycle.InstancePerTestCase)]
 public class LuoDispatcherTests
 {
@@ -30,10 +30,10 @@ public class LuoDispatcherTests
 
     private byte[] WrittenBack => _memory.Writes.Single().Data;
 
-    // ---- CREATE_SESSION (§4.1) ----
+    // ---- CREATE_SESSION (docs/behaviour.md §4.1) ----
 
     [Test]
-    [Description("§4.1 step 1: without the preload library no fd can be reserved: EOPNOTSUPP, nothing written or created")]
+    [Description("docs/behaviour.md §4.1 step 1: without the preload library no fd can be reserved: EOPNOTSUPP, nothing written or created")]
     public void CREATE_SESSION_without_the_library_is_EOPNOTSUPP()
     {
         IoctlOutcome outcome = Call(null, LuoRequest.CreateSession, Structs.Session("s"), NoFdReservation.Instance);
@@ -45,13 +45,13 @@ public class LuoDispatcherTests
     }
 
     [Test]
-    [Description("§4.1 step 1: the fd reservation comes first, so EMFILE wins even over an empty name")]
+    [Description("docs/behaviour.md §4.1 step 1: the fd reservation comes first, so EMFILE wins even over an empty name")]
     public void CREATE_SESSION_EMFILE_wins_over_an_empty_name() =>
         Assert.That(Call(null, LuoRequest.CreateSession, Structs.Session(""), new KnownFdReservation(Errno.EMFILE)).Result,
             Is.EqualTo(Errno.EMFILE));
 
     [Test]
-    [Description("§4.1: a create waits for its fd: the outcome holds the new outgoing session, nothing is written yet")]
+    [Description("docs/behaviour.md §4.1: a create waits for its fd: the outcome holds the new outgoing session, nothing is written yet")]
     public void CREATE_SESSION_returns_a_pending_session_fd()
     {
         IoctlOutcome outcome = Call(null, LuoRequest.CreateSession, Structs.Session("new"));
@@ -64,7 +64,7 @@ public class LuoDispatcherTests
     }
 
     [Test]
-    [Description("§4.1 step 7, §2.1 step 6: completing writes the fd at offset 4 and writes back 72 bytes, even for a larger struct")]
+    [Description("docs/behaviour.md §4.1 step 7, §2.1 step 6: completing writes the fd at offset 4 and writes back 72 bytes, even for a larger struct")]
     public void CREATE_SESSION_completion_writes_the_fd_back()
     {
         byte[] args = Structs.Session("new", size: 80);
@@ -78,7 +78,7 @@ public class LuoDispatcherTests
     }
 
     [Test]
-    [Description("§4.1 step 7: a write-back into read-only memory is EFAULT")]
+    [Description("docs/behaviour.md §4.1 step 7: a write-back into read-only memory is EFAULT")]
     public void CREATE_SESSION_completion_into_a_read_only_struct_is_EFAULT()
     {
         PendingFd pending = Call(null, LuoRequest.CreateSession, Structs.Session("ro"), readOnly: true).Pending!;
@@ -87,7 +87,7 @@ public class LuoDispatcherTests
     }
 
     [Test]
-    [Description("§4.1 step 7: a create whose fd is never installed is undone; the name is free again")]
+    [Description("docs/behaviour.md §4.1 step 7: a create whose fd is never installed is undone; the name is free again")]
     public void CREATE_SESSION_abort_removes_the_session()
     {
         Call(null, LuoRequest.CreateSession, Structs.Session("gone")).Pending!.Abort();
@@ -96,10 +96,10 @@ public class LuoDispatcherTests
         Assert.That(Call(null, LuoRequest.CreateSession, Structs.Session("gone")).Result, Is.EqualTo(Errno.None));
     }
 
-    // ---- RETRIEVE_SESSION (§4.2) ----
+    // ---- RETRIEVE_SESSION (docs/behaviour.md §4.2) ----
 
     [Test]
-    [Description("§4.2: retrieve finds the incoming session by the name at offset 8")]
+    [Description("docs/behaviour.md §4.2: retrieve finds the incoming session by the name at offset 8")]
     public void RETRIEVE_SESSION_returns_the_incoming_session()
     {
         Session incoming = _h.AddIncoming("old");
@@ -107,10 +107,10 @@ public class LuoDispatcherTests
         Assert.That(Call(null, LuoRequest.RetrieveSession, Structs.Session("old")).Pending!.Session, Is.SameAs(incoming));
     }
 
-    // ---- PRESERVE_FD (§4.3) ----
+    // ---- PRESERVE_FD (docs/behaviour.md §4.3) ----
 
     [Test]
-    [Description("§4.3: preserve reads fd and token from the struct and writes back 16 bytes")]
+    [Description("docs/behaviour.md §4.3: preserve reads fd and token from the struct and writes back 16 bytes")]
     public void PRESERVE_FD_preserves_the_fd_under_its_token()
     {
         Session session = _h.Create("s");
@@ -122,7 +122,7 @@ public class LuoDispatcherTests
     }
 
     [Test]
-    [Description("§4.3 step 10: a failed write-back is EFAULT but the file stays preserved (the token is taken)")]
+    [Description("docs/behaviour.md §4.3 step 10: a failed write-back is EFAULT but the file stays preserved (the token is taken)")]
     public void PRESERVE_FD_write_back_failure_is_EFAULT_but_keeps_the_file()
     {
         Session session = _h.Create("s");
@@ -134,7 +134,7 @@ public class LuoDispatcherTests
     }
 
     [Test]
-    [Description("§2.2 step 4: the dispatcher types the session fd: PRESERVE on an incoming session is EINVAL")]
+    [Description("docs/behaviour.md §2.2 step 4: the dispatcher types the session fd: PRESERVE on an incoming session is EINVAL")]
     public void PRESERVE_FD_on_an_incoming_session_is_EINVAL()
     {
         int fd = _h.Files.Open(Facts.Memfd(1));
@@ -143,10 +143,10 @@ public class LuoDispatcherTests
         Assert.That(_h.Files.Taken, Is.Empty);
     }
 
-    // ---- RETRIEVE_FD (§4.4) ----
+    // ---- RETRIEVE_FD (docs/behaviour.md §4.4) ----
 
     [Test]
-    [Description("§4.4: retrieve waits for its fd with the restored file; completing writes back 16 bytes")]
+    [Description("docs/behaviour.md §4.4: retrieve waits for its fd with the restored file; completing writes back 16 bytes")]
     public void RETRIEVE_FD_returns_a_pending_file()
     {
         var source = new FakeRestorableFile(Facts.Memfd(1));
@@ -181,10 +181,10 @@ public class LuoDispatcherTests
         Assert.That(second.Pending!.File, Is.SameAs(source.Restored.Single()));
     }
 
-    // ---- GET_NAME (§4.6) ----
+    // ---- GET_NAME (docs/behaviour.md §4.6) ----
 
     [Test]
-    [Description("§2.3, §4.6 step 2: GET_NAME with reserved != 0 is EINVAL and writes nothing")]
+    [Description("docs/behaviour.md §2.3, §4.6 step 2: GET_NAME with reserved != 0 is EINVAL and writes nothing")]
     public void GET_NAME_with_a_non_zero_reserved_field_is_EINVAL()
     {
         Assert.That(Call(_h.Create("s"), LuoRequest.GetName, Structs.GetName(reserved: 1)).Result, Is.EqualTo(Errno.EINVAL));
@@ -192,7 +192,7 @@ public class LuoDispatcherTests
     }
 
     [Test]
-    [Description("§4.6 step 3: only the name and its NUL are written; the rest of the caller's name field is echoed back")]
+    [Description("docs/behaviour.md §4.6 step 3: only the name and its NUL are written; the rest of the caller's name field is echoed back")]
     public void GET_NAME_writes_the_name_and_NUL_and_echoes_the_rest()
     {
         byte[] args = Structs.GetName();
@@ -205,7 +205,7 @@ public class LuoDispatcherTests
     }
 
     [Test]
-    [Description("§4.6: GET_NAME works on an incoming session too")]
+    [Description("docs/behaviour.md §4.6: GET_NAME works on an incoming session too")]
     public void GET_NAME_on_an_incoming_session_returns_its_name()
     {
         byte[] args = Structs.GetName();
@@ -215,7 +215,7 @@ public class LuoDispatcherTests
     }
 
     [Test]
-    [Description("§4.6: before [GN-fix], a 16-byte GET_NAME returns the first 8 name bytes, unterminated")]
+    [Description("docs/behaviour.md §4.6: before [GN-fix], a 16-byte GET_NAME returns the first 8 name bytes, unterminated")]
     public void GET_NAME_without_GN_fix_of_size_16_returns_a_truncated_name()
     {
         byte[] args = Structs.GetName(size: 16)[..16];
@@ -227,10 +227,10 @@ public class LuoDispatcherTests
         Assert.That(args[8..], Is.EqualTo("longer-n"u8.ToArray()));
     }
 
-    // ---- FINISH (§4.5) ----
+    // ---- FINISH (docs/behaviour.md §4.5) ----
 
     [Test]
-    [Description("§2.3, §4.5 step 2: [v7.2] does not check FINISH's reserved field: the finish is done")]
+    [Description("docs/behaviour.md §2.3, §4.5 step 2: [v7.2] does not check FINISH's reserved field: the finish is done")]
     public void FINISH_with_a_non_zero_reserved_field_is_accepted_by_default()
     {
         var source = new FakeRestorableFile(Facts.Memfd(1));
@@ -240,7 +240,7 @@ public class LuoDispatcherTests
     }
 
     [Test]
-    [Description("§2.3, §4.5 step 2: with [FIN-fix], a non-zero reserved field is EINVAL and nothing is finished")]
+    [Description("docs/behaviour.md §2.3, §4.5 step 2: with [FIN-fix], a non-zero reserved field is EINVAL and nothing is finished")]
     public void FINISH_with_FIN_fix_and_a_non_zero_reserved_field_is_EINVAL_and_finishes_nothing()
     {
         var source = new FakeRestorableFile(Facts.Memfd(1));
@@ -254,7 +254,7 @@ public class LuoDispatcherTests
     }
 
     [Test]
-    [Description("§4.5 step 5, §2.2 step 8: FINISH writes back its 8-byte struct, even from a larger one")]
+    [Description("docs/behaviour.md §4.5 step 5, §2.2 step 8: FINISH writes back its 8-byte struct, even from a larger one")]
     public void FINISH_writes_back_8_bytes()
     {
         Assert.That(Call(_h.Incoming("in"), LuoRequest.Finish, Structs.Finish(size: 24)).Result, Is.EqualTo(Errno.None));

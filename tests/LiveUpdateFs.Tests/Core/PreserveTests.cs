@@ -5,8 +5,8 @@ using LiveUpdateFs.Uapi;
 
 namespace LiveUpdateFs.Tests.Core;
 
-/// <summary>PRESERVE_FD in the orchestrator (spec §4.3) and the close of an
-/// outgoing session (spec §5.2).</summary>
+/// <summary>PRESERVE_FD in the orchestrator (docs/behaviour.md §4.3) and the close of an
+/// outgoing session (docs/behaviour.md §5.2).</summary>
 [FixtureLifeCycle(LifeCycle.InstancePerTestCase)]
 public class PreserveTests
 {
@@ -23,7 +23,7 @@ public class PreserveTests
     ];
 
     [Test]
-    [Description("§4.3, §8.2: a memfd is preserved under its token, LUO keeps its reference and the file is frozen")]
+    [Description("docs/behaviour.md §4.3, §8.2: a memfd is preserved under its token, LUO keeps its reference and the file is frozen")]
     public void Memfd_is_preserved()
     {
         Session session = _h.Create("s");
@@ -36,7 +36,7 @@ public class PreserveTests
     }
 
     [Test]
-    [Description("§4.3 step 2: a duplicate token is EEXIST, checked before the fd (no reference is taken)")]
+    [Description("docs/behaviour.md §4.3 step 2: a duplicate token is EEXIST, checked before the fd (no reference is taken)")]
     public void Duplicate_token_is_EEXIST_before_a_bad_fd()
     {
         Session session = _h.Create("s");
@@ -47,7 +47,7 @@ public class PreserveTests
     }
 
     [Test]
-    [Description("§4.3 step 2: tokens are unique per session only")]
+    [Description("docs/behaviour.md §4.3 step 2: tokens are unique per session only")]
     public void Same_token_in_another_session_is_accepted()
     {
         _h.Preserve(_h.Create("a"), 5, Memfd);
@@ -56,12 +56,12 @@ public class PreserveTests
     }
 
     [Test]
-    [Description("§4.3 step 4: an fd the caller does not have is EBADF")]
+    [Description("docs/behaviour.md §4.3 step 4: an fd the caller does not have is EBADF")]
     public void Bad_fd_is_EBADF() =>
         Assert.That(_h.Luo.Preserve(_h.Create("s"), 1, fd: 999, _h.Files), Is.EqualTo(Errno.EBADF));
 
     [TestCaseSource(nameof(UnsupportedFiles))]
-    [Description("§4.3 step 5, §8.1: a file no handler accepts is ENOENT and its reference is dropped")]
+    [Description("docs/behaviour.md §4.3 step 5, §8.1: a file no handler accepts is ENOENT and its reference is dropped")]
     public void Unsupported_file_is_ENOENT(string what, FileFacts facts)
     {
         Session session = _h.Create("s");
@@ -73,7 +73,7 @@ public class PreserveTests
     }
 
     [Test]
-    [Description("§4.3 step 6: the same file again in the same session, under another token, is EBUSY")]
+    [Description("docs/behaviour.md §4.3 step 6: the same file again in the same session, under another token, is EBUSY")]
     public void Same_file_in_the_same_session_is_EBUSY()
     {
         Session session = _h.Create("s");
@@ -87,7 +87,7 @@ public class PreserveTests
     }
 
     [Test]
-    [Description("§4.3 step 6: the same file in another session is EBUSY")]
+    [Description("docs/behaviour.md §4.3 step 6: the same file in another session is EBUSY")]
     public void Same_file_in_another_session_is_EBUSY()
     {
         _h.Preserve(_h.Create("a"), 1, Memfd);
@@ -97,7 +97,7 @@ public class PreserveTests
     }
 
     [Test]
-    [Description("§4.3 step 9: a handler error is returned, the reference dropped and the token left free")]
+    [Description("docs/behaviour.md §4.3 step 9: a handler error is returned, the reference dropped and the token left free")]
     public void Handler_error_is_returned_and_nothing_is_kept()
     {
         var h = new OrchestratorHarness(new FakeFileHandler(Errno.EOPNOTSUPP));
@@ -110,7 +110,7 @@ public class PreserveTests
     }
 
     [Test]
-    [Description("§5.2: closing an outgoing session unpreserves and drops every file, newest first")]
+    [Description("docs/behaviour.md §5.2: closing an outgoing session unpreserves and drops every file, newest first")]
     public void Closing_an_outgoing_session_drops_every_file_newest_first()
     {
         var handler = new FakeFileHandler();
@@ -127,7 +127,7 @@ public class PreserveTests
     }
 
     [Test]
-    [Description("§5.2: after the close, the file is no longer frozen and can be preserved again")]
+    [Description("docs/behaviour.md §5.2: after the close, the file is no longer frozen and can be preserved again")]
     public void Closing_an_outgoing_session_frees_the_file()
     {
         Session session = _h.Create("s");
@@ -140,7 +140,7 @@ public class PreserveTests
     }
 
     [Test]
-    [Description("§5.2: the session leaves the outgoing list")]
+    [Description("docs/behaviour.md §5.2: the session leaves the outgoing list")]
     public void Closing_an_outgoing_session_removes_it()
     {
         _h.Luo.ReleaseSession(_h.Create("s"));
@@ -149,7 +149,7 @@ public class PreserveTests
     }
 
     [Test]
-    [Description("§5.2: a repeated release of a closed session changes nothing, not even a new session of the same name")]
+    [Description("docs/behaviour.md §5.2: a repeated release of a closed session changes nothing, not even a new session of the same name")]
     public void Closing_an_outgoing_session_twice_is_harmless()
     {
         Session stale = _h.Create("s");

@@ -5,7 +5,7 @@ using LiveUpdateFs.Uapi;
 
 namespace LiveUpdateFs.Tests.Core;
 
-/// <summary>The reboot serialization (spec §7 step 1) as the orchestrator runs it.</summary>
+/// <summary>The reboot serialization (docs/behaviour.md §7 step 1) as the orchestrator runs it.</summary>
 [FixtureLifeCycle(LifeCycle.InstancePerTestCase)]
 public class RebootFreezeTests
 {
@@ -20,7 +20,7 @@ public class RebootFreezeTests
     }
 
     [Test]
-    [Description("§7: outgoing sessions in creation order, files in preservation order; closed sessions are not handed over")]
+    [Description("docs/behaviour.md §7: outgoing sessions in creation order, files in preservation order; closed sessions are not handed over")]
     public void Freeze_writes_open_sessions_in_order()
     {
         Outgoing("b", 2, 1);
@@ -38,7 +38,7 @@ public class RebootFreezeTests
     }
 
     [Test]
-    [Description("§7: a frozen boot can be serialized once more (an in-place handover written durably at a stop), with the same records; an unfrozen one cannot")]
+    [Description("docs/behaviour.md §7: a frozen boot can be serialized once more (an in-place handover written durably at a stop), with the same records; an unfrozen one cannot")]
     public void Reserialize_repeats_the_frozen_image()
     {
         Outgoing("b", 2, 1);
@@ -57,7 +57,7 @@ public class RebootFreezeTests
     }
 
     [Test]
-    [Description("§7: incoming sessions, retrieved or not, are not serialized")]
+    [Description("docs/behaviour.md §7: incoming sessions, retrieved or not, are not serialized")]
     public void Freeze_leaves_incoming_sessions_out()
     {
         _h.AddIncoming("waiting", (1, new FakeRestorableFile(Facts.Memfd(1))));
@@ -72,7 +72,7 @@ public class RebootFreezeTests
 
     [TestCase(1)]
     [TestCase(3)]
-    [Description("§7: a file that cannot be frozen aborts the image and changes nothing; LUO keeps working")]
+    [Description("docs/behaviour.md §7: a file that cannot be frozen aborts the image and changes nothing; LUO keeps working")]
     public void Freeze_with_a_failing_file_rolls_back(int failingFile)
     {
         Session b = Outgoing("b", 1, 2);
@@ -94,7 +94,7 @@ public class RebootFreezeTests
     }
 
     [Test]
-    [Description("§7: a failed commit is a failed serialization: rolled back, not frozen")]
+    [Description("docs/behaviour.md §7: a failed commit is a failed serialization: rolled back, not frozen")]
     public void Freeze_with_a_failing_commit_rolls_back()
     {
         Outgoing("s", 1);
@@ -107,7 +107,7 @@ public class RebootFreezeTests
     }
 
     [Test]
-    [Description("§5.2 [v7.2]: after a successful serialization the release of a session changes nothing")]
+    [Description("docs/behaviour.md §5.2 [v7.2]: after a successful serialization the release of a session changes nothing")]
     public void Release_after_a_freeze_keeps_the_session()
     {
         Session s = Outgoing("s", 1);
@@ -121,7 +121,7 @@ public class RebootFreezeTests
     }
 
     [Test]
-    [Description("§7: the boot is over after a serialization: a second one is refused")]
+    [Description("docs/behaviour.md §7: the boot is over after a serialization: a second one is refused")]
     public void Second_freeze_is_refused()
     {
         Assert.That(_h.Luo.Freeze(new FakeHandoverImage(), out _), Is.EqualTo(Errno.None));

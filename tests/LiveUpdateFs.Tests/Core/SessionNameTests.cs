@@ -5,7 +5,7 @@ using LiveUpdateFs.Tests.Fakes;
 namespace LiveUpdateFs.Tests.Core;
 
 /// <summary>Session names as the kernel reads them: strnlen over 64 bytes,
-/// strncmp for comparison (spec §1.1, §4.1 step 2, §4.2 step 3).</summary>
+/// strncmp for comparison (docs/behaviour.md §1.1, §4.1 step 2, §4.2 step 3).</summary>
 public class SessionNameTests
 {
     private static byte[] Field(string text) => Structs.NameField(text);
@@ -15,27 +15,27 @@ public class SessionNameTests
     [TestCase("", 0)]
     [TestCase("abc", 3)]
     [TestCase("abc\0def", 3)]
-    [Description("§4.1 step 2: the length is strnlen(name, 64)")]
+    [Description("docs/behaviour.md §4.1 step 2: the length is strnlen(name, 64)")]
     public void TerminatedLength_is_the_length_before_the_first_NUL(string text, int length) =>
         Assert.That(SessionName.TerminatedLength(Field(text)), Is.EqualTo(length));
 
     [Test]
-    [Description("§4.1 step 2: 64 bytes without NUL have length 64")]
+    [Description("docs/behaviour.md §4.1 step 2: 64 bytes without NUL have length 64")]
     public void TerminatedLength_without_NUL_is_64() =>
         Assert.That(SessionName.TerminatedLength(Unterminated()), Is.EqualTo(64));
 
     [Test]
-    [Description("§4.1 step 2: the bytes after the first NUL are ignored")]
+    [Description("docs/behaviour.md §4.1 step 2: the bytes after the first NUL are ignored")]
     public void FromField_ignores_bytes_after_the_NUL() =>
         Assert.That(SessionName.FromField(Field("abc\0junk")), Is.EqualTo(SessionName.FromString("abc")));
 
     [Test]
-    [Description("§4.1 step 2: a field without NUL holds no name")]
+    [Description("docs/behaviour.md §4.1 step 2: a field without NUL holds no name")]
     public void FromField_of_an_unterminated_field_is_null() =>
         Assert.That(SessionName.FromField(Unterminated()), Is.Null);
 
     [Test]
-    [Description("§1.1: a name has at most 63 bytes, all kept")]
+    [Description("docs/behaviour.md §1.1: a name has at most 63 bytes, all kept")]
     public void FromField_keeps_a_63_byte_name()
     {
         string text = new('n', 63);
@@ -46,12 +46,12 @@ public class SessionNameTests
     [TestCase("abc", "abd")]
     [TestCase("abc", "ABC")]
     [TestCase("abc", "abc ")]
-    [Description("§4.1 step 5: names compare byte for byte (strncmp), no folding")]
+    [Description("docs/behaviour.md §4.1 step 5: names compare byte for byte (strncmp), no folding")]
     public void Different_bytes_are_different_names(string a, string b) =>
         Assert.That(SessionName.FromString(a), Is.Not.EqualTo(SessionName.FromString(b)));
 
     [Test]
-    [Description("§4.1 step 5: names with the same bytes are equal and hash alike, whatever the bytes")]
+    [Description("docs/behaviour.md §4.1 step 5: names with the same bytes are equal and hash alike, whatever the bytes")]
     public void Same_bytes_are_equal_names()
     {
         byte[] field = Field("");
@@ -66,7 +66,7 @@ public class SessionNameTests
     }
 
     [Test]
-    [Description("§5.1: names are shown escaped: printable ASCII as is, other bytes and backslash as \\xNN")]
+    [Description("docs/behaviour.md §5.1: names are shown escaped: printable ASCII as is, other bytes and backslash as \\xNN")]
     public void ToString_escapes_non_printables_and_backslash()
     {
         byte[] field = Field("a\\b\n c~");
@@ -77,7 +77,7 @@ public class SessionNameTests
     }
 
     [Test]
-    [Description("§4.6 step 3: strscpy writes the name and one NUL, nothing after it")]
+    [Description("docs/behaviour.md §4.6 step 3: strscpy writes the name and one NUL, nothing after it")]
     public void CopyTo_writes_the_name_and_NUL_only()
     {
         byte[] field = Enumerable.Repeat((byte)0xAA, 64).ToArray();
@@ -89,12 +89,12 @@ public class SessionNameTests
     }
 
     [Test]
-    [Description("§1.1: a name built from text cannot hold a NUL")]
+    [Description("docs/behaviour.md §1.1: a name built from text cannot hold a NUL")]
     public void FromString_rejects_NUL() =>
         Assert.That(() => SessionName.FromString("a\0b"), Throws.ArgumentException);
 
     [Test]
-    [Description("§1.1: a name built from text has at most 63 bytes")]
+    [Description("docs/behaviour.md §1.1: a name built from text has at most 63 bytes")]
     public void FromString_rejects_64_bytes() =>
         Assert.That(() => SessionName.FromString(new string('x', 64)), Throws.ArgumentException);
 }

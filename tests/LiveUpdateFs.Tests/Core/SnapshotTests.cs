@@ -11,7 +11,7 @@ public class SnapshotTests
     private readonly OrchestratorHarness _h = new();
 
     [Test]
-    [Description("§3: the snapshot shows whether the device is open")]
+    [Description("docs/behaviour.md §3: the snapshot shows whether the device is open")]
     public void Snapshot_shows_the_device_flag()
     {
         Assert.That(_h.Luo.Snapshot().DeviceOpen, Is.False);
@@ -20,7 +20,7 @@ public class SnapshotTests
     }
 
     [Test]
-    [Description("§4.1, §4.2: outgoing sessions in creation order, then incoming ones, with their kind")]
+    [Description("docs/behaviour.md §4.1, §4.2: outgoing sessions in creation order, then incoming ones, with their kind")]
     public void Snapshot_lists_sessions_with_their_kind()
     {
         _h.AddIncoming("old");
@@ -35,7 +35,7 @@ public class SnapshotTests
     }
 
     [Test]
-    [Description("§4.3: a preserved file shows its token, handler and size")]
+    [Description("docs/behaviour.md §4.3: a preserved file shows its token, handler and size")]
     public void Snapshot_shows_preserved_files()
     {
         _h.Preserve(_h.Create("s"), 9, Facts.Memfd(1, size: 8192));
@@ -44,7 +44,7 @@ public class SnapshotTests
     }
 
     [Test]
-    [Description("§4.4, §8.3: incoming files show their recorded size and whether they wait, were retrieved, or failed")]
+    [Description("docs/behaviour.md §4.4, §8.3: incoming files show their recorded size and whether they wait, were retrieved, or failed")]
     public void Snapshot_shows_incoming_file_states()
     {
         Session session = _h.Incoming("in",
@@ -61,7 +61,7 @@ public class SnapshotTests
     }
 
     [Test]
-    [Description("§5.1: session names are reported escaped")]
+    [Description("docs/behaviour.md §5.1: session names are reported escaped")]
     public void Snapshot_escapes_names()
     {
         _h.Create("a\\b");

@@ -4,7 +4,7 @@ using LiveUpdateFs.Uapi;
 
 namespace LiveUpdateFs.Tests.Fakes;
 
-/// <summary>Builds the caller's uAPI structs (spec §1.2) as raw bytes.
+/// <summary>Builds the caller's uAPI structs (docs/behaviour.md §1.2) as raw bytes.
 /// <paramref name="size"/> is both the size field and the buffer length.</summary>
 public static class Structs
 {

@@ -17,7 +17,7 @@ public sealed class TrapRulesTests
     private static readonly FileFacts Memfd = new(FileSystemKind.Tmpfs, IsRegular: true, LinkCount: 0, new FileIdentity(1, 2), Size: 4096);
 
     [Test]
-    [Description("spec §8.2: calls the kernel refuses on their arguments first are left to it, as the library's wrappers do")]
+    [Description("docs/behaviour.md §8.2: calls the kernel refuses on their arguments first are left to it, as the library's wrappers do")]
     public void Argument_errors_come_from_the_kernel_before_the_frozen_size()
     {
         Assert.Multiple(() =>

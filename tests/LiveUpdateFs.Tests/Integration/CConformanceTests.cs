@@ -81,7 +81,7 @@ public sealed class CConformanceTests
     }
 
     [Test]
-    [Description("design.md: LIVEUPDATEFS_PRELOAD=off makes a loaded library inert (for /etc/ld.so.preload set-ups): the program sees no library")]
+    [Description("docs/design.md §10.4: LIVEUPDATEFS_PRELOAD=off makes a loaded library inert (for /etc/ld.so.preload set-ups): the program sees no library")]
     public void Library_switched_off_behaves_as_no_library()
     {
         Repository.RequireArtifacts();

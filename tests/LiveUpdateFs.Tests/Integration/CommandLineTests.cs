@@ -1,6 +1,6 @@
 namespace LiveUpdateFs.Tests.Integration;
 
-/// <summary>The design.md command contract: mount, status, run, unmount.</summary>
+/// <summary>The command contract (docs/design.md §10.2): mount, status, run, unmount.</summary>
 [TestFixture]
 [NonParallelizable]
 [Category("Integration")]

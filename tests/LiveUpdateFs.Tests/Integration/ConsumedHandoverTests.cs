@@ -1,7 +1,7 @@
 namespace LiveUpdateFs.Tests.Integration;
 
 /// <summary>
-/// A handover is consumed once (spec §3, §7.1): the kernel hands its sessions
+/// A handover is consumed once (docs/behaviour.md §3, §7.1): the kernel hands its sessions
 /// to the boot that follows the kexec, and a kernel that crashes later
 /// cold-boots with nothing handed over. The emulator's counterpart: the first
 /// open of the device marks the committed generation consumed, durably, so a
@@ -17,7 +17,7 @@ public sealed class ConsumedHandoverTests
 
     [TestCase(true)]
     [TestCase(false)]
-    [Description("§3, §7.1: reboot, RETRIEVE_SESSION + RETRIEVE_FD + FINISH, SIGKILL, mount: RETRIEVE_SESSION is ENOENT and the log says why")]
+    [Description("docs/behaviour.md §3, §7.1: reboot, RETRIEVE_SESSION + RETRIEVE_FD + FINISH, SIGKILL, mount: RETRIEVE_SESSION is ENOENT and the log says why")]
     public void Crash_after_the_first_open_boots_cold(bool durable)
     {
         using MountedEmulator emulator = RebootedAfterCrashOld(durable);
@@ -31,7 +31,7 @@ public sealed class ConsumedHandoverTests
     }
 
     [Test]
-    [Description("§3: a durable handover whose daemon dies before the first open is still offered, whole; once opened, it is consumed")]
+    [Description("docs/behaviour.md §3: a durable handover whose daemon dies before the first open is still offered, whole; once opened, it is consumed")]
     public void Crash_before_the_first_open_still_offers_the_sessions_once()
     {
         using MountedEmulator emulator = RebootedAfterCrashOld(durable: true);
@@ -47,7 +47,7 @@ public sealed class ConsumedHandoverTests
 
     [TestCase(true)]
     [TestCase(false)]
-    [Description("§7: after a consumed handover the next reboot hands over exactly the new boot's sessions, once")]
+    [Description("docs/behaviour.md §7: after a consumed handover the next reboot hands over exactly the new boot's sessions, once")]
     public void Reboot_after_a_consumed_handover_hands_over_exactly_the_new_sessions(bool durable)
     {
         using MountedEmulator emulator = RebootedAfterCrashOld(durable);
@@ -71,7 +71,7 @@ public sealed class ConsumedHandoverTests
     }
 
     [Test]
-    [Description("§3: when the consumed mark cannot be written the open fails with EIO and consumes nothing; the next open tries again")]
+    [Description("docs/behaviour.md §3: when the consumed mark cannot be written the open fails with EIO and consumes nothing; the next open tries again")]
     public void Failed_consumed_mark_fails_the_open_and_consumes_nothing()
     {
         using MountedEmulator emulator = RebootedWithAFailingMark();
@@ -86,7 +86,7 @@ public sealed class ConsumedHandoverTests
     }
 
     [Test]
-    [Description("§3: after a failed consumed mark, a later open of the same boot marks it and hands the sessions over")]
+    [Description("docs/behaviour.md §3: after a failed consumed mark, a later open of the same boot marks it and hands the sessions over")]
     public void Open_after_a_failed_consumed_mark_hands_over()
     {
         using MountedEmulator emulator = RebootedWithAFailingMark();

@@ -6,7 +6,7 @@ namespace LiveUpdateFs.Tests.Integration;
 /// The example users copy (examples/, issue 4): examples/run-example.sh runs
 /// the agent and two VMMs built into artifacts/examples against a mounted
 /// emulator, performs a live update and checks that the VMMs of the next boot
-/// get their guest RAM back (spec §3, §4.1-§4.5, §5.2, §7, §8).
+/// get their guest RAM back (docs/behaviour.md §3, §4.1-§4.5, §5.2, §7, §8).
 /// </summary>
 [TestFixture]
 [NonParallelizable]
@@ -29,7 +29,7 @@ public sealed class ExampleTests
     }
 
     [Test]
-    [Description("§7, §4.1-§4.5, §8: alpha (64 MiB) and beta (16 MiB) preserve their guest RAM through the agent's sessions; "
+    [Description("docs/behaviour.md §7, §4.1-§4.5, §8: alpha (64 MiB) and beta (16 MiB) preserve their guest RAM through the agent's sessions; "
         + "after liveupdatefs reboot the next boot's VMMs retrieve, verify and finish; nothing is left running or held")]
     public void Walkthrough_script_restores_the_guest_RAM_of_both_VMs()
     {

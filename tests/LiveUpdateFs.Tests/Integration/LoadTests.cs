@@ -4,7 +4,7 @@ using System.Text.RegularExpressions;
 namespace LiveUpdateFs.Tests.Integration;
 
 /// <summary>
-/// Load across a live update (issue 6; spec §3-§5, §7): tests/c/load_stages
+/// Load across a live update (issue 6; docs/behaviour.md §3-§5, §7): tests/c/load_stages
 /// runs 16 concurrent clients (the short mode, 16 × 500 operations) and the
 /// upstream-scale shapes (2000 sessions; 500 files in one session) before and
 /// after `liveupdatefs reboot`, in place and durable. The before stages print
@@ -20,7 +20,7 @@ public sealed partial class LoadTests
     // The daemon logs at information level: a debug line per request would be most of the time here.
     [TestCase(false)]
     [TestCase(true)]
-    [Description("§4, §5.2, §7, §8: 16 concurrent clients × 500 seeded operations; exactly the modelled sessions and files come back, contents right, nothing else")]
+    [Description("docs/behaviour.md §4, §5.2, §7, §8: 16 concurrent clients × 500 seeded operations; exactly the modelled sessions and files come back, contents right, nothing else")]
     public void Sixteen_concurrent_clients_keep_exactly_the_modelled_state(bool durable)
     {
         using MountedEmulator emulator = MountedEmulator.Start(logLevel: "information");
@@ -30,7 +30,7 @@ public sealed partial class LoadTests
 
     [TestCase(false)]
     [TestCase(true)]
-    [Description("§5.3, §7: 2000 sessions with a memfd each and one session with 500 memfds cross a reboot, all retrieved and checked")]
+    [Description("docs/behaviour.md §5.3, §7: 2000 sessions with a memfd each and one session with 500 memfds cross a reboot, all retrieved and checked")]
     public void Upstream_scale_shapes_cross_a_reboot(bool durable)
     {
         using MountedEmulator emulator = MountedEmulator.Start(logLevel: "information");

@@ -3,8 +3,8 @@ using System.Text.Json;
 namespace LiveUpdateFs.Tests.Integration;
 
 /// <summary>
-/// Live update across a daemon restart (spec §7, §3, §4.2, §4.4, §4.5, §5.2,
-/// §8): tests/c/reboot_stages runs before and after `liveupdatefs reboot`.
+/// Live update across a daemon restart (docs/behaviour.md §7, §3, §4.2, §4.4, §4.5, §5.2,
+/// docs/behaviour.md §8): tests/c/reboot_stages runs before and after `liveupdatefs reboot`.
 /// </summary>
 [TestFixture]
 [NonParallelizable]
@@ -22,7 +22,7 @@ public sealed class RebootTests
     [TestCase(true, ClientMode.Preload)]
     [TestCase(false, ClientMode.SeccompStatic)]
     [TestCase(true, ClientMode.SeccompStatic)]
-    [Description("§7, §4.2, §4.4, §4.5, §5.2, §8: sessions and memfds cross two reboots with every property, in place and durable; unretrieved incoming sessions do not cross the second")]
+    [Description("docs/behaviour.md §7, §4.2, §4.4, §4.5, §5.2, §8: sessions and memfds cross two reboots with every property, in place and durable; unretrieved incoming sessions do not cross the second")]
     public void Sessions_survive_reboots_with_every_property(bool durable, ClientMode mode)
     {
         using MountedEmulator emulator = MountedEmulator.Start();
@@ -44,7 +44,7 @@ public sealed class RebootTests
     }
 
     [Test]
-    [Description("§7 in place: the daemon execs itself (same pid, new boot) with the memfds open; the store gets records only, no data")]
+    [Description("docs/behaviour.md §7 in place: the daemon execs itself (same pid, new boot) with the memfds open; the store gets records only, no data")]
     public void In_place_reboot_keeps_the_memfds_and_copies_nothing()
     {
         using MountedEmulator emulator = MountedEmulator.Start();
@@ -65,7 +65,7 @@ public sealed class RebootTests
 
     [TestCase(false)]
     [TestCase(true)]
-    [Description("§7: a daemon stopped while a freeze waits for its restart hands the frozen sessions over durably (an in-place image is written again with the data); the next start boots into them")]
+    [Description("docs/behaviour.md §7: a daemon stopped while a freeze waits for its restart hands the frozen sessions over durably (an in-place image is written again with the data); the next start boots into them")]
     public void Stop_while_frozen_writes_the_sessions_durably(bool durable)
     {
         using MountedEmulator emulator = MountedEmulator.Start();
@@ -85,7 +85,7 @@ public sealed class RebootTests
     }
 
     [Test]
-    [Description("issue 11 (7), §4.4, §8.6: an in-place RETRIEVE_FD that fails releases its kept memfd at once (FINISH has nothing more to do for it); the daemon keeps no memfd after the sessions are finished")]
+    [Description("issue 11 (7), docs/behaviour.md §4.4, §8.6: an in-place RETRIEVE_FD that fails releases its kept memfd at once (FINISH has nothing more to do for it); the daemon keeps no memfd after the sessions are finished")]
     public void A_failed_in_place_retrieve_releases_its_kept_memfd()
     {
         using MountedEmulator emulator = MountedEmulator.Start(environment: new Dictionary<string, string?> { ["LIVEUPDATEFS_FAULT_NEXT"] = "fail@retrieve-fd" });
@@ -113,7 +113,7 @@ public sealed class RebootTests
     [TestCase("fail@restart", true)]
     [TestCase("fail@pointer-rename", false)]
     [TestCase("fail@pointer-rename", true)]
-    [Description("§7: a commit that fails at the restart calls the reboot off: the command fails with the error, nothing is committed, the boot serves again with every session of a process that was kept, and a retry succeeds")]
+    [Description("docs/behaviour.md §7: a commit that fails at the restart calls the reboot off: the command fails with the error, nothing is committed, the boot serves again with every session of a process that was kept, and a retry succeeds")]
     public void Failed_commit_calls_the_reboot_off(string fault, bool durable)
     {
         using MountedEmulator emulator = MountedEmulator.Start(environment: Fault(fault));
@@ -147,7 +147,7 @@ public sealed class RebootTests
     }
 
     [Test]
-    [Description("§7 in place: SIGKILL at every checkpoint of the freeze, the commit and the restart leaves no state (a crash during a kexec): before the commit the old generation was already handed over to this boot, after it the kept memfds died with the daemon; the log says which")]
+    [Description("docs/behaviour.md §7 in place: SIGKILL at every checkpoint of the freeze, the commit and the restart leaves no state (a crash during a kexec): before the commit the old generation was already handed over to this boot, after it the kept memfds died with the daemon; the log says which")]
     public void SIGKILL_during_an_in_place_reboot_leaves_no_state()
     {
         var states = KillAtEveryCheckpoint(durable: false);
@@ -161,7 +161,7 @@ public sealed class RebootTests
     }
 
     [Test]
-    [Description("§7: SIGTERM (unmount, docker stop) performs the same freeze; the next start boots into the sessions")]
+    [Description("docs/behaviour.md §7: SIGTERM (unmount, docker stop) performs the same freeze; the next start boots into the sessions")]
     public void SIGTERM_hands_over_like_a_reboot()
     {
         using MountedEmulator emulator = MountedEmulator.Start();
@@ -177,7 +177,7 @@ public sealed class RebootTests
 
     [TestCase(false)]
     [TestCase(true)]
-    [Description("§7: --keep-processes leaves the holders running (their fds belong to the old boot)")]
+    [Description("docs/behaviour.md §7: --keep-processes leaves the holders running (their fds belong to the old boot)")]
     public void Keep_processes_leaves_holders_running(bool durable)
     {
         using MountedEmulator emulator = MountedEmulator.Start();
@@ -192,7 +192,7 @@ public sealed class RebootTests
 
     [TestCase(false)]
     [TestCase(true)]
-    [Description("design.md: a daemon that loads the preload library (as under /etc/ld.so.preload) is not served by it: freeze, exec and restore do not wait for themselves")]
+    [Description("docs/design.md §10.4: a daemon that loads the preload library (as under /etc/ld.so.preload) is not served by it: freeze, exec and restore do not wait for themselves")]
     public void Daemon_with_the_library_preloaded_is_not_served_by_it(bool durable)
     {
         var preloaded = new Dictionary<string, string?> { ["LD_PRELOAD"] = Repository.PreloadLibrary };
@@ -207,7 +207,7 @@ public sealed class RebootTests
     }
 
     [Test]
-    [Description("§8.4, §4.4: a damaged stored page gives EIO for that file, again on retry; the other file is intact")]
+    [Description("docs/behaviour.md §8.4, §4.4: a damaged stored page gives EIO for that file, again on retry; the other file is intact")]
     public void Corrupted_content_gives_EIO_for_that_file_only()
     {
         using MountedEmulator emulator = StartAndReboot("corrupt1", durable: true);
@@ -227,7 +227,7 @@ public sealed class RebootTests
     [TestCase("fail@content-fsync#4", true)]
     [TestCase("fail@manifest-write", false)]
     [TestCase("fail@manifest-write", true)]
-    [Description("§7: a freeze that fails rolls back: the reboot fails with the error, nothing changed, service continues, a later reboot succeeds")]
+    [Description("docs/behaviour.md §7: a freeze that fails rolls back: the reboot fails with the error, nothing changed, service continues, a later reboot succeeds")]
     public void Failed_freeze_rolls_back_and_service_continues(string fault, bool durable)
     {
         using MountedEmulator emulator = MountedEmulator.Start(environment: Fault(fault));
@@ -254,7 +254,7 @@ public sealed class RebootTests
 
     [TestCase(false)]
     [TestCase(true)]
-    [Description("§7: a failure after the pointer's rename (its directory fsync) leaves the new state committed and complete: the reboot succeeds with a warning")]
+    [Description("docs/behaviour.md §7: a failure after the pointer's rename (its directory fsync) leaves the new state committed and complete: the reboot succeeds with a warning")]
     public void Failed_fsync_after_the_commit_keeps_the_new_state(bool durable)
     {
         using MountedEmulator emulator = MountedEmulator.Start(environment: Fault("fail@pointer-fsync"));
@@ -268,7 +268,7 @@ public sealed class RebootTests
     }
 
     [Test]
-    [Description("§7: SIGKILL of the daemon at every checkpoint of freeze and commit: the restart sees no state (the old one was handed over to the boot that died, as to a kernel that crashed) or the new state, complete")]
+    [Description("docs/behaviour.md §7: SIGKILL of the daemon at every checkpoint of freeze and commit: the restart sees no state (the old one was handed over to the boot that died, as to a kernel that crashed) or the new state, complete")]
     public void SIGKILL_at_every_checkpoint_leaves_no_state_or_the_new_state()
     {
         var states = KillAtEveryCheckpoint(durable: true);
@@ -285,7 +285,7 @@ public sealed class RebootTests
     [TestCase(false)]
     [Explicit("long mode (scripts/faults): about two minutes per case")]
     [Category("Long")]
-    [Description("§7: SIGKILL at 100 random checkpoints of freeze, commit and restart: each restart finds exactly the state the sweep found for that point, complete")]
+    [Description("docs/behaviour.md §7: SIGKILL at 100 random checkpoints of freeze, commit and restart: each restart finds exactly the state the sweep found for that point, complete")]
     public void SIGKILL_at_100_random_checkpoints_finds_what_the_sweep_found(bool durable)
     {
         var sweep = KillAtEveryCheckpoint(durable);
@@ -358,7 +358,7 @@ public sealed class RebootTests
     }
 
     [Test]
-    [Description("§3: SIGKILL while the first open loads the incoming sessions: the open fails, the restart loads them whole")]
+    [Description("docs/behaviour.md §3: SIGKILL while the first open loads the incoming sessions: the open fails, the restart loads them whole")]
     public void SIGKILL_at_the_first_load_keeps_the_committed_state()
     {
         using MountedEmulator emulator = StartAndReboot("crash-old", durable: true);
@@ -373,7 +373,7 @@ public sealed class RebootTests
     }
 
     [Test]
-    [Description("§3: an unreadable store fails the first open with EIO and every later one; the log names the file")]
+    [Description("docs/behaviour.md §3: an unreadable store fails the first open with EIO and every later one; the log names the file")]
     public void Unreadable_store_fails_every_open_with_EIO()
     {
         using MountedEmulator emulator = StartAndReboot("crash-old", durable: true);
@@ -390,7 +390,7 @@ public sealed class RebootTests
 
     [TestCase(false)]
     [TestCase(true)]
-    [Description("§7 under systemd (Type=notify): a reboot, in place or durable, keeps the main pid and says READY=1 again from the next boot")]
+    [Description("docs/behaviour.md §7 under systemd (Type=notify): a reboot, in place or durable, keeps the main pid and says READY=1 again from the next boot")]
     public void Under_a_supervisor_a_reboot_keeps_the_main_pid(bool durable)
     {
         using MountedEmulator emulator = MountedEmulator.Create();

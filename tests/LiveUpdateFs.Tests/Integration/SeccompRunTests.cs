@@ -37,7 +37,7 @@ public sealed partial class SeccompRunTests
 
     [TestCase(ClientMode.Seccomp)]
     [TestCase(ClientMode.SeccompStatic)]
-    [Description("issue 13, §5.4: a session fd made under run passes over a unix socket (SCM_RIGHTS) to a process outside the run tree, which uses it: GET_NAME, PRESERVE_FD")]
+    [Description("issue 13, docs/behaviour.md §5.4: a session fd made under run passes over a unix socket (SCM_RIGHTS) to a process outside the run tree, which uses it: GET_NAME, PRESERVE_FD")]
     public void Session_fd_leaves_the_run_tree(ClientMode mode)
     {
         using MountedEmulator emulator = MountedEmulator.Start();
@@ -82,7 +82,7 @@ public sealed partial class SeccompRunTests
     [TestCase(ClientMode.Seccomp, false)]
     [TestCase(ClientMode.SeccompStatic, false)]
     [TestCase(ClientMode.SeccompStatic, true)]
-    [Description("issue 13, §4.2, §4.4, §4.1: after a reboot, with RLIMIT_NOFILE leaving exactly one free slot RETRIEVE_SESSION, RETRIEVE_FD and CREATE_SESSION succeed in that slot; with none they fail with EMFILE before the request runs (an unknown name or token too) and the session or file stays retrievable")]
+    [Description("issue 13, docs/behaviour.md §4.2, §4.4, §4.1: after a reboot, with RLIMIT_NOFILE leaving exactly one free slot RETRIEVE_SESSION, RETRIEVE_FD and CREATE_SESSION succeed in that slot; with none they fail with EMFILE before the request runs (an unknown name or token too) and the session or file stays retrievable")]
     public void One_free_fd_slot_is_enough_and_none_is_EMFILE(ClientMode mode, bool durable)
     {
         using MountedEmulator emulator = MountedEmulator.Start();
@@ -155,7 +155,7 @@ public sealed partial class SeccompRunTests
 
     [TestCase(ClientMode.Seccomp)]
     [TestCase(ClientMode.SeccompStatic)]
-    [Description("issue 13, §2.1, §2.2, §8.2: under run FIONREAD on the device and on a session fd is EINVAL and ftruncate/fallocate of a preserved memfd EPERM (also through another open file, in a child, never on an ordinary memfd, no more after the session's close); with --only-fd-requests the VFS answers FIONREAD (0) and ftruncate is the real call")]
+    [Description("issue 13, docs/behaviour.md §2.1, §2.2, §8.2: under run FIONREAD on the device and on a session fd is EINVAL and ftruncate/fallocate of a preserved memfd EPERM (also through another open file, in a child, never on an ordinary memfd, no more after the session's close); with --only-fd-requests the VFS answers FIONREAD (0) and ftruncate is the real call")]
     public void Fidelity_calls_follow_the_kernel_unless_only_fd_requests(ClientMode mode)
     {
         using MountedEmulator emulator = MountedEmulator.Start();
@@ -290,7 +290,7 @@ public sealed partial class SeccompRunTests
         Assert.That(ProcessRunner.Run("kill", ["-USR1", $"{tree.Pid}"]).ExitCode, Is.Zero);
         Assert.That(tree.WaitForLine("# gone-checked", Bound), Is.True, tree.Output);
 
-        // The keeper offers the listener to the next daemon on the mountpoint (docs/seccomp.md "When the daemon is gone").
+        // The keeper offers the listener to the next daemon on the mountpoint (docs/seccomp.md §7).
         int servedBefore = ListenersServed(emulator);
         emulator.Mount();
         var clock = System.Diagnostics.Stopwatch.StartNew();
@@ -306,7 +306,7 @@ public sealed partial class SeccompRunTests
         System.Text.RegularExpressions.Regex.Count(emulator.LogTail(400), "Serving the seccomp listener");
 
     [Test]
-    [Description("issue 13, §7: a trapped CREATE_SESSION that comes while the boot is frozen waits, and is served as if nothing happened once the freeze is called off (its reboot client died)")]
+    [Description("issue 13, docs/behaviour.md §7: a trapped CREATE_SESSION that comes while the boot is frozen waits, and is served as if nothing happened once the freeze is called off (its reboot client died)")]
     public void Trapped_call_held_by_a_freeze_is_served_when_it_is_called_off()
     {
         using MountedEmulator emulator = MountedEmulator.Start();

@@ -4,7 +4,7 @@ namespace LiveUpdateFs.Tests.Integration;
 
 /// <summary>
 /// Issue 11, defects 2 and 3: a durable freeze is one instant, as the kernel's
-/// handover of the pages themselves is (spec §7, §8.2), and it never moves a
+/// handover of the pages themselves is (docs/behaviour.md §7, §8.2), and it never moves a
 /// process's file position. tests/c/snapshot_stages leaves a writer (an
 /// emulator fd holder stamping pass counters with pwrite), a mapper (no fd,
 /// only a mapping, stamping through it) and a watcher (spinning on
@@ -18,7 +18,7 @@ public sealed partial class SnapshotInstantTests
     private const string WatchedPosition = "12345";
 
     [Test]
-    [Description("§7: reboot --durable copies the memfds of one instant while a holder and a mapper write them; the holder is ended, the mapper (no emulator fd) stopped for the copy and running again after")]
+    [Description("docs/behaviour.md §7: reboot --durable copies the memfds of one instant while a holder and a mapper write them; the holder is ended, the mapper (no emulator fd) stopped for the copy and running again after")]
     public void Durable_reboot_copies_one_instant_and_the_mapper_runs_again()
     {
         using MountedEmulator emulator = MountedEmulator.Start();
@@ -41,7 +41,7 @@ public sealed partial class SnapshotInstantTests
     }
 
     [Test]
-    [Description("§8.2: the freeze only reads a preserved memfd's file position; a process spinning on lseek(fd, 0, SEEK_CUR), and /proc/PID/fdinfo read throughout, see it never move")]
+    [Description("docs/behaviour.md §8.2: the freeze only reads a preserved memfd's file position; a process spinning on lseek(fd, 0, SEEK_CUR), and /proc/PID/fdinfo read throughout, see it never move")]
     public void Durable_freeze_never_moves_a_callers_file_position()
     {
         using MountedEmulator emulator = MountedEmulator.Start();
@@ -65,7 +65,7 @@ public sealed partial class SnapshotInstantTests
     }
 
     [Test]
-    [Description("§7: unmount (SIGTERM) freezes durably with live writers: one instant, and every stopped process runs again afterwards, the holder too")]
+    [Description("docs/behaviour.md §7: unmount (SIGTERM) freezes durably with live writers: one instant, and every stopped process runs again afterwards, the holder too")]
     public void Unmount_with_live_writers_hands_over_one_instant_and_resumes_everyone()
     {
         using MountedEmulator emulator = MountedEmulator.Start();
@@ -85,7 +85,7 @@ public sealed partial class SnapshotInstantTests
     }
 
     [Test]
-    [Description("§7: a durable freeze that fails changes nothing: the processes stopped for it all run again; a retry copies one instant")]
+    [Description("docs/behaviour.md §7: a durable freeze that fails changes nothing: the processes stopped for it all run again; a retry copies one instant")]
     public void Failed_durable_freeze_resumes_every_stopped_process()
     {
         using MountedEmulator emulator = MountedEmulator.Start(environment: new Dictionary<string, string?> { ["LIVEUPDATEFS_FAULT"] = "fail@freeze-file#2" });
@@ -110,7 +110,7 @@ public sealed partial class SnapshotInstantTests
     }
 
     [Test]
-    [Description("§7: reboot --durable --keep-processes: the holders, stopped for the copy and not ended, run again once the old daemon is gone")]
+    [Description("docs/behaviour.md §7: reboot --durable --keep-processes: the holders, stopped for the copy and not ended, run again once the old daemon is gone")]
     public void Kept_holders_run_again_after_a_durable_reboot()
     {
         using MountedEmulator emulator = MountedEmulator.Start();

@@ -50,7 +50,7 @@ public sealed class ProjectLayerTests
     }
 
     [Test]
-    public void EveryProjectNamesItsLayer()
+    public void Every_project_names_its_layer()
     {
         Assert.That(Projects, Is.Not.Empty);
         Assert.That(Projects.Values.Where(p => p.Layer < 1).Select(p => p.Name), Is.Empty,
@@ -58,7 +58,7 @@ public sealed class ProjectLayerTests
     }
 
     [Test]
-    public void ProjectReferencesPointDownOnly()
+    public void Project_references_point_down_only()
     {
         var wrong = new List<string>();
         foreach (Project project in Projects.Values)
@@ -76,7 +76,7 @@ public sealed class ProjectLayerTests
     }
 
     [Test]
-    public void AssembliesUseOnlyTheProjectsTheyReference()
+    public void Assemblies_use_only_the_projects_they_reference()
     {
         var wrong = new List<string>();
         foreach (Assembly assembly in Built)
@@ -103,9 +103,9 @@ public sealed class ProjectLayerTests
     }
 
     [Test]
-    public void DesignDocumentStatesTheSameLayers()
+    public void The_design_document_states_the_same_layers()
     {
-        string design = File.ReadAllText(Path.Combine(Repository.Root, "docs", "design.md"));
+        string design = File.ReadAllText(Path.Combine(Repository.Root, "docs/design.md"));
         Dictionary<string, int> documented = DesignRow.Matches(design).ToDictionary(m => m.Groups[2].Value, m => int.Parse(m.Groups[1].Value));
         Assert.That(documented, Is.EquivalentTo(Projects.Values.ToDictionary(p => p.Name, p => p.Layer)),
             "the table of docs/design.md §1 and the csproj comments name the same layers");

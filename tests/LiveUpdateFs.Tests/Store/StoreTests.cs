@@ -271,7 +271,7 @@ public sealed class StoreTests
     }
 
     [Test]
-    [Description("§7 in place: kept files are records only; the generation is invisible until published, then names the fds, their inodes and the key")]
+    [Description("docs/behaviour.md §7 in place: kept files are records only; the generation is invisible until published, then names the fds, their inodes and the key")]
     public void Kept_files_are_records_only_and_published_separately()
     {
         var store = StoreDirectory.Open(_root);
@@ -374,7 +374,7 @@ public sealed class StoreTests
     }
 
     [Test]
-    [Description("§3: a store without the consumed mark (as every earlier version wrote it) offers its generation")]
+    [Description("docs/behaviour.md §3: a store without the consumed mark (as every earlier version wrote it) offers its generation")]
     public void Generation_without_the_consumed_mark_is_offered()
     {
         var store = StoreDirectory.Open(_root);
@@ -386,7 +386,7 @@ public sealed class StoreTests
     }
 
     [Test]
-    [Description("§3: the consumed mark is written (temp, fsync, rename, directory fsync) at its checkpoint and read back by the next daemon: the generation offers nothing")]
+    [Description("docs/behaviour.md §3: the consumed mark is written (temp, fsync, rename, directory fsync) at its checkpoint and read back by the next daemon: the generation offers nothing")]
     public void Consumed_mark_is_written_and_read_back()
     {
         CommitBaseline(StoreDirectory.Open(_root));
@@ -406,7 +406,7 @@ public sealed class StoreTests
     }
 
     [Test]
-    [Description("§3: a consumed generation needs none of its files again: its manifest and data may be gone")]
+    [Description("docs/behaviour.md §3: a consumed generation needs none of its files again: its manifest and data may be gone")]
     public void Consumed_generation_needs_neither_manifest_nor_data()
     {
         var store = StoreDirectory.Open(_root);
@@ -421,7 +421,7 @@ public sealed class StoreTests
     }
 
     [Test]
-    [Description("§3: a mark that fails leaves no mark: the generation is still offered")]
+    [Description("docs/behaviour.md §3: a mark that fails leaves no mark: the generation is still offered")]
     public void Failed_consumed_mark_leaves_no_mark()
     {
         CommitBaseline(StoreDirectory.Open(_root));
@@ -439,7 +439,7 @@ public sealed class StoreTests
     }
 
     [Test]
-    [Description("§7: a reboot after a consumed generation commits a new one, offered in full; the consumed one is removed")]
+    [Description("docs/behaviour.md §7: a reboot after a consumed generation commits a new one, offered in full; the consumed one is removed")]
     public void Commit_after_a_consumed_generation_is_offered()
     {
         var store = StoreDirectory.Open(_root);

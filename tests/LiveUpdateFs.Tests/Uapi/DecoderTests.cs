@@ -3,7 +3,7 @@ using LiveUpdateFs.Uapi;
 
 namespace LiveUpdateFs.Tests.Uapi;
 
-/// <summary>The generic decoding of spec §2.1 (device) and §2.2 (session fds),
+/// <summary>The generic decoding of docs/behaviour.md §2.1 (device) and §2.2 (session fds),
 /// whose order decides which errno wins.</summary>
 public class DecoderTests
 {
@@ -15,7 +15,7 @@ public class DecoderTests
     [SetUp]
     public void SetUp() => _memory = new FakeCallerMemory();
 
-    /// <summary>Every command on a file kind it is allowed on, with its struct size (§1.2).</summary>
+    /// <summary>Every command on a file kind it is allowed on, with its struct size (docs/behaviour.md §1.2).</summary>
     private static readonly object[] Commands =
     [
         new object[] { LuoFileKind.Device, LuoRequest.CreateSession, 72 },
@@ -41,7 +41,7 @@ public class DecoderTests
     [TestCase(LuoFileKind.OutgoingSession, 0xBA3Fu)]
     [TestCase(LuoFileKind.OutgoingSession, 0xBA44u)]
     [TestCase(LuoFileKind.IncomingSession, LuoRequest.CreateSession)]
-    [Description("§2.1/§2.2 step 1: an nr outside the file's table is EINVAL before any user memory is touched")]
+    [Description("docs/behaviour.md §2.1 step 1, §2.2 step 1: an nr outside the file's table is EINVAL before any user memory is touched")]
     public void Unknown_nr_is_EINVAL_without_reading_memory(LuoFileKind kind, uint request)
     {
         _memory.Map(Arg, Structs.Sized(72, 4096));
@@ -54,12 +54,12 @@ public class DecoderTests
 
     [TestCase(LuoFileKind.Device, LuoRequest.CreateSession)]
     [TestCase(LuoFileKind.OutgoingSession, LuoRequest.PreserveFd)]
-    [Description("§2.1/§2.2 step 2: an unmapped argument faults on the size word")]
+    [Description("docs/behaviour.md §2.1 step 2, §2.2 step 2: an unmapped argument faults on the size word")]
     public void Unmapped_argument_is_EFAULT(LuoFileKind kind, uint request) =>
         Assert.That(Decode(kind, request), Is.EqualTo(Errno.EFAULT));
 
     [Test]
-    [Description("§2.1 step 2: a size word that is only partly mapped faults")]
+    [Description("docs/behaviour.md §2.1 step 2: a size word that is only partly mapped faults")]
     public void Partly_mapped_size_word_is_EFAULT()
     {
         _memory.Map(Arg, new byte[2]);
@@ -68,7 +68,7 @@ public class DecoderTests
     }
 
     [Test]
-    [Description("§2.1 consequences: a foreign request with nr 0 (TCGETS) reads the size word first, so a bad pointer is EFAULT")]
+    [Description("docs/behaviour.md §2.1 consequences: a foreign request with nr 0 (TCGETS) reads the size word first, so a bad pointer is EFAULT")]
     public void Foreign_request_with_a_valid_nr_on_a_bad_pointer_is_EFAULT() =>
         Assert.That(Decode(LuoFileKind.Device, 0x5401), Is.EqualTo(Errno.EFAULT));
 
@@ -79,7 +79,7 @@ public class DecoderTests
     [TestCase(LuoFileKind.Device, 0x5401u)] // TCGETS
     [TestCase(LuoFileKind.OutgoingSession, 0xC010BA40u)]
     [TestCase(LuoFileKind.IncomingSession, 0xBB42u)]
-    [Description("§2.1/§2.2 step 3: the right nr with a different full request value is ENOTTY")]
+    [Description("docs/behaviour.md §2.1 step 3, §2.2 step 3: the right nr with a different full request value is ENOTTY")]
     public void Full_request_mismatch_is_ENOTTY(LuoFileKind kind, uint request)
     {
         _memory.Map(Arg, Structs.Sized(72));
@@ -88,7 +88,7 @@ public class DecoderTests
     }
 
     [Test]
-    [Description("§2.2 steps 3-4: the request check comes before the session-kind check")]
+    [Description("docs/behaviour.md §2.2 steps 3-4: the request check comes before the session-kind check")]
     public void Full_request_mismatch_on_the_wrong_kind_is_ENOTTY()
     {
         _memory.Map(Arg, Structs.Sized(16));
@@ -101,7 +101,7 @@ public class DecoderTests
     [TestCase(LuoFileKind.OutgoingSession, LuoRequest.RetrieveFd)]
     [TestCase(LuoFileKind.OutgoingSession, LuoRequest.Finish)]
     [TestCase(LuoFileKind.IncomingSession, LuoRequest.PreserveFd)]
-    [Description("§2.2 step 4: a command on the wrong kind of session is EINVAL, checked before the size")]
+    [Description("docs/behaviour.md §2.2 step 4: a command on the wrong kind of session is EINVAL, checked before the size")]
     public void Wrong_kind_with_size_zero_is_EINVAL(LuoFileKind kind, uint request)
     {
         _memory.Map(Arg, Structs.Sized(0, 16));
@@ -112,7 +112,7 @@ public class DecoderTests
     [TestCase(LuoFileKind.OutgoingSession, LuoRequest.RetrieveFd)]
     [TestCase(LuoFileKind.OutgoingSession, LuoRequest.Finish)]
     [TestCase(LuoFileKind.IncomingSession, LuoRequest.PreserveFd)]
-    [Description("§2.2 step 4: the kind check wins over the tail check (EINVAL, not E2BIG)")]
+    [Description("docs/behaviour.md §2.2 step 4: the kind check wins over the tail check (EINVAL, not E2BIG)")]
     public void Wrong_kind_with_a_non_zero_tail_is_EINVAL(LuoFileKind kind, uint request)
     {
         byte[] s = _memory.Map(Arg, Structs.Sized(64));
@@ -123,7 +123,7 @@ public class DecoderTests
 
     [TestCase(LuoFileKind.OutgoingSession)]
     [TestCase(LuoFileKind.IncomingSession)]
-    [Description("§2.2 step 4: GET_NAME works on both kinds of session")]
+    [Description("docs/behaviour.md §2.2 step 4: GET_NAME works on both kinds of session")]
     public void GET_NAME_is_allowed_on_both_kinds(LuoFileKind kind)
     {
         _memory.Map(Arg, Structs.GetName());
@@ -134,7 +134,7 @@ public class DecoderTests
     // ---- step 4/5: minimum size ----
 
     [TestCaseSource(nameof(Commands))]
-    [Description("§2.1 step 4, §2.2 step 5, §1.2: a size below the command's minimum is EINVAL")]
+    [Description("docs/behaviour.md §2.1 step 4, §2.2 step 5, §1.2: a size below the command's minimum is EINVAL")]
     public void Size_below_the_minimum_is_EINVAL(LuoFileKind kind, uint request, int structSize)
     {
         foreach (uint size in new[] { 0u, 4u, (uint)structSize - 1 })
@@ -147,7 +147,7 @@ public class DecoderTests
     }
 
     [TestCaseSource(nameof(Commands))]
-    [Description("§2.1 step 5: size == sizeof copies the caller's struct as is")]
+    [Description("docs/behaviour.md §2.1 step 5: size == sizeof copies the caller's struct as is")]
     public void Exact_size_copies_the_struct(LuoFileKind kind, uint request, int structSize)
     {
         byte[] s = _memory.Map(Arg, Structs.Sized((uint)structSize));
@@ -162,7 +162,7 @@ public class DecoderTests
     // ---- step 5/6: copy_struct_from_user ----
 
     [TestCaseSource(nameof(Commands))]
-    [Description("§2.1 step 5: a larger struct with an all-zero tail is accepted; only the known part is copied")]
+    [Description("docs/behaviour.md §2.1 step 5: a larger struct with an all-zero tail is accepted; only the known part is copied")]
     public void Larger_size_with_a_zero_tail_is_accepted(LuoFileKind kind, uint request, int structSize)
     {
         _memory.Map(Arg, Structs.Sized(4096));
@@ -173,7 +173,7 @@ public class DecoderTests
     }
 
     [TestCaseSource(nameof(Commands))]
-    [Description("§2.1 step 5: a non-zero byte in the tail is E2BIG")]
+    [Description("docs/behaviour.md §2.1 step 5: a non-zero byte in the tail is E2BIG")]
     public void Larger_size_with_a_non_zero_tail_is_E2BIG(LuoFileKind kind, uint request, int structSize)
     {
         byte[] s = _memory.Map(Arg, Structs.Sized((uint)structSize + 8));
@@ -183,7 +183,7 @@ public class DecoderTests
     }
 
     [TestCaseSource(nameof(Commands))]
-    [Description("§2.1 step 5: a tail that runs into unmapped memory is EFAULT")]
+    [Description("docs/behaviour.md §2.1 step 5: a tail that runs into unmapped memory is EFAULT")]
     public void Tail_into_unmapped_memory_is_EFAULT(LuoFileKind kind, uint request, int structSize)
     {
         _memory.Map(Arg, Structs.Sized((uint)structSize + 16)[..(structSize + 8)]);
@@ -192,7 +192,7 @@ public class DecoderTests
     }
 
     [Test]
-    [Description("§2.1 step 5: with size 0xffffffff, a non-zero byte before the first unmapped byte is E2BIG")]
+    [Description("docs/behaviour.md §2.1 step 5: with size 0xffffffff, a non-zero byte before the first unmapped byte is E2BIG")]
     public void Huge_size_with_a_non_zero_byte_before_unmapped_memory_is_E2BIG()
     {
         byte[] s = _memory.Map(Arg, Structs.Sized(Huge, 4096));
@@ -202,7 +202,7 @@ public class DecoderTests
     }
 
     [Test]
-    [Description("§2.1 step 5: with size 0xffffffff and zeros up to the first unmapped byte, EFAULT")]
+    [Description("docs/behaviour.md §2.1 step 5: with size 0xffffffff and zeros up to the first unmapped byte, EFAULT")]
     public void Huge_size_with_zeros_up_to_unmapped_memory_is_EFAULT()
     {
         _memory.Map(Arg, Structs.Sized(Huge, 4096));
@@ -211,7 +211,7 @@ public class DecoderTests
     }
 
     [Test]
-    [Description("§2.1 step 5: a tail range past the user address limit is EFAULT without scanning, even with a non-zero byte")]
+    [Description("docs/behaviour.md §2.1 step 5: a tail range past the user address limit is EFAULT without scanning, even with a non-zero byte")]
     public void Tail_past_the_user_address_limit_is_EFAULT_without_scanning()
     {
         const ulong nearLimit = IoctlDecoder.UserAddressLimit - 0x1000;
@@ -223,7 +223,7 @@ public class DecoderTests
     }
 
     [Test]
-    [Description("§2.1 step 5: the tail is scanned before the known part is copied (E2BIG wins over a fault in the struct)")]
+    [Description("docs/behaviour.md §2.1 step 5: the tail is scanned before the known part is copied (E2BIG wins over a fault in the struct)")]
     public void Tail_is_scanned_before_the_known_part()
     {
         _memory.Map(Arg, Structs.Sized(80)[..4]);
@@ -234,7 +234,7 @@ public class DecoderTests
     }
 
     [Test]
-    [Description("§2.1 step 5: a struct that is unreadable after its size word is EFAULT")]
+    [Description("docs/behaviour.md §2.1 step 5: a struct that is unreadable after its size word is EFAULT")]
     public void Unreadable_known_part_is_EFAULT()
     {
         _memory.Map(Arg, Structs.Sized(72)[..8]);
@@ -254,12 +254,12 @@ public class DecoderTests
         Assert.That(decoded!.Struct[4], Is.EqualTo(0x5A));
     }
 
-    // ---- write-back (§2.1 step 6, §2.2 step 8) ----
+    // ---- write-back (docs/behaviour.md §2.1 step 6, §2.2 step 8) ----
 
     [TestCase(LuoRequest.CreateSession, 72u, 72)]
     [TestCase(LuoRequest.CreateSession, 4096u, 72)]
     [TestCase(LuoRequest.RetrieveSession, 100u, 72)]
-    [Description("§2.1 step 6: the write-back is min(user size, sizeof) bytes at the argument")]
+    [Description("docs/behaviour.md §2.1 step 6: the write-back is min(user size, sizeof) bytes at the argument")]
     public void Write_back_writes_min_of_user_size_and_struct_size(uint request, uint size, int expected)
     {
         _memory.Map(Arg, Structs.Sized(size, 72));
@@ -271,7 +271,7 @@ public class DecoderTests
     }
 
     [Test]
-    [Description("§2.1 step 6: a write-back into read-only memory fails")]
+    [Description("docs/behaviour.md §2.1 step 6: a write-back into read-only memory fails")]
     public void Write_back_into_read_only_memory_fails()
     {
         _memory.Map(Arg, Structs.Sized(16), readOnly: true);
@@ -280,7 +280,7 @@ public class DecoderTests
         Assert.That(decoded!.WriteBack(_memory), Is.False);
     }
 
-    // ---- GET_NAME before [GN-fix] (§4.6) ----
+    // ---- GET_NAME before [GN-fix] (docs/behaviour.md §4.6) ----
 
     private static readonly LuoBehaviour WithoutGetNameFix = new() { GetNameFix = false };
 
@@ -289,7 +289,7 @@ public class DecoderTests
     [TestCase(40u)]
     [TestCase(71u)]
     [TestCase(72u)]
-    [Description("§4.6: before [GN-fix], GET_NAME accepts any size from 16")]
+    [Description("docs/behaviour.md §4.6: before [GN-fix], GET_NAME accepts any size from 16")]
     public void GET_NAME_without_GN_fix_accepts_sizes_from_16(uint size)
     {
         _memory.Map(Arg, Structs.GetName(size: size));
@@ -298,7 +298,7 @@ public class DecoderTests
     }
 
     [Test]
-    [Description("§4.6: before [GN-fix], GET_NAME below 16 bytes is EINVAL")]
+    [Description("docs/behaviour.md §4.6: before [GN-fix], GET_NAME below 16 bytes is EINVAL")]
     public void GET_NAME_without_GN_fix_of_size_15_is_EINVAL()
     {
         _memory.Map(Arg, Structs.GetName(size: 15));
@@ -309,7 +309,7 @@ public class DecoderTests
     [TestCase(17u, 16)]
     [TestCase(72u, 16)]
     [TestCase(72u, 71)]
-    [Description("§4.6: before [GN-fix], bytes from 16 on (name[8..]) are a tail that must be zero")]
+    [Description("docs/behaviour.md §4.6: before [GN-fix], bytes from 16 on (name[8..]) are a tail that must be zero")]
     public void GET_NAME_without_GN_fix_with_a_non_zero_name_tail_is_E2BIG(uint size, int nonZeroAt)
     {
         byte[] s = _memory.Map(Arg, Structs.GetName(size: size));
@@ -319,7 +319,7 @@ public class DecoderTests
     }
 
     [Test]
-    [Description("§4.6: before [GN-fix], only 16 bytes are copied in; the rest of the 72-byte kernel struct is zero")]
+    [Description("docs/behaviour.md §4.6: before [GN-fix], only 16 bytes are copied in; the rest of the 72-byte kernel struct is zero")]
     public void GET_NAME_without_GN_fix_copies_only_16_bytes()
     {
         byte[] s = _memory.Map(Arg, Structs.GetName(size: 16)[..16]);
@@ -335,7 +335,7 @@ public class DecoderTests
     [TestCase(16u, 16)]
     [TestCase(40u, 40)]
     [TestCase(100u, 72)]
-    [Description("§4.6: before [GN-fix], GET_NAME still writes back min(size, 72) bytes")]
+    [Description("docs/behaviour.md §4.6: before [GN-fix], GET_NAME still writes back min(size, 72) bytes")]
     public void GET_NAME_without_GN_fix_writes_back_min_of_size_and_72(uint size, int expected)
     {
         _memory.Map(Arg, Structs.GetName(size: size));
@@ -348,7 +348,7 @@ public class DecoderTests
 
     [TestCase(16u)]
     [TestCase(71u)]
-    [Description("§4.6 with [GN-fix] (the reference): GET_NAME below 72 bytes is EINVAL")]
+    [Description("docs/behaviour.md §4.6 with [GN-fix] (the reference): GET_NAME below 72 bytes is EINVAL")]
     public void GET_NAME_with_GN_fix_below_size_72_is_EINVAL(uint size)
     {
         _memory.Map(Arg, Structs.GetName(size: size));
@@ -359,7 +359,7 @@ public class DecoderTests
     // ---- check_zeroed_user bounds ----
 
     [Test]
-    [Description("§2.1 step 5: a tail that ends exactly at the user address limit is scanned")]
+    [Description("docs/behaviour.md §2.1 step 5: a tail that ends exactly at the user address limit is scanned")]
     public void Zeroed_tail_ending_at_the_limit_is_scanned()
     {
         _memory.Map(IoctlDecoder.UserAddressLimit - 8, new byte[8]);
@@ -369,7 +369,7 @@ public class DecoderTests
     }
 
     [Test]
-    [Description("§2.1 step 5: a range that wraps around the address space is EFAULT")]
+    [Description("docs/behaviour.md §2.1 step 5: a range that wraps around the address space is EFAULT")]
     public void Zeroed_tail_of_a_wrapping_range_is_EFAULT() =>
         Assert.That(IoctlDecoder.CheckZeroedTail(_memory, ulong.MaxValue - 4, 8), Is.EqualTo(Errno.EFAULT));
 }

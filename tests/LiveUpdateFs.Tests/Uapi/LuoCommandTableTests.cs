@@ -2,21 +2,21 @@ using LiveUpdateFs.Uapi;
 
 namespace LiveUpdateFs.Tests.Uapi;
 
-/// <summary>The ioctl tables of spec §2.1/§2.2 and the sizes of §1.2.</summary>
+/// <summary>The ioctl tables of docs/behaviour.md §2.1, §2.2 and the sizes of §1.2.</summary>
 public class LuoCommandTableTests
 {
     private static readonly LuoCommandTable Reference = new(LuoBehaviour.Reference);
 
     [TestCase(0x00u, LuoRequest.CreateSession)]
     [TestCase(0x01u, LuoRequest.RetrieveSession)]
-    [Description("§2.1 step 1: the device table holds nr 0 and 1")]
+    [Description("docs/behaviour.md §2.1 step 1: the device table holds nr 0 and 1")]
     public void Device_table_finds_its_commands(uint nr, uint request) =>
         Assert.That(Reference.Find(LuoFileKind.Device, nr)?.Request, Is.EqualTo(request));
 
     [TestCase(0x02u)]
     [TestCase(0x40u)]
     [TestCase(0xFFu)]
-    [Description("§2.1 step 1: every nr >= 2 is outside the device table")]
+    [Description("docs/behaviour.md §2.1 step 1: every nr >= 2 is outside the device table")]
     public void Device_table_has_nothing_else(uint nr) =>
         Assert.That(Reference.Find(LuoFileKind.Device, nr), Is.Null);
 
@@ -24,7 +24,7 @@ public class LuoCommandTableTests
     [TestCase(LuoFileKind.IncomingSession, 0x41u, LuoRequest.RetrieveFd)]
     [TestCase(LuoFileKind.IncomingSession, 0x42u, LuoRequest.Finish)]
     [TestCase(LuoFileKind.OutgoingSession, 0x43u, LuoRequest.GetName)]
-    [Description("§2.2 step 1: the session table holds nr 0x40..0x43 (N = 4 in v7.2)")]
+    [Description("docs/behaviour.md §2.2 step 1: the session table holds nr 0x40..0x43 (N = 4 in v7.2)")]
     public void Session_table_finds_its_commands(LuoFileKind kind, uint nr, uint request) =>
         Assert.That(Reference.Find(kind, nr)?.Request, Is.EqualTo(request));
 
@@ -32,7 +32,7 @@ public class LuoCommandTableTests
     [TestCase(LuoFileKind.OutgoingSession, 0x3Fu)]
     [TestCase(LuoFileKind.IncomingSession, 0x44u)]
     [TestCase(LuoFileKind.IncomingSession, 0x01u)]
-    [Description("§2.2 step 1: nr < 0x40 or > 0x43 is outside the session table")]
+    [Description("docs/behaviour.md §2.2 step 1: nr < 0x40 or > 0x43 is outside the session table")]
     public void Session_table_has_nothing_else(LuoFileKind kind, uint nr) =>
         Assert.That(Reference.Find(kind, nr), Is.Null);
 
@@ -42,7 +42,7 @@ public class LuoCommandTableTests
     [TestCase(LuoRequest.RetrieveFd, 16)]
     [TestCase(LuoRequest.Finish, 8)]
     [TestCase(LuoRequest.GetName, 72)]
-    [Description("§1.2: known size == minimum size == sizeof for every struct")]
+    [Description("docs/behaviour.md §1.2: known size == minimum size == sizeof for every struct")]
     public void Sizes_are_the_struct_sizes(uint request, int size)
     {
         LuoCommand command = Find(Reference, request);
@@ -51,7 +51,7 @@ public class LuoCommandTableTests
     }
 
     [Test]
-    [Description("§1.2/§4.6: before [GN-fix], GET_NAME's known and minimum size are 16; its own struct is still 72")]
+    [Description("docs/behaviour.md §1.2, §4.6: before [GN-fix], GET_NAME's known and minimum size are 16; its own struct is still 72")]
     public void GET_NAME_without_GN_fix_has_a_16_byte_descriptor()
     {
         LuoCommand command = Find(new LuoCommandTable(new LuoBehaviour { GetNameFix = false }), LuoRequest.GetName);
@@ -63,7 +63,7 @@ public class LuoCommandTableTests
     [TestCase(LuoRequest.RetrieveFd, false, true)]
     [TestCase(LuoRequest.Finish, false, true)]
     [TestCase(LuoRequest.GetName, true, true)]
-    [Description("§2.2 step 4: which session kind each command is allowed on")]
+    [Description("docs/behaviour.md §2.2 step 4: which session kind each command is allowed on")]
     public void Session_commands_are_typed_by_kind(uint request, bool onOutgoing, bool onIncoming)
     {
         LuoCommand command = Find(Reference, request);
@@ -78,12 +78,12 @@ public class LuoCommandTableTests
     [TestCase(LuoRequest.RetrieveFd, 0x41u)]
     [TestCase(LuoRequest.Finish, 0x42u)]
     [TestCase(LuoRequest.GetName, 0x43u)]
-    [Description("§1.1: every request is _IO(0xBA, nr)")]
+    [Description("docs/behaviour.md §1.1: every request is _IO(0xBA, nr)")]
     public void Requests_are_IO_encodings(uint request, uint nr) =>
         Assert.That(request, Is.EqualTo((LuoRequest.IoctlType << 8) | nr));
 
     [Test]
-    [Description("§2.1 step 1: _IOC_NR looks at the low 8 bits only")]
+    [Description("docs/behaviour.md §2.1 step 1: _IOC_NR looks at the low 8 bits only")]
     public void Nr_ignores_type_direction_and_size() =>
         Assert.That(LuoRequest.Nr(0xC048BB43), Is.EqualTo(0x43u));
 

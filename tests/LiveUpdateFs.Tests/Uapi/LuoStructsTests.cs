@@ -3,7 +3,7 @@ using LiveUpdateFs.Uapi;
 
 namespace LiveUpdateFs.Tests.Uapi;
 
-/// <summary>The debug trace's rendering of decoded structs (spec §1.2 layouts).</summary>
+/// <summary>The debug trace's rendering of decoded structs (docs/behaviour.md §1.2 layouts).</summary>
 public class LuoStructsTests
 {
     private static readonly LuoCommandTable Table = new(LuoBehaviour.Reference);
