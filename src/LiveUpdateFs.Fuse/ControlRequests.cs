@@ -115,7 +115,7 @@ internal sealed class ControlRequests(Orchestrator orchestrator, RebootStateMach
     /// otherwise), and only a daemon that can reboot (EOPNOTSUPP); null: allowed.</summary>
     private Errno? RebootRefusal(FuseCaller caller)
     {
-        if (caller.Uid != 0 && caller.Uid != ProcessControl.EffectiveUid)
+        if (caller.Uid != 0 && caller.Uid != CurrentUser.EffectiveUid)
             return Errno.EPERM;
         return reboots is null ? Errno.EOPNOTSUPP : null;
     }

@@ -132,7 +132,7 @@ internal sealed class FdHandover(ExitWatcher exits, ILogger log) : IDisposable
     {
         // One requester entry for the daemon's life: pinning itself anew for
         // every trapped request would cost a pidfd and an exit watch each time.
-        _daemon ??= NewRequester(Environment.ProcessId, ProcessControl.EffectiveUid)
+        _daemon ??= NewRequester(Environment.ProcessId, CurrentUser.EffectiveUid)
             ?? throw new InvalidOperationException("the daemon cannot pin itself");
         return AddTicket(pending, _daemon);
     }

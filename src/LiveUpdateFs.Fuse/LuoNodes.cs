@@ -33,7 +33,7 @@ public sealed class LuoNodes(NodeAccess access)
 
     /// <summary>The nodes belong to the daemon's user: root, or the user who
     /// mounted without root (then only that user's programs may open them).</summary>
-    private static readonly uint OwnerUid = ProcessControl.EffectiveUid;
+    private static readonly uint OwnerUid = CurrentUser.EffectiveUid;
 
     public NodeAttributes RootAttributes => Owned(Root, Directory | 0x1ED /* 0755 */, linkCount: 2);
 

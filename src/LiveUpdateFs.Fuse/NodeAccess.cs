@@ -8,7 +8,7 @@ namespace LiveUpdateFs.Fuse;
 public sealed record NodeAccess(uint Mode, uint Gid)
 {
     /// <summary>Mode 0600, the daemon's group: as the kernel's misc device without .mode.</summary>
-    public static NodeAccess Default => new(0x180, ProcessControl.EffectiveGid);
+    public static NodeAccess Default => new(0x180, CurrentUser.EffectiveGid);
 
     /// <summary>What <paramref name="mode"/> (octal) and <paramref name="group"/>
     /// (a name or a gid) give, or why they cannot: only read/write bits for

@@ -6,12 +6,12 @@ namespace LiveUpdateFs.Host;
 public static class Defaults
 {
     /// <summary>/run/liveupdatefs; without root $XDG_RUNTIME_DIR/liveupdatefs (or /tmp/liveupdatefs-UID).</summary>
-    public static string Mountpoint => ProcessControl.IsRoot ? "/run/liveupdatefs"
-        : Path.Combine(Environment.GetEnvironmentVariable("XDG_RUNTIME_DIR") is { Length: > 0 } run ? run : $"/tmp/liveupdatefs-{ProcessControl.EffectiveUid}",
+    public static string Mountpoint => CurrentUser.IsRoot ? "/run/liveupdatefs"
+        : Path.Combine(Environment.GetEnvironmentVariable("XDG_RUNTIME_DIR") is { Length: > 0 } run ? run : $"/tmp/liveupdatefs-{CurrentUser.EffectiveUid}",
             "liveupdatefs");
 
     /// <summary>/var/lib/liveupdatefs; without root $XDG_STATE_HOME/liveupdatefs (or ~/.local/state/liveupdatefs).</summary>
-    public static string Store => ProcessControl.IsRoot ? "/var/lib/liveupdatefs"
+    public static string Store => CurrentUser.IsRoot ? "/var/lib/liveupdatefs"
         : Path.Combine(Environment.GetEnvironmentVariable("XDG_STATE_HOME") is { Length: > 0 } state ? state
             : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".local", "state"), "liveupdatefs");
 

@@ -13,7 +13,7 @@ public static class LazyUnmount
     /// <summary>umount2 MNT_DETACH as root, `fusermount3 -u -z` for the user who mounted it.</summary>
     public static Errno Detach(string mountpoint)
     {
-        Errno detached = ProcessControl.DetachMount(mountpoint);
+        Errno detached = MountDetach.Detach(mountpoint);
         if (detached != Errno.EPERM || !File.Exists(FuserMount))
             return detached;
         using var fusermount = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo(FuserMount, ["-u", "-z", mountpoint])

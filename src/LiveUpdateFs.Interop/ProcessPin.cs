@@ -66,7 +66,7 @@ public sealed unsafe class ProcessPin : IDisposable
     public Errno Terminate() => Signal(15);
 
     /// <summary>Waits until the pinned process has exited (true) or the time is up (false).</summary>
-    public bool WaitForExit(TimeSpan timeout) => ProcessControl.WaitForExit(_pidfd, timeout);
+    public bool WaitForExit(TimeSpan timeout) => ProcessExit.Wait(_pidfd, timeout);
 
     public void Dispose() => _pidfd.Dispose();
 }

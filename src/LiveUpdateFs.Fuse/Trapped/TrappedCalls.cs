@@ -65,7 +65,7 @@ internal sealed class TrappedCalls(LuoFileSystem fileSystem, IFuseLoop loop, str
     /// tree; anyone else only for processes running as themselves.</summary>
     internal static bool Serves(TrapOwner owner, int threadId)
     {
-        if (owner.Uid == 0 || owner.Uid == ProcessControl.EffectiveUid)
+        if (owner.Uid == 0 || owner.Uid == CurrentUser.EffectiveUid)
             return true;
         string? status = ProcFs.ReadText($"/proc/{threadId}/status");
         string[]? uids = status is null ? null : ProcFs.FieldOf(status, "Uid:")?.Split('\t', StringSplitOptions.RemoveEmptyEntries);

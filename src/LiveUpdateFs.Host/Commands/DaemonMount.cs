@@ -83,7 +83,7 @@ public sealed class DaemonMount
         if (mount.FsType != FuseType)
             return new(mountpoint, DaemonMountState.Untrusted,
                 $"{mountpoint} is a {mount.FsType} mount, not a liveupdatefs one: refused, nothing was done");
-        uint caller = ProcessControl.EffectiveUid;
+        uint caller = CurrentUser.EffectiveUid;
         if (mount.FuseOwner is not { } owner || owner != 0 && owner != caller)
             return new(mountpoint, DaemonMountState.Untrusted,
                 $"{mountpoint} is a liveupdatefs mount of uid {mount.FuseOwner?.ToString(CultureInfo.InvariantCulture) ?? "unknown"}: only mounts of root "

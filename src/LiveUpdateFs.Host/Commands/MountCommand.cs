@@ -29,9 +29,9 @@ public sealed class MountCommand(MountOptions options)
         problem = null;
         if (!File.Exists("/dev/fuse"))
             problem = "/dev/fuse is missing: load the fuse module (modprobe fuse), or in Docker pass --device /dev/fuse --cap-add SYS_ADMIN";
-        else if (ProcessControl.CallerAccessProblem() is { } refused)
+        else if (CallerAccess.ProblemOnSelf() is { } refused)
             problem = $"the daemon cannot reach its callers' memory and fds ({refused}): in Docker add --cap-add SYS_PTRACE (its default seccomp profile allows process_vm_readv and pidfd_getfd only then)";
-        else if (!ProcessControl.IsRoot && !File.Exists(FuserMount))
+        else if (!CurrentUser.IsRoot && !File.Exists(FuserMount))
             problem = $"without root the mount goes through {FuserMount}, which is missing: install the fuse3 package, or run as root";
         else if (DaemonMount.At(options.Mountpoint) is { State: DaemonMountState.Serving or DaemonMountState.NotAnswering } existing)
             problem = existing.Serving

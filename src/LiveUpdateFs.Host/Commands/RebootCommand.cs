@@ -43,7 +43,7 @@ public sealed class RebootCommand(string mountpoint, bool keepProcesses, bool du
                 : Fail(1, problem);
 
         var clock = Stopwatch.StartNew();
-        bool showProgress = ProcessControl.IsTerminal(2);
+        bool showProgress = Terminal.IsTerminal(2);
         Envelope freeze = Envelope.NewFreeze(showProgress ? 2 : -1, durable, BootNumber(expectBoot ?? boot));
         Errno result = NodeIoctl.Call(ControlPath, Envelope.Request, freeze.Buffer);
         TimeSpan frozenAfter = clock.Elapsed;
@@ -58,7 +58,7 @@ public sealed class RebootCommand(string mountpoint, bool keepProcesses, bool du
             return 1;
         // The ended processes were held in LUO requests; they finish dying now that the old connection is gone.
         foreach (int pid in ended)
-            ProcessControl.WaitForExit(pid, EndTimeout);
+            ProcessExit.Wait(pid, EndTimeout);
         Console.WriteLine($"liveupdatefs: live update done in {clock.Elapsed.TotalMilliseconds:F0} ms (blackout from freeze to the new boot serving); "
             + $"{(keepProcesses ? "processes kept" : $"{ended.Count} processes ended")}; retrieve the sessions with RETRIEVE_SESSION");
         return 0;

@@ -63,8 +63,8 @@ public sealed class RunCommand(string mountpoint, bool preload, TrapExtras extra
         // read this process's structs only if named its ptracer (as the
         // preload library does); children of the program are not covered
         // (README "Without root").
-        if (ProcessControl.YamaPtraceScope() == 1 && daemon.DaemonPid > 0 && !OwnedByRoot(daemon.DaemonPid))
-            ProcessControl.AllowTracer(daemon.DaemonPid);
+        if (CallerAccess.YamaPtraceScope() == 1 && daemon.DaemonPid > 0 && !OwnedByRoot(daemon.DaemonPid))
+            CallerAccess.AllowTracer(daemon.DaemonPid);
         // Started before the filter exists, so that it is not under it; not
         // for a nested run, whose tree the outer run's keeper covers (a
         // stale variable then leaves the new tree without one).

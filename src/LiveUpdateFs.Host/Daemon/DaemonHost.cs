@@ -37,7 +37,7 @@ public sealed class DaemonHost(MountOptions options)
     public int Serve(NodeAccess access)
     {
         if (Environment.GetEnvironmentVariable(DaemonizedVariable) == "1")
-            ProcessControl.DetachFromTerminal();
+            Terminal.Detach();
 
         Serilog.Core.Logger log;
         try
@@ -78,7 +78,7 @@ public sealed class DaemonHost(MountOptions options)
             // unmount must not kill an instance that still holds kept memfds.
             using PosixSignalRegistration term = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Stop);
             using PosixSignalRegistration interrupt = PosixSignalRegistration.Create(PosixSignal.SIGINT, Stop);
-            using (FuseServer server = FuseServer.Mount(options.Mountpoint, fileSystem, MountOptionsFor(ProcessControl.IsRoot), log))
+            using (FuseServer server = FuseServer.Mount(options.Mountpoint, fileSystem, MountOptionsFor(CurrentUser.IsRoot), log))
             using (DeviceLink.Create(options.LinkPath, Path.Combine(options.Mountpoint, Defaults.DeviceNode), log))
             {
                 serving = server;

@@ -23,7 +23,7 @@ public sealed record MountOptions(string Mountpoint, string Store, string? Link,
     /// <summary>The link to create: the default one when root, none for 'none'.</summary>
     public string? LinkPath => Link switch
     {
-        null => ProcessControl.IsRoot ? Defaults.Link : null,
+        null => CurrentUser.IsRoot ? Defaults.Link : null,
         "none" or "" => null,
         var path => Path.GetFullPath(path),
     };

@@ -84,7 +84,7 @@ public sealed class FaultSwitch : IStoreCheckpoints
         if (_kill)
         {
             _log.Warning("Fault switch: SIGKILL at checkpoint {Reached} ({Step})", _reached, step);
-            ProcessControl.KillSelf();
+            Signals.KillSelf();
         }
         _log.Warning("Fault switch: checkpoint {Reached} ({Step}) fails with EIO", _reached, step);
         return Errno.EIO;

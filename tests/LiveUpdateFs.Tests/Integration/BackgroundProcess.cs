@@ -116,7 +116,7 @@ public sealed class BackgroundProcess : IDisposable
         }
     }
 
-    public void Kill() => LiveUpdateFs.Interop.ProcessControl.Kill(Pid);
+    public void Kill() => LiveUpdateFs.Interop.Signals.Kill(Pid);
 
     public void Dispose()
     {

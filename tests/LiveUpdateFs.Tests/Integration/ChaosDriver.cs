@@ -589,7 +589,7 @@ public sealed partial class ChaosDriver : IDisposable
 
         WriteSpec();
         ProcessResult first = RunChaosStage(["check", _spec]);
-        bool fired = first.ExitCode != 0 && ProcessControl.WaitForExit(pid, ExitTimeout);
+        bool fired = first.ExitCode != 0 && ProcessExit.Wait(pid, ExitTimeout);
         if (fired)
         {
             string step = FiredStep(faultsBefore);
@@ -624,7 +624,7 @@ public sealed partial class ChaosDriver : IDisposable
             Note($"  kill@{plan.FaultPoint} was not reached");
             return;
         }
-        Assert.That(ProcessControl.WaitForExit(pid, ExitTimeout), Is.True, $"{Where}: a failed reboot of a daemon armed with kill@N means it died\n{reboot.Output}\n{DaemonLogTail}");
+        Assert.That(ProcessExit.Wait(pid, ExitTimeout), Is.True, $"{Where}: a failed reboot of a daemon armed with kill@N means it died\n{reboot.Output}\n{DaemonLogTail}");
         string fatal = FiredStep(faultsBefore);
         bool committed = StepsAfterTheCommit.Contains(fatal);
         Assert.That(committed || StepsBeforeTheCommit.Contains(fatal), Is.True, $"{Where}: the daemon died at a checkpoint of the reboot, not at {fatal}");
@@ -643,8 +643,8 @@ public sealed partial class ChaosDriver : IDisposable
 
     private void KillDaemon(int pid)
     {
-        ProcessControl.Kill(pid);
-        Assert.That(ProcessControl.WaitForExit(pid, ExitTimeout), Is.True, $"{Where}: daemon {pid} ends at SIGKILL");
+        Signals.Kill(pid);
+        Assert.That(ProcessExit.Wait(pid, ExitTimeout), Is.True, $"{Where}: daemon {pid} ends at SIGKILL");
     }
 
     /// <summary>After a killed reboot the command may have started the next daemon itself; else `mount`.</summary>

@@ -107,7 +107,7 @@ public sealed partial class ControlTrustTests
         {
             NobodyUser.Run(dir, programs.Daemon, "unmount", "--mountpoint", mnt);
             if (daemon > 0 && MountedEmulator.IsAlive(daemon))
-                ProcessControl.Kill(daemon);
+                Signals.Kill(daemon);
             File.SetUnixFileMode("/dev/fuse", fuseMode);
             Directory.Delete(dir, recursive: true);
         }

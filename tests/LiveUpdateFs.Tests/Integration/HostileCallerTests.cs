@@ -229,7 +229,7 @@ public sealed partial class HostileCallerTests
             while (stalled is null && clock.Elapsed < swarmAtLeast && !swarm.HasExited)
                 Thread.Sleep(100);
 
-            ProcessControl.Terminate(swarm.Pid);
+            Signals.Terminate(swarm.Pid);
             bool done = swarm.WaitForLine(HostileMount.IsSummary, TimeSpan.FromSeconds(stalled is null ? 90 : 10));
             ProcessResult swarmResult = mount.Finish(swarm, done, $"hostile_stages swarm ({stage})");
             foreach (string line in swarmResult.Output.Split('\n').Where(l => l.StartsWith("# well-behaved", StringComparison.Ordinal) || l.StartsWith("# hostile", StringComparison.Ordinal)))
@@ -245,7 +245,7 @@ public sealed partial class HostileCallerTests
         finally
         {
             if (!swarm.HasExited)
-                ProcessControl.Terminate(swarm.Pid);
+                Signals.Terminate(swarm.Pid);
         }
     }
 
@@ -295,7 +295,7 @@ public sealed partial class HostileCallerTests
     /// next test does not meet 2000 dying ones.</summary>
     private static void EndCrowd(BackgroundProcess crowd)
     {
-        ProcessControl.Kill(-crowd.Pid);
+        Signals.Kill(-crowd.Pid);
         crowd.WaitForExit(TimeSpan.FromSeconds(10));
         int left = WaitFor(() => GroupMembers(crowd.Pid), n => n == 0, TimeSpan.FromSeconds(30));
         if (left > 0)

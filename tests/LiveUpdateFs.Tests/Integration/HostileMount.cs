@@ -136,8 +136,8 @@ public sealed partial class HostileMount : IDisposable
             return;
         _killed = true;
         TestContext.Out.WriteLine($"hostile: killing daemon {DaemonPid} ({why})");
-        ProcessControl.Kill(DaemonPid);
-        if (!ProcessControl.WaitForExit(DaemonPid, TimeSpan.FromSeconds(5)) && _connection is not null)
+        Signals.Kill(DaemonPid);
+        if (!ProcessExit.Wait(DaemonPid, TimeSpan.FromSeconds(5)) && _connection is not null)
         {
             // Still alive (a thread in an uninterruptible wait): the connection is still this mount's.
             string abort = $"/sys/fs/fuse/connections/{_connection}/abort";
@@ -149,15 +149,15 @@ public sealed partial class HostileMount : IDisposable
             catch (IOException)
             {
             }
-            ProcessControl.WaitForExit(DaemonPid, TimeSpan.FromSeconds(5));
+            ProcessExit.Wait(DaemonPid, TimeSpan.FromSeconds(5));
         }
-        ProcessControl.DetachMount(Emulator.Mountpoint);
+        MountDetach.Detach(Emulator.Mountpoint);
     }
 
     public void Dispose()
     {
         foreach (int pid in _leftovers)
-            ProcessControl.Kill(pid);
+            Signals.Kill(pid);
         if (!_killed && !Answers())
             KillDaemon("it no longer answers status.json");
         Emulator.Dispose(); // `liveupdatefs unmount`: with a dead daemon it only clears the mount

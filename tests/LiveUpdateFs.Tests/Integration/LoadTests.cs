@@ -63,7 +63,7 @@ public sealed partial class LoadTests
         finally
         {
             foreach (int pid in holders.Where(MountedEmulator.IsAlive))
-                LiveUpdateFs.Interop.ProcessControl.Kill(pid);
+                LiveUpdateFs.Interop.Signals.Kill(pid);
         }
     }
 

@@ -146,8 +146,8 @@ public sealed partial class MountedEmulator : IDisposable
     public void KillDaemon()
     {
         int pid = DaemonPid;
-        Assert.That(LiveUpdateFs.Interop.ProcessControl.Kill(pid), Is.EqualTo(LiveUpdateFs.Uapi.Errno.None), $"kill -9 {pid}");
-        Assert.That(LiveUpdateFs.Interop.ProcessControl.WaitForExit(pid, TimeSpan.FromSeconds(20)), Is.True, $"daemon {pid} did not die");
+        Assert.That(LiveUpdateFs.Interop.Signals.Kill(pid), Is.EqualTo(LiveUpdateFs.Uapi.Errno.None), $"kill -9 {pid}");
+        Assert.That(LiveUpdateFs.Interop.ProcessExit.Wait(pid, TimeSpan.FromSeconds(20)), Is.True, $"daemon {pid} did not die");
     }
 
     /// <summary>The daemon's status.json, or null when no daemon answers.</summary>
@@ -182,7 +182,7 @@ public sealed partial class MountedEmulator : IDisposable
     public void Dispose()
     {
         foreach (int pid in _holders.Where(IsAlive))
-            LiveUpdateFs.Interop.ProcessControl.Kill(pid);
+            LiveUpdateFs.Interop.Signals.Kill(pid);
         Cli(["unmount", "--mountpoint", Mountpoint]);
         try
         {

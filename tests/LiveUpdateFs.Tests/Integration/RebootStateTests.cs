@@ -113,7 +113,7 @@ public sealed class RebootStateTests
         finally
         {
             if (holder > 0 && MountedEmulator.IsAlive(holder))
-                LiveUpdateFs.Interop.ProcessControl.Kill(holder);
+                LiveUpdateFs.Interop.Signals.Kill(holder);
         }
     }
 
@@ -176,7 +176,7 @@ public sealed class RebootStateTests
 
         Assert.That(reboot.ExitCode, Is.Zero, reboot.Output + emulator.LogTail());
         Assert.That(reboot.Output, Does.Contain($"ended 1 processes holding emulator fds: {holder}"));
-        Assert.That(LiveUpdateFs.Interop.ProcessControl.WaitForExit(holder, TimeSpan.FromSeconds(10)), Is.True, "the holder was ended");
+        Assert.That(LiveUpdateFs.Interop.ProcessExit.Wait(holder, TimeSpan.FromSeconds(10)), Is.True, "the holder was ended");
         Assert.That(emulator.CrashCheck(), Is.EqualTo("new"));
     }
 

@@ -343,7 +343,7 @@ public sealed class RebootTests
             Assert.That(restartTold || reboot.Output.Contains("died during the freeze"), Is.True, $"kill@{point}: {reboot.Output}");
             // The reboot hears of the death when the FUSE connection drops, a moment
             // before the dying daemon's last files (the store lock) are released.
-            Assert.That(LiveUpdateFs.Interop.ProcessControl.WaitForExit(killed, TimeSpan.FromSeconds(10)), Is.True, $"kill@{point}: the daemon ends");
+            Assert.That(LiveUpdateFs.Interop.ProcessExit.Wait(killed, TimeSpan.FromSeconds(10)), Is.True, $"kill@{point}: the daemon ends");
             emulator.Mount();
             string state = CrashCheck(emulator);
             string log = emulator.LogTail();

@@ -99,7 +99,7 @@ public sealed partial class SeccompRunTests
         finally
         {
             if (holder > 0 && MountedEmulator.IsAlive(holder))
-                LiveUpdateFs.Interop.ProcessControl.Kill(holder);
+                LiveUpdateFs.Interop.Signals.Kill(holder);
         }
     }
 
@@ -121,7 +121,7 @@ public sealed partial class SeccompRunTests
         finally
         {
             if (holder > 0 && MountedEmulator.IsAlive(holder))
-                LiveUpdateFs.Interop.ProcessControl.Kill(holder);
+                LiveUpdateFs.Interop.Signals.Kill(holder);
         }
     }
 
@@ -270,7 +270,7 @@ public sealed partial class SeccompRunTests
         finally
         {
             if (holder > 0 && MountedEmulator.IsAlive(holder))
-                LiveUpdateFs.Interop.ProcessControl.Kill(holder);
+                LiveUpdateFs.Interop.Signals.Kill(holder);
         }
     }
 

@@ -173,7 +173,7 @@ public sealed partial class SnapshotInstantTests
         /// <summary>SIGTERM to the watcher; returns its report ("spins S moves M last P").</summary>
         public string StopWatcher()
         {
-            LiveUpdateFs.Interop.ProcessControl.Terminate(Watcher);
+            LiveUpdateFs.Interop.Signals.Terminate(Watcher);
             for (int i = 0; i < 1000 && !(File.Exists(_report) && File.ReadAllText(_report).EndsWith('\n')); i++)
                 Thread.Sleep(10);
             string report = File.Exists(_report) ? File.ReadAllText(_report) : "(no report)";
@@ -184,7 +184,7 @@ public sealed partial class SnapshotInstantTests
         public void Dispose()
         {
             foreach (int pid in new[] { Writer, Mapper, Watcher }.Where(p => p > 0 && !HasEnded(p)))
-                LiveUpdateFs.Interop.ProcessControl.Kill(pid);
+                LiveUpdateFs.Interop.Signals.Kill(pid);
         }
 
         [GeneratedRegex(@"^# writer pid (\d+)$", RegexOptions.Multiline)]
