@@ -1,6 +1,6 @@
 /*
  * fd_ops - what the fd-returning requests cost per call, for scripts/bench
- * (issue 13): the same program runs under the preload library and under
+ *: the same program runs under the preload library and under
  * `liveupdatefs run` (seccomp), so the two ways of handing over an fd are
  * compared on the same requests.
  *

@@ -80,7 +80,7 @@ fi
 # A background job of a non-interactive shell starts with SIGINT and SIGQUIT
 # ignored and stdin from /dev/null; undo both so the command behaves as in the
 # foreground (Ctrl-C, an interactive shell on -it).
-# The command runs under `liveupdatefs run` (issue 13): its seccomp filter,
+# The command runs under `liveupdatefs run`: its seccomp filter,
 # inherited by everything the command starts, has the daemon serve the
 # fd-returning requests of any program, also static ones, Go programs and raw
 # syscall(SYS_ioctl) callers, which /etc/ld.so.preload cannot reach. run execs

@@ -1,5 +1,5 @@
 /*
- * chaos_stages - the small steps that the chaos long mode (issue 11) composes
+ * chaos_stages - the small steps that the chaos long mode composes
  * into randomized rounds of reboots, client kills and daemon kills. The NUnit
  * driver (tests/LiveUpdateFs.Tests/Integration/ChaosDriver.cs) keeps the
  * model of what the next boot must offer; this program only creates sessions

@@ -24,7 +24,7 @@
  *   control_stages mapped-arg FILE
  *       GET_NAME and CREATE_SESSION whose struct lies in a private mapping
  *       of FILE, a file on a FUSE mount that never answers a read (hangfs):
- *       EFAULT, at once (issue 12: the daemon must not fault the page in).
+ *       EFAULT, at once (the daemon must not fault the page in).
  *   control_stages hung-file FILE
  *       PRESERVE_FD of FILE (hangfs's file) while a child's read of it keeps
  *       hangfs's only thread busy for good: ENOENT at once, and the session
@@ -35,7 +35,7 @@
  *       Every fd is closed before the exit, so DIR can be unmounted and its
  *       mount id reused (the stale mount-id test, HungMountTests).
  *   control_stages full-progress
- *       Issue 12: progress text never blocks the FUSE thread. A session with
+ *       progress text never blocks the FUSE thread. A session with
  *       a preserved 65 MiB memfd (kept by a holder: "# holder pid N"), then
  *       a durable FREEZE from a child whose channel_fd (the progress
  *       terminal) is a blocking pipe already full, which nobody reads yet.

@@ -1,6 +1,6 @@
 /*
  * hangfs: a FUSE file system whose one file never answers a read, the
- * stand-in for a mount whose server hangs (issue 12). Serves DIR/data
+ * stand-in for a mount whose server hangs. Serves DIR/data
  * (4096 bytes, read-only) until killed; every read of it blocks forever.
  *
  *   hangfs [--noflush|--inode0] DIR   (foreground, single-threaded; prints "# serving" once mounted)

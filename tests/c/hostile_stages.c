@@ -1,6 +1,6 @@
 /*
  * hostile_stages - callers that try to stall, deadlock or impersonate their
- * way past the daemon (issue 12), driven by NUnit's HostileCallerTests and
+ * way past the daemon, driven by NUnit's HostileCallerTests and
  * by the hostile long mode (scripts/hostile); never run by the *_test loop.
  *
  * Every request that could hang runs in a forked child: the parent waits a

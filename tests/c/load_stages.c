@@ -1,6 +1,6 @@
 /*
  * load_stages - many concurrent clients, and the upstream-scale shapes,
- * across a live update (docs/behaviour.md §3, §4, §5.2, §7, §8; issue 6).
+ * across a live update (docs/behaviour.md §3, §4, §5.2, §7, §8).
  *
  *     load_stages before MODEL [short|long|OPS] [SEED]
  *     load_stages after MODEL

@@ -1,6 +1,6 @@
 /*
- * preload_test - what the preload library itself must get right (issue 12,
- * defect 8), beyond moving fds:
+ * preload_test - what the preload library itself must get right, beyond
+ * moving fds:
  *
  *   preload_test                     (the C suite's loop; LIVEUPDATE_DEVICE)
  *     - a signal handler's ftruncate while the main thread is inside the

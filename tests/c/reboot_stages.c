@@ -790,7 +790,7 @@ static int crash_check(void)
 
 /*
  * readonly-old / readonly-check: crash-old and crash-check through a device fd
- * opened O_RDONLY, as a group with --device-mode 0640 can (issue 12, defect 6).
+ * opened O_RDONLY, as a group with --device-mode 0640 can.
  */
 static int readonly_old_stage(void)
 {

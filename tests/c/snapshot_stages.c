@@ -1,5 +1,5 @@
 /*
- * snapshot_stages - a durable freeze is one instant (issue 11; docs/behaviour.md §7, §8.2,
+ * snapshot_stages - a durable freeze is one instant (docs/behaviour.md §7, §8.2,
  * docs/behaviour.md §8.3), one stage per run.
  *
  *     snapshot_stages start REPORT [WRITER_MIB]

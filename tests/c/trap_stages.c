@@ -1,6 +1,6 @@
 /*
  * trap_stages - `liveupdatefs run`'s seccomp user-notification filter
- * (issue 13), one stage per run, driven by NUnit's SeccompRunTests.
+ *, one stage per run, driven by NUnit's SeccompRunTests.
  *
  *     trap_stages STAGE ARGS...
  *

@@ -112,7 +112,7 @@ public class IncomingSessionTests
     }
 
     [Test]
-    [Description("issue 11 (7): a file retrieved while the same inode is preserved in an outgoing session (an in-place survivor preserved it again) leaves that preservation alone, through FINISH")]
+    [Description("a file retrieved while the same inode is preserved in an outgoing session (an in-place survivor preserved it again) leaves that preservation alone, through FINISH")]
     public void Retrieved_file_sharing_an_outgoing_inode_leaves_its_preservation()
     {
         Session outgoing = _h.Create("out");

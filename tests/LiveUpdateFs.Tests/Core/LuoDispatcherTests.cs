@@ -162,7 +162,7 @@ public class LuoDispatcherTests
     }
 
     [Test]
-    [Description("issue 12 (3): a slow restore (a copy out of the store) is asked for first, with nothing changed; dispatched again after it ran, the retrieve completes")]
+    [Description("a slow restore (a copy out of the store) is asked for first, with nothing changed; dispatched again after it ran, the retrieve completes")]
     public void RETRIEVE_FD_of_a_slow_restore_asks_for_it_first()
     {
         var source = new FakeRestorableFile(Facts.Memfd(1)) { Slow = true };

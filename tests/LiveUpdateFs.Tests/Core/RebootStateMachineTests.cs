@@ -27,7 +27,7 @@ public class RebootStateMachineTests
         _machine.Freeze(mode, client, progress: null, out _);
 
     [Test]
-    [Description("issue 11 (1): a second FREEZE while frozen is EBUSY and asks the store for nothing; the first reboot then commits its own image")]
+    [Description("a second FREEZE while frozen is EBUSY and asks the store for nothing; the first reboot then commits its own image")]
     public void A_second_freeze_is_refused_before_the_store_is_touched()
     {
         var first = new FakeRebootClient(100);
@@ -47,7 +47,7 @@ public class RebootStateMachineTests
     }
 
     [Test]
-    [Description("issue 11 (6): a freeze whose client ended is called off: the image is dropped, the boot serves again, a new reboot works")]
+    [Description("a freeze whose client ended is called off: the image is dropped, the boot serves again, a new reboot works")]
     public void A_freeze_whose_client_ended_thaws()
     {
         var client = new FakeRebootClient(100);
@@ -66,7 +66,7 @@ public class RebootStateMachineTests
     }
 
     [Test]
-    [Description("issue 11 (6): a freeze whose client stays silent past the timeout thaws")]
+    [Description("a freeze whose client stays silent past the timeout thaws")]
     public void A_silent_freeze_thaws_at_the_timeout()
     {
         Assert.That(Freeze(new FakeRebootClient(100)), Is.EqualTo(Errno.None));
@@ -80,7 +80,7 @@ public class RebootStateMachineTests
     }
 
     [Test]
-    [Description("issue 11: a session fd closed while frozen is released when the reboot is called off, not before")]
+    [Description("a session fd closed while frozen is released when the reboot is called off, not before")]
     public void A_session_closed_while_frozen_is_released_at_the_thaw()
     {
         Session other = _h.Create("other");
@@ -96,7 +96,7 @@ public class RebootStateMachineTests
     }
 
     [Test]
-    [Description("issue 11: a failed commit at the restart thaws the boot and returns the error")]
+    [Description("a failed commit at the restart thaws the boot and returns the error")]
     public void A_failed_commit_thaws()
     {
         var target = new FakeHandoverTarget(() => new FakeHandoverImage(publishResult: Errno.EIO));
@@ -128,7 +128,7 @@ public class RebootStateMachineTests
     }
 
     [Test]
-    [Description("issue 11 (5): a session whose fd never reached its creator is not handed over")]
+    [Description("a session whose fd never reached its creator is not handed over")]
     public void A_session_never_held_is_not_frozen()
     {
         Assert.That(_h.Create("phantom", out Session? _), Is.EqualTo(Errno.None)); // no SessionHeld: the creator died first

@@ -4,7 +4,7 @@ using LiveUpdateFs.Uapi;
 
 namespace LiveUpdateFs.Tests.Fuse;
 
-/// <summary>issue 12 (3): a long zero tail is scanned off the FUSE thread
+/// <summary>A long zero tail is scanned off the FUSE thread
 /// (docs/blocking.md), and decoding against the scan's verdict reaches the
 /// errno decoding against the caller's memory reaches.</summary>
 public class TailScansTests

@@ -4,7 +4,7 @@ using LiveUpdateFs.Interop.Seccomp;
 
 namespace LiveUpdateFs.Tests.Fuse;
 
-/// <summary>Issue 13: which trapped calls the daemon answers itself (docs/seccomp.md).</summary>
+/// <summary>Which trapped calls the daemon answers itself (docs/seccomp.md).</summary>
 [System.Runtime.Versioning.SupportedOSPlatform("linux")]
 public sealed class TrapRulesTests
 {

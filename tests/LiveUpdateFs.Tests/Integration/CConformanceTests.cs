@@ -24,7 +24,7 @@ public sealed class CConformanceTests
             : ["(artifacts/tests/c missing: run ./scripts/setup)"];
 
     /// <summary>
-    /// Every *_test program three ways (issue 13): the dynamic build with the preload library,
+    /// Every *_test program three ways: the dynamic build with the preload library,
     /// the dynamic build under `liveupdatefs run` (the seccomp filter serves its fd-returning
     /// requests) and the -static build under `run` (no library can load into it). Two programs
     /// test one mechanism and run only where it applies: nolib_test checks what a program sees
@@ -71,7 +71,7 @@ public sealed class CConformanceTests
     }
 
     [Test]
-    [Description("issue 12, defect 8: the library asks the frozen size of the mount whose daemon answered last (CREATE_SESSION on a second mount, back on the first, then a PRESERVE_FD on the second), not of the first FUSE mount it met")]
+    [Description("the library asks the frozen size of the mount whose daemon answered last (CREATE_SESSION on a second mount, back on the first, then a PRESERVE_FD on the second), not of the first FUSE mount it met")]
     public void Library_asks_the_mount_that_answered_last()
     {
         Repository.RequireArtifacts();

@@ -1,7 +1,7 @@
 namespace LiveUpdateFs.Tests.Integration;
 
 /// <summary>
-/// Chaos (issue 11): rounds of concurrent reboots, reboot clients killed
+/// Chaos: rounds of concurrent reboots, reboot clients killed
 /// while frozen, holders killed, the daemon SIGKILLed at random moments
 /// (also by the fault switch kill@N) and writers, checked against a model:
 /// every session comes back exactly once or not at all, as the model says,
@@ -60,7 +60,7 @@ public sealed class ChaosTests
     ];
 
     [Test]
-    [Description("issue 11: a fixed tour of chaos rounds (concurrent reboots, names used again with new contents, holders killed before and during a reboot, a reboot client killed while frozen with a held caller, a reboot command killed, the daemon killed idle, during reboots, during a check and by kill@N, unmount, also while frozen) against the model")]
+    [Description("a fixed tour of chaos rounds (concurrent reboots, names used again with new contents, holders killed before and during a reboot, a reboot client killed while frozen with a held caller, a reboot command killed, the daemon killed idle, during reboots, during a check and by kill@N, unmount, also while frozen) against the model")]
     public void A_tour_of_chaos_rounds_keeps_the_model()
     {
         using var driver = new ChaosDriver(seed: 11);
@@ -80,7 +80,7 @@ public sealed class ChaosTests
     [Test]
     [Explicit("long mode (scripts/chaos): LIVEUPDATEFS_CHAOS_ROUNDS rounds, about a tenth of a second each")]
     [Category("Chaos")]
-    [Description("issue 11: thousands of random chaos rounds against the model (LIVEUPDATEFS_CHAOS_ROUNDS, default 1000; LIVEUPDATEFS_CHAOS_SEED repeats a run; LIVEUPDATEFS_CHAOS_WRITERS=0 leaves the writers out)")]
+    [Description("thousands of random chaos rounds against the model (LIVEUPDATEFS_CHAOS_ROUNDS, default 1000; LIVEUPDATEFS_CHAOS_SEED repeats a run; LIVEUPDATEFS_CHAOS_WRITERS=0 leaves the writers out)")]
     public void Random_chaos_rounds_keep_the_model()
     {
         int rounds = int.TryParse(Environment.GetEnvironmentVariable("LIVEUPDATEFS_CHAOS_ROUNDS"), out int given) && given > 0 ? given : 1000;
@@ -94,7 +94,7 @@ public sealed class ChaosTests
     }
 
     [Test]
-    [Description("issue 11: durable reboots of a session whose holder keeps writing its memfd: what the next boot retrieves is one instant of it")]
+    [Description("durable reboots of a session whose holder keeps writing its memfd: what the next boot retrieves is one instant of it")]
     public void A_durable_freeze_of_a_running_writer_keeps_one_instant()
     {
         var plan = new ChaosRoundPlan(KillDaemonFirst: false, Check: true, Creates: [], Writer: true, KillHolder: false, ChaosEnding.RebootGroup, Durable: [true]);

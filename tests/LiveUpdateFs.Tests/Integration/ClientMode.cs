@@ -7,7 +7,7 @@ public enum ClientMode
     /// <summary>The dynamic build with neither the library nor `run`: fd-returning requests fail (EOPNOTSUPP).</summary>
     NoLibrary,
 
-    /// <summary>The dynamic build with LD_PRELOAD of the preload library (the mechanism before issue 13).</summary>
+    /// <summary>The dynamic build with LD_PRELOAD of the preload library (the mechanism before `liveupdatefs run` used seccomp).</summary>
     Preload,
 
     /// <summary>The dynamic build under `liveupdatefs run --mountpoint M -- PROGRAM` (the seccomp filter), no LD_PRELOAD.</summary>

@@ -134,7 +134,7 @@ public sealed class CommandLineTests
     }
 
     [Test]
-    [Description("issue 13: run's default is the seccomp filter: no library, the tree marked as served by this mount, the program exec'd in place (its exit status)")]
+    [Description("run's default is the seccomp filter: no library, the tree marked as served by this mount, the program exec'd in place (its exit status)")]
     public void Run_serves_the_program_through_seccomp_by_default()
     {
         using MountedEmulator emulator = MountedEmulator.Start();

@@ -7,7 +7,7 @@ using LiveUpdateFs.Interop;
 namespace LiveUpdateFs.Tests.Integration;
 
 /// <summary>
-/// Issue 12, defect 7: `status`, `unmount` and `reboot` trust only a
+/// `status`, `unmount` and `reboot` trust only a
 /// liveupdatefs FUSE mount of root or of the caller, signal only that
 /// mount's daemon (checked, through a pidfd), never start anything from
 /// status.json, and never wait forever for a daemon that does not answer.
@@ -28,7 +28,7 @@ public sealed partial class ControlTrustTests
         | UnixFileMode.GroupRead | UnixFileMode.GroupExecute | UnixFileMode.OtherRead | UnixFileMode.OtherExecute;
 
     [Test]
-    [Description("issue 12 (7): a plain directory with a fake status.json naming a live process: status, unmount and reboot refuse, signal nothing and start nothing")]
+    [Description("a plain directory with a fake status.json naming a live process: status, unmount and reboot refuse, signal nothing and start nothing")]
     public void A_fake_status_json_in_a_plain_directory_is_refused_and_its_pid_is_not_signalled()
     {
         using var scene = HostileDirectory.Create();
@@ -54,7 +54,7 @@ public sealed partial class ControlTrustTests
     }
 
     [Test]
-    [Description("issue 12 (7): a fake status.json whose control node leads to a real daemon and whose daemon pid has ended: reboot refuses before the freeze and never runs the file's mount arguments")]
+    [Description("a fake status.json whose control node leads to a real daemon and whose daemon pid has ended: reboot refuses before the freeze and never runs the file's mount arguments")]
     public void A_fake_status_json_never_gets_its_mount_arguments_run_by_reboot()
     {
         using MountedEmulator emulator = MountedEmulator.Start();
@@ -76,7 +76,7 @@ public sealed partial class ControlTrustTests
     }
 
     [Test]
-    [Description("issue 12 (7): a liveupdatefs mount of another user (nobody, through fusermount3): root's status, unmount and reboot refuse it and leave it mounted")]
+    [Description("a liveupdatefs mount of another user (nobody, through fusermount3): root's status, unmount and reboot refuse it and leave it mounted")]
     public void A_liveupdatefs_mount_of_another_user_is_refused_by_root()
     {
         using PublicArtifacts programs = PublicArtifacts.Copy();
@@ -114,7 +114,7 @@ public sealed partial class ControlTrustTests
     }
 
     [Test]
-    [Description("issue 12 (7): a daemon that does not answer (SIGSTOP): status, unmount and reboot give up within a bound and say what to do")]
+    [Description("a daemon that does not answer (SIGSTOP): status, unmount and reboot give up within a bound and say what to do")]
     public void A_stopped_daemon_makes_the_commands_fail_within_a_bound_and_say_what_to_do()
     {
         using MountedEmulator emulator = MountedEmulator.Start();

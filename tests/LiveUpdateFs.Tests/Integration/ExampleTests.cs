@@ -3,7 +3,7 @@ using System.Text.Json;
 namespace LiveUpdateFs.Tests.Integration;
 
 /// <summary>
-/// The example users copy (examples/, issue 4): examples/run-example.sh runs
+/// The example users copy (examples/): examples/run-example.sh runs
 /// the agent and two VMMs built into artifacts/examples against a mounted
 /// emulator, performs a live update and checks that the VMMs of the next boot
 /// get their guest RAM back (docs/behaviour.md §3, §4.1-§4.5, §5.2, §7, §8).

@@ -26,7 +26,7 @@ public sealed class FuzzTests
     private const int MeasuredRuns = 2;
 
     [Test]
-    [Description("issue 6, issue 11: short fuzz runs; every answer allowed by docs/behaviour.md §2, §4, §6, then the daemon is alive, serves, and has its fds back; once its heap has settled, more runs do not grow it")]
+    [Description("short fuzz runs; every answer allowed by docs/behaviour.md §2, §4, §6, then the daemon is alive, serves, and has its fds back; once its heap has settled, more runs do not grow it")]
     public void Short_fuzz_run_leaves_the_daemon_serving_without_leaks()
     {
         using MountedEmulator emulator = MountedEmulator.Start();

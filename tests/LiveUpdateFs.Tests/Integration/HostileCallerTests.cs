@@ -6,11 +6,11 @@ namespace LiveUpdateFs.Tests.Integration;
 
 /// <summary>
 /// Callers that try to stall, deadlock or impersonate their way past the
-/// daemon (issue 12): a client in another mount namespace, device requests
+/// daemon: a client in another mount namespace, device requests
 /// through status.json and the control node, a full channel socket, a file of
 /// a FUSE mount whose daemon is stopped, 4 GiB structs, abandoned and
 /// hoarded PREPAREs, a crowd of processes with many fds, and all of them at
-/// once beside the load of issue 6. tests/c/hostile_stages makes the
+/// once beside the load of LoadTests. tests/c/hostile_stages makes the
 /// requests; each that could hang runs in a child the stage waits for a
 /// bounded time, so a daemon that stops answering is a failure within
 /// seconds, and <see cref="HostileMount"/> kills such a daemon at the end.
@@ -24,7 +24,7 @@ public sealed partial class HostileCallerTests
     private static readonly TimeSpan StageLimit = TimeSpan.FromSeconds(90);
 
     [Test]
-    [Description("issue 12 (1): a client in another mount namespace (its copy of the mount has an id the daemon's mountinfo lacks) makes every LUO request, PRESERVE_FD of its device fd, of a session fd and of status.json (ENOENT) included: each answered within 1 s, and the daemon keeps serving")]
+    [Description("a client in another mount namespace (its copy of the mount has an id the daemon's mountinfo lacks) makes every LUO request, PRESERVE_FD of its device fd, of a session fd and of status.json (ENOENT) included: each answered within 1 s, and the daemon keeps serving")]
     public void A_client_in_another_mount_namespace_gets_every_answer_within_a_second()
     {
         using HostileMount mount = HostileMount.Start();
@@ -37,7 +37,7 @@ public sealed partial class HostileCallerTests
     }
 
     [Test]
-    [Description("issue 12 (2): with the device held by an agent, other processes send envelopes (PREPARE of RETRIEVE_SESSION / CREATE_SESSION) and LUO ioctls on status.json and the control node: all refused (ENOTTY for the ioctls), and the agent's sessions are untouched")]
+    [Description("with the device held by an agent, other processes send envelopes (PREPARE of RETRIEVE_SESSION / CREATE_SESSION) and LUO ioctls on status.json and the control node: all refused (ENOTTY for the ioctls), and the agent's sessions are untouched")]
     public void Device_requests_through_status_json_or_the_control_node_are_refused()
     {
         using HostileMount mount = HostileMount.Start();
@@ -51,7 +51,7 @@ public sealed partial class HostileCallerTests
     }
 
     [Test]
-    [Description("issue 12 (3): a well-behaved GET_NAME loop keeps answering within 1 s while hostile callers send a PREPARE of RETRIEVE_FD over a full channel socket, PRESERVE_FD of a file of a FUSE mount whose daemon is stopped (also opened through another mount namespace), and GET_NAMEs with 4 GiB structs (zero tail: success; non-zero last byte: E2BIG); the hostile ones get their errno within 1 s")]
+    [Description("a well-behaved GET_NAME loop keeps answering within 1 s while hostile callers send a PREPARE of RETRIEVE_FD over a full channel socket, PRESERVE_FD of a file of a FUSE mount whose daemon is stopped (also opened through another mount namespace), and GET_NAMEs with 4 GiB structs (zero tail: success; non-zero last byte: E2BIG); the hostile ones get their errno within 1 s")]
     public void Hostile_callers_do_not_stall_a_well_behaved_one()
     {
         using HostileMount mount = HostileMount.Start();
@@ -67,7 +67,7 @@ public sealed partial class HostileCallerTests
     }
 
     [Test]
-    [Description("issue 12 (4): 10,000 clients, 500 at a time, each PREPARE a CREATE_SESSION (the raw envelope) and are SIGKILLed before COMMIT: every PREPARE is answered, the daemon's fds come back to their baseline and the abandoned sessions are gone")]
+    [Description("10,000 clients, 500 at a time, each PREPARE a CREATE_SESSION (the raw envelope) and are SIGKILLed before COMMIT: every PREPARE is answered, the daemon's fds come back to their baseline and the abandoned sessions are gone")]
     public void Ten_thousand_abandoned_prepares_leave_no_daemon_fds()
     {
         using HostileMount mount = HostileMount.Start();
@@ -80,7 +80,7 @@ public sealed partial class HostileCallerTests
     }
 
     [Test]
-    [Description("issue 12 (4): one live process PREPAREs 3000 CREATE_SESSIONs without COMMIT: uncommitted tickets are capped per process (later PREPAREs get an errno), the daemon's fds stay bounded, and all come back when the process ends")]
+    [Description("one live process PREPAREs 3000 CREATE_SESSIONs without COMMIT: uncommitted tickets are capped per process (later PREPAREs get an errno), the daemon's fds stay bounded, and all come back when the process ends")]
     public void Uncommitted_prepares_of_one_process_are_capped()
     {
         using HostileMount mount = HostileMount.Start();
@@ -100,7 +100,7 @@ public sealed partial class HostileCallerTests
     }
 
     [Test]
-    [Description("issue 12 (5): with 2000 idle processes holding 200 fds each, a new client's first LUO request (CREATE_SESSION through the preload library, which looks up the daemon's pid) completes within 1 s")]
+    [Description("with 2000 idle processes holding 200 fds each, a new client's first LUO request (CREATE_SESSION through the preload library, which looks up the daemon's pid) completes within 1 s")]
     public void A_crowd_of_processes_with_many_fds_does_not_slow_a_new_clients_first_request()
     {
         using HostileMount mount = HostileMount.Start();
@@ -123,7 +123,7 @@ public sealed partial class HostileCallerTests
     }
 
     [Test]
-    [Description("issue 12: a short tour of the hostile long mode: 3 slots of random hostile clients (every kind above) beside the short load of issue 6 across a reboot, before and after it: the load keeps exactly its model, every hostile request is answered as expected, and no well-behaved request waits 1 s")]
+    [Description("a short tour of the hostile long mode: 3 slots of random hostile clients (every kind above) beside the short load (LoadTests) across a reboot, before and after it: the load keeps exactly its model, every hostile request is answered as expected, and no well-behaved request waits 1 s")]
     public void A_short_tour_of_hostile_clients_beside_the_load_loses_nothing()
     {
         SwarmBesideTheLoad(ops: "short", slots: 3, crowd: 0, crowdFds: 0, seed: 12, loadLimit: TimeSpan.FromMinutes(4), swarmAtLeast: TimeSpan.FromSeconds(8));
@@ -132,7 +132,7 @@ public sealed partial class HostileCallerTests
     [Test]
     [Explicit("long mode (scripts/hostile): LIVEUPDATEFS_HOSTILE_OPS load operations per client (long), LIVEUPDATEFS_HOSTILE_SLOTS (8) hostile slots, a crowd of LIVEUPDATEFS_HOSTILE_CROWD (1000) processes x 200 fds")]
     [Category("Hostile")]
-    [Description("issue 12: many hostile clients at once (every kind, in random loops) and a crowd of idle processes beside the long load of issue 6 across a reboot: nothing lost, no well-behaved request waits 1 s; prints the well-behaved latency p50/p99/max")]
+    [Description("many hostile clients at once (every kind, in random loops) and a crowd of idle processes beside the long load (LoadTests) across a reboot: nothing lost, no well-behaved request waits 1 s; prints the well-behaved latency p50/p99/max")]
     public void Many_hostile_clients_beside_the_long_load_lose_nothing()
     {
         string ops = Environment.GetEnvironmentVariable("LIVEUPDATEFS_HOSTILE_OPS") is { Length: > 0 } o ? o : "long";

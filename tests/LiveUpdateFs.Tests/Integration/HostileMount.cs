@@ -5,7 +5,7 @@ using LiveUpdateFs.Interop;
 namespace LiveUpdateFs.Tests.Integration;
 
 /// <summary>
-/// A mounted daemon for the hostile-caller tests (issue 12), which may leave
+/// A mounted daemon for the hostile-caller tests, which may leave
 /// it stuck: nothing here waits for the daemon without a bound. Its pid and
 /// FUSE connection are recorded while it serves; a daemon that no longer
 /// answers status.json at the end is SIGKILLed (its mount then gives

@@ -1,7 +1,7 @@
 namespace LiveUpdateFs.Tests.Integration;
 
 /// <summary>
-/// issue 12 (3): a caller cannot stall the daemon through a FUSE mount whose
+/// A caller cannot stall the daemon through a FUSE mount whose
 /// server never answers (tests/c/hangfs). The daemon must neither fault in a
 /// page of such a mount (a struct placed in a mapping of its file) nor
 /// wait on it otherwise; docs/blocking.md.
@@ -28,7 +28,7 @@ public class HungMountTests
     public void Preserving_a_file_of_a_hung_mount_is_ENOENT_and_stalls_nobody() => RunAgainstHungMount("hung-file");
 
     [Test]
-    [Description("issue 12 (9): Linux reuses mount ids. A tmpfs file is preserved (the daemon learns its mount), the tmpfs is unmounted and hangfs (FOPEN_NOFLUSH, so only a stat or statfs could reach it) gets the same mount id: PRESERVE_FD of its file while hangfs is stuck is ENOENT at once. A daemon that cached mount id -> fstype took it for tmpfs and sent STATFS to the stuck server")]
+    [Description("Linux reuses mount ids. A tmpfs file is preserved (the daemon learns its mount), the tmpfs is unmounted and hangfs (FOPEN_NOFLUSH, so only a stat or statfs could reach it) gets the same mount id: PRESERVE_FD of its file while hangfs is stuck is ENOENT at once. A daemon that cached mount id -> fstype took it for tmpfs and sent STATFS to the stuck server")]
     public void A_reused_mount_id_is_not_taken_for_the_tmpfs_that_had_it()
     {
         using MountedEmulator emulator = MountedEmulator.Start();

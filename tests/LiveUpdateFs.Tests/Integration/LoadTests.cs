@@ -4,7 +4,7 @@ using System.Text.RegularExpressions;
 namespace LiveUpdateFs.Tests.Integration;
 
 /// <summary>
-/// Load across a live update (issue 6; docs/behaviour.md §3-§5, §7): tests/c/load_stages
+/// Load across a live update (docs/behaviour.md §3-§5, §7): tests/c/load_stages
 /// runs 16 concurrent clients (the short mode, 16 × 500 operations) and the
 /// upstream-scale shapes (2000 sessions; 500 files in one session) before and
 /// after `liveupdatefs reboot`, in place and durable. The before stages print

@@ -3,7 +3,7 @@ using System.Text.RegularExpressions;
 namespace LiveUpdateFs.Tests.Integration;
 
 /// <summary>
-/// Who may open the device (issue 6, security): root only by default, as the
+/// Who may open the device: root only by default, as the
 /// kernel's misc device; --device-mode/--device-group let one group in, never
 /// anyone else. The programs run as 65534 (nobody/nogroup) and 65533 through setpriv.
 /// </summary>
@@ -51,7 +51,7 @@ public sealed partial class NodeAccessTests
     }
 
     [Test]
-    [Description("issue 12, defect 6: with --device-mode 0640 a group member opens the device read-only, and CREATE_SESSION, PRESERVE_FD, RETRIEVE_SESSION, RETRIEVE_FD and FINISH work through that fd (the library opens the session node with the device fd's access mode); O_RDWR stays refused")]
+    [Description("with --device-mode 0640 a group member opens the device read-only, and CREATE_SESSION, PRESERVE_FD, RETRIEVE_SESSION, RETRIEVE_FD and FINISH work through that fd (the library opens the session node with the device fd's access mode); O_RDWR stays refused")]
     public void A_read_only_device_group_creates_preserves_and_retrieves()
     {
         using MountedEmulator emulator = MountedEmulator.Create();

@@ -2,7 +2,7 @@
 namespace LiveUpdateFs.Tests.Integration;
 
 /// <summary>
-/// Without root (issue 4): an ordinary user mounts through fusermount3, runs
+/// Without root: an ordinary user mounts through fusermount3, runs
 /// the live update as that user, and only that user's programs reach the node.
 /// Runs as user 65534 (nobody) through setpriv.
 /// </summary>

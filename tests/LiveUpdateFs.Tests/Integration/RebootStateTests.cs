@@ -4,7 +4,7 @@ using System.Text.Json;
 namespace LiveUpdateFs.Tests.Integration;
 
 /// <summary>
-/// The reboot as one state machine against real mounts (issue 11): reboots
+/// The reboot as one state machine against real mounts: reboots
 /// started together, a reboot client that dies or stays silent between
 /// FREEZE and RESTART, a creator that dies before it takes its session fd.
 /// tests/c/control_stages speaks the control requests by hand.
@@ -20,7 +20,7 @@ public sealed class RebootStateTests
     [TestCase(3, false)]
     [TestCase(2, true)]
     [TestCase(3, true)]
-    [Description("issue 11 (1): reboot commands of one boot started together (--expect-boot: a command that starts late is not a second live update), several rounds: exactly one reboots, the others are refused with a clear message, the store stays readable and every session comes back exactly once")]
+    [Description("reboot commands of one boot started together (--expect-boot: a command that starts late is not a second live update), several rounds: exactly one reboots, the others are refused with a clear message, the store stays readable and every session comes back exactly once")]
     public void Concurrent_reboots_give_one_reboot_and_every_session_once(int commands, bool durable)
     {
         using MountedEmulator emulator = MountedEmulator.Start(logLevel: "information");
@@ -49,7 +49,7 @@ public sealed class RebootStateTests
 
     [TestCase(false)]
     [TestCase(true)]
-    [Description("issue 11 (1): FREEZE, FREEZE, RESTART on the control node: the second is EBUSY, the store is untouched by it, the first reboot completes")]
+    [Description("FREEZE, FREEZE, RESTART on the control node: the second is EBUSY, the store is untouched by it, the first reboot completes")]
     public void Freeze_freeze_restart_reboots_once(bool durable)
     {
         using MountedEmulator emulator = MountedEmulator.Start();
@@ -67,7 +67,7 @@ public sealed class RebootStateTests
 
     [TestCase(false)]
     [TestCase(true)]
-    [Description("issue 11 (6): the reboot client killed between FREEZE and RESTART: held callers are released at once, nothing is lost, a retry succeeds")]
+    [Description("the reboot client killed between FREEZE and RESTART: held callers are released at once, nothing is lost, a retry succeeds")]
     public void A_reboot_client_killed_after_its_freeze_thaws_the_boot(bool durable)
     {
         using MountedEmulator emulator = MountedEmulator.Start();
@@ -91,7 +91,7 @@ public sealed class RebootStateTests
     }
 
     [Test]
-    [Description("issue 12 (3): progress text never blocks the FUSE thread. A durable FREEZE of a 65 MiB preserved memfd whose progress terminal (channel_fd) is a full pipe nobody reads: the FREEZE and another process's status.json read are answered at once; the text arrives once the pipe drains; the sender's exit thaws the boot")]
+    [Description("progress text never blocks the FUSE thread. A durable FREEZE of a 65 MiB preserved memfd whose progress terminal (channel_fd) is a full pipe nobody reads: the FREEZE and another process's status.json read are answered at once; the text arrives once the pipe drains; the sender's exit thaws the boot")]
     public void A_durable_freeze_whose_progress_pipe_is_full_stalls_nobody()
     {
         using MountedEmulator emulator = MountedEmulator.Start();
@@ -118,7 +118,7 @@ public sealed class RebootStateTests
     }
 
     [Test]
-    [Description("issue 11 (6): a reboot client that stays silent after its freeze: the freeze is called off at --freeze-timeout and held callers are served")]
+    [Description("a reboot client that stays silent after its freeze: the freeze is called off at --freeze-timeout and held callers are served")]
     public void A_silent_reboot_client_is_called_off_at_the_timeout()
     {
         using MountedEmulator emulator = MountedEmulator.Create();
@@ -142,7 +142,7 @@ public sealed class RebootStateTests
 
     [TestCase(false)]
     [TestCase(true)]
-    [Description("issue 11 (5): a creator killed between PREPARE and the open of its session node: its session is dropped at once and never handed over")]
+    [Description("a creator killed between PREPARE and the open of its session node: its session is dropped at once and never handed over")]
     public void A_session_whose_creator_died_before_taking_it_is_not_handed_over(bool durable)
     {
         using MountedEmulator emulator = MountedEmulator.Start();
@@ -160,7 +160,7 @@ public sealed class RebootStateTests
     }
 
     [Test]
-    [Description("issue 11 (7): a holder in another mount namespace, whose fds name the mount by another path, is found and ended by the reboot like any other")]
+    [Description("a holder in another mount namespace, whose fds name the mount by another path, is found and ended by the reboot like any other")]
     public void A_holder_in_another_mount_namespace_is_ended()
     {
         using MountedEmulator emulator = MountedEmulator.Start();
@@ -181,7 +181,7 @@ public sealed class RebootStateTests
     }
 
     [Test]
-    [Description("issue 11 (7): a holder that opened the device and then entered a new mount namespace (a sandboxed service) is found and ended by the reboot; its fd keeps the id of the mount it was opened on")]
+    [Description("a holder that opened the device and then entered a new mount namespace (a sandboxed service) is found and ended by the reboot; its fd keeps the id of the mount it was opened on")]
     public void A_holder_that_unshared_after_its_open_is_ended()
     {
         using MountedEmulator emulator = MountedEmulator.Start();
@@ -202,7 +202,7 @@ public sealed class RebootStateTests
     }
 
     [Test]
-    [Description("issue 11 (5), issue 12 (4): a requester's uncommitted fd hand-overs are capped at 64 (EMFILE at the reserve step), cost the daemon one pidfd in all, and are dropped (their sessions discarded) when the requester ends")]
+    [Description("a requester's uncommitted fd hand-overs are capped at 64 (EMFILE at the reserve step), cost the daemon one pidfd in all, and are dropped (their sessions discarded) when the requester ends")]
     public void Pending_hand_overs_are_capped_per_process_cost_one_pidfd_and_are_dropped_at_the_requesters_end()
     {
         const int Attempts = 200;

@@ -15,7 +15,7 @@ public sealed class RebootTests
 
     private static readonly string[] Durable = ["--durable"];
 
-    // Issue 13: the same stages as a -static build under `liveupdatefs run`, where only the
+    // the same stages as a -static build under `liveupdatefs run`, where only the
     // seccomp filter can hand out the session and memfd fds (and the holder a stage forks
     // inherits the filter), in both reboot modes.
     [TestCase(false, ClientMode.Preload)]
@@ -85,7 +85,7 @@ public sealed class RebootTests
     }
 
     [Test]
-    [Description("issue 11 (7), docs/behaviour.md §4.4, §8.6: an in-place RETRIEVE_FD that fails releases its kept memfd at once (FINISH has nothing more to do for it); the daemon keeps no memfd after the sessions are finished")]
+    [Description("docs/behaviour.md §4.4, §8.6: an in-place RETRIEVE_FD that fails releases its kept memfd at once (FINISH has nothing more to do for it); the daemon keeps no memfd after the sessions are finished")]
     public void A_failed_in_place_retrieve_releases_its_kept_memfd()
     {
         using MountedEmulator emulator = MountedEmulator.Start(environment: new Dictionary<string, string?> { ["LIVEUPDATEFS_FAULT_NEXT"] = "fail@retrieve-fd" });

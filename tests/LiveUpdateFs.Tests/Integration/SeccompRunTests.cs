@@ -4,7 +4,7 @@ using System.Text.RegularExpressions;
 namespace LiveUpdateFs.Tests.Integration;
 
 /// <summary>
-/// Issue 13: `liveupdatefs run`'s seccomp user-notification filter, through
+/// `liveupdatefs run`'s seccomp user-notification filter, through
 /// tests/c/trap_stages (dynamic and -static builds). The C suite under `run`
 /// (CConformanceTests) checks the uAPI answers; these check what only the
 /// filter can get wrong: a whole process tree served, fds leaving the tree,
@@ -28,7 +28,7 @@ public sealed partial class SeccompRunTests
 
     [TestCase(ClientMode.Seccomp)]
     [TestCase(ClientMode.SeccompStatic)]
-    [Description("issue 13: a program under run forks and execs itself (two levels, three at once on one device fd) and forks without exec; every process gets real session fds: lowest free number, FD_CLOEXEC (closed by the next exec), GET_NAME")]
+    [Description("a program under run forks and execs itself (two levels, three at once on one device fd) and forks without exec; every process gets real session fds: lowest free number, FD_CLOEXEC (closed by the next exec), GET_NAME")]
     public void Every_process_of_the_tree_gets_real_session_fds(ClientMode mode)
     {
         using MountedEmulator emulator = MountedEmulator.Start();
@@ -37,7 +37,7 @@ public sealed partial class SeccompRunTests
 
     [TestCase(ClientMode.Seccomp)]
     [TestCase(ClientMode.SeccompStatic)]
-    [Description("issue 13, docs/behaviour.md §5.4: a session fd made under run passes over a unix socket (SCM_RIGHTS) to a process outside the run tree, which uses it: GET_NAME, PRESERVE_FD")]
+    [Description("docs/behaviour.md §5.4: a session fd made under run passes over a unix socket (SCM_RIGHTS) to a process outside the run tree, which uses it: GET_NAME, PRESERVE_FD")]
     public void Session_fd_leaves_the_run_tree(ClientMode mode)
     {
         using MountedEmulator emulator = MountedEmulator.Start();
@@ -54,7 +54,7 @@ public sealed partial class SeccompRunTests
 
     [TestCase(ClientMode.Seccomp)]
     [TestCase(ClientMode.SeccompStatic)]
-    [Description("issue 13: a caller SIGKILLed inside a CREATE_SESSION notification (the daemon held in its test pause before installing the fd) leaves no session; the daemon serves the next run and the name can be created again")]
+    [Description("a caller SIGKILLed inside a CREATE_SESSION notification (the daemon held in its test pause before installing the fd) leaves no session; the daemon serves the next run and the name can be created again")]
     public void Caller_killed_inside_a_notification_leaves_nothing(ClientMode mode)
     {
         using MountedEmulator emulator = MountedEmulator.Start(environment: new Dictionary<string, string?> { ["LIVEUPDATEFS_TEST_TRAP_PAUSE_MS"] = "3000" });
@@ -82,7 +82,7 @@ public sealed partial class SeccompRunTests
     [TestCase(ClientMode.Seccomp, false)]
     [TestCase(ClientMode.SeccompStatic, false)]
     [TestCase(ClientMode.SeccompStatic, true)]
-    [Description("issue 13, docs/behaviour.md §4.2, §4.4, §4.1: after a reboot, with RLIMIT_NOFILE leaving exactly one free slot RETRIEVE_SESSION, RETRIEVE_FD and CREATE_SESSION succeed in that slot; with none they fail with EMFILE before the request runs (an unknown name or token too) and the session or file stays retrievable")]
+    [Description("docs/behaviour.md §4.2, §4.4, §4.1: after a reboot, with RLIMIT_NOFILE leaving exactly one free slot RETRIEVE_SESSION, RETRIEVE_FD and CREATE_SESSION succeed in that slot; with none they fail with EMFILE before the request runs (an unknown name or token too) and the session or file stays retrievable")]
     public void One_free_fd_slot_is_enough_and_none_is_EMFILE(ClientMode mode, bool durable)
     {
         using MountedEmulator emulator = MountedEmulator.Start();
@@ -104,7 +104,7 @@ public sealed partial class SeccompRunTests
     }
 
     [Test]
-    [Description("issue 13 (review): a trapped RETRIEVE_FD that needs both slow steps, a 2 MiB zero-tail scan and the restore of a 4 MiB memfd from the store after a durable reboot, is answered (both run off the listener thread while the call is held; it once failed with EIO)")]
+    [Description("a trapped RETRIEVE_FD that needs both slow steps, a 2 MiB zero-tail scan and the restore of a 4 MiB memfd from the store after a durable reboot, is answered (both run off the listener thread while the call is held; it once failed with EIO)")]
     public void A_call_needing_a_tail_scan_and_a_restore_is_served()
     {
         using MountedEmulator emulator = MountedEmulator.Start();
@@ -127,7 +127,7 @@ public sealed partial class SeccompRunTests
 
     [TestCase(ClientMode.Seccomp)]
     [TestCase(ClientMode.SeccompStatic)]
-    [Description("issue 13: every request through syscall(SYS_ioctl, ...) (no libc ioctl wrapper), under run")]
+    [Description("every request through syscall(SYS_ioctl, ...) (no libc ioctl wrapper), under run")]
     public void Raw_syscall_client_is_served(ClientMode mode)
     {
         using MountedEmulator emulator = MountedEmulator.Start();
@@ -135,7 +135,7 @@ public sealed partial class SeccompRunTests
     }
 
     [Test]
-    [Description("issue 13: 0xBA00, 0xBA01, 0xBA41 on files that are not the emulator's (/dev/null, a pipe, a regular file, a socket, status.json, a closed fd, -1) and FIONREAD/ftruncate/fallocate on other files get the same answer under run (dynamic, static) as outside it, the struct untouched, no fd installed")]
+    [Description("0xBA00, 0xBA01, 0xBA41 on files that are not the emulator's (/dev/null, a pipe, a regular file, a socket, status.json, a closed fd, -1) and FIONREAD/ftruncate/fallocate on other files get the same answer under run (dynamic, static) as outside it, the struct untouched, no fd installed")]
     public void Requests_on_other_files_get_the_kernels_answer()
     {
         using MountedEmulator emulator = MountedEmulator.Start();
@@ -155,7 +155,7 @@ public sealed partial class SeccompRunTests
 
     [TestCase(ClientMode.Seccomp)]
     [TestCase(ClientMode.SeccompStatic)]
-    [Description("issue 13, docs/behaviour.md §2.1, §2.2, §8.2: under run FIONREAD on the device and on a session fd is EINVAL and ftruncate/fallocate of a preserved memfd EPERM (also through another open file, in a child, never on an ordinary memfd, no more after the session's close); with --only-fd-requests the VFS answers FIONREAD (0) and ftruncate is the real call")]
+    [Description("docs/behaviour.md §2.1, §2.2, §8.2: under run FIONREAD on the device and on a session fd is EINVAL and ftruncate/fallocate of a preserved memfd EPERM (also through another open file, in a child, never on an ordinary memfd, no more after the session's close); with --only-fd-requests the VFS answers FIONREAD (0) and ftruncate is the real call")]
     public void Fidelity_calls_follow_the_kernel_unless_only_fd_requests(ClientMode mode)
     {
         using MountedEmulator emulator = MountedEmulator.Start();
@@ -167,7 +167,7 @@ public sealed partial class SeccompRunTests
 
     [TestCase(ClientMode.Seccomp)]
     [TestCase(ClientMode.SeccompStatic)]
-    [Description("issue 13: `run` inside a run tree for the same mount just execs (same pid), and the program is served")]
+    [Description("`run` inside a run tree for the same mount just execs (same pid), and the program is served")]
     public void Nested_run_for_the_same_mount_execs_in_place(ClientMode mode)
     {
         using MountedEmulator emulator = MountedEmulator.Start();
@@ -182,7 +182,7 @@ public sealed partial class SeccompRunTests
     }
 
     [Test]
-    [Description("issue 13: LIVEUPDATEFS_SECCOMP alone does not make a process part of a run tree (an exported variable, an environment copied into a process outside the tree): run outside a tree still installs the filter, and the program is served")]
+    [Description("LIVEUPDATEFS_SECCOMP alone does not make a process part of a run tree (an exported variable, an environment copied into a process outside the tree): run outside a tree still installs the filter, and the program is served")]
     public void Run_outside_a_tree_installs_the_filter_despite_a_stale_variable()
     {
         using MountedEmulator emulator = MountedEmulator.Start();
@@ -194,7 +194,7 @@ public sealed partial class SeccompRunTests
     }
 
     [Test]
-    [Description("issue 13: `run --preload` is the library mechanism, exec'd in place, without a filter")]
+    [Description("`run --preload` is the library mechanism, exec'd in place, without a filter")]
     public void Run_preload_execs_with_the_library()
     {
         using MountedEmulator emulator = MountedEmulator.Start();
@@ -209,7 +209,7 @@ public sealed partial class SeccompRunTests
     }
 
     [Test]
-    [Description("issue 13: `run` refuses at once with exit 2 and a message when no daemon serves the mountpoint (an empty directory, a missing one) or when the process is already under another mount's listener (naming --preload); a missing program is 127")]
+    [Description("`run` refuses at once with exit 2 and a message when no daemon serves the mountpoint (an empty directory, a missing one) or when the process is already under another mount's listener (naming --preload); a missing program is 127")]
     public void Run_refuses_clearly_when_it_cannot_serve()
     {
         using MountedEmulator emulator = MountedEmulator.Start();
@@ -250,7 +250,7 @@ public sealed partial class SeccompRunTests
 
     [TestCase(false)]
     [TestCase(true)]
-    [Description("issue 13: a run tree whose program holds no emulator fd outlives `reboot --keep-processes` and is served by the next boot (the listener is kept across the daemon's exec): RETRIEVE_SESSION, RETRIEVE_FD, CREATE_SESSION, also in a child forked after the reboot")]
+    [Description("a run tree whose program holds no emulator fd outlives `reboot --keep-processes` and is served by the next boot (the listener is kept across the daemon's exec): RETRIEVE_SESSION, RETRIEVE_FD, CREATE_SESSION, also in a child forked after the reboot")]
     public void Run_tree_is_served_across_a_reboot(bool durable)
     {
         using MountedEmulator emulator = MountedEmulator.Start();
@@ -276,7 +276,7 @@ public sealed partial class SeccompRunTests
 
     [TestCase(false)]
     [TestCase(true)]
-    [Description("issue 13 (\"every other syscall is untouched\"): once the daemon that served a run tree is gone (unmount, or killed), the calls the filter traps on files that are not the emulator's (ftruncate/fallocate of an ordinary memfd, FIONREAD on a pipe, 0xBA00 on /dev/null) are still the kernel's own, not ENOSYS; and the next daemon mounted there serves the tree again (the keeper hands it the listener)")]
+    [Description("every other syscall is untouched: once the daemon that served a run tree is gone (unmount, or killed), the calls the filter traps on files that are not the emulator's (ftruncate/fallocate of an ordinary memfd, FIONREAD on a pipe, 0xBA00 on /dev/null) are still the kernel's own, not ENOSYS; and the next daemon mounted there serves the tree again (the keeper hands it the listener)")]
     public void Calls_on_other_files_stay_the_kernels_when_the_daemon_is_gone(bool killed)
     {
         using MountedEmulator emulator = MountedEmulator.Start();
@@ -306,7 +306,7 @@ public sealed partial class SeccompRunTests
         System.Text.RegularExpressions.Regex.Count(emulator.LogTail(400), "Serving the seccomp listener");
 
     [Test]
-    [Description("issue 13, docs/behaviour.md §7: a trapped CREATE_SESSION that comes while the boot is frozen waits, and is served as if nothing happened once the freeze is called off (its reboot client died)")]
+    [Description("docs/behaviour.md §7: a trapped CREATE_SESSION that comes while the boot is frozen waits, and is served as if nothing happened once the freeze is called off (its reboot client died)")]
     public void Trapped_call_held_by_a_freeze_is_served_when_it_is_called_off()
     {
         using MountedEmulator emulator = MountedEmulator.Start();

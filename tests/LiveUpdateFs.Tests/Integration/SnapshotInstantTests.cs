@@ -3,7 +3,7 @@ using System.Text.RegularExpressions;
 namespace LiveUpdateFs.Tests.Integration;
 
 /// <summary>
-/// Issue 11, defects 2 and 3: a durable freeze is one instant, as the kernel's
+/// a durable freeze is one instant, as the kernel's
 /// handover of the pages themselves is (docs/behaviour.md §7, §8.2), and it never moves a
 /// process's file position. tests/c/snapshot_stages leaves a writer (an
 /// emulator fd holder stamping pass counters with pwrite), a mapper (no fd,

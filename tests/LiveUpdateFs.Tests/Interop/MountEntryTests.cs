@@ -2,7 +2,7 @@ using LiveUpdateFs.Interop;
 
 namespace LiveUpdateFs.Tests.Interop;
 
-/// <summary>Issue 12 (7): the control commands trust a mountpoint by its
+/// <summary>The control commands trust a mountpoint by its
 /// mountinfo line: type, owner (FUSE user_id=) and connection.</summary>
 public sealed class MountEntryTests
 {

@@ -3,7 +3,7 @@ using LiveUpdateFs.Interop;
 
 namespace LiveUpdateFs.Tests.Interop;
 
-/// <summary>Issue 6, security: a pinned requester is recognised only while it
+/// <summary>A pinned requester is recognised only while it
 /// runs; once it exited, its pid names nobody the daemon will serve.</summary>
 [System.Runtime.Versioning.SupportedOSPlatform("linux")]
 public sealed class ProcessPinTests

@@ -5,7 +5,7 @@ using LiveUpdateFs.Uapi;
 
 namespace LiveUpdateFs.Tests.Interop;
 
-/// <summary>Issue 13: the pieces of the seccomp path that ask the kernel
+/// <summary>The pieces of the seccomp path that ask the kernel
 /// about another process (docs/seccomp.md).</summary>
 [System.Runtime.Versioning.SupportedOSPlatform("linux")]
 public sealed class SeccompInteropTests

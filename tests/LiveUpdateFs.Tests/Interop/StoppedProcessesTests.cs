@@ -4,7 +4,7 @@ using LiveUpdateFs.Uapi;
 
 namespace LiveUpdateFs.Tests.Interop;
 
-/// <summary>Issue 11: the stop that makes a durable snapshot one instant.
+/// <summary>The stop that makes a durable snapshot one instant.
 /// Processes stopped here are continued here; one stopped by someone else
 /// stays stopped.</summary>
 [System.Runtime.Versioning.SupportedOSPlatform("linux")]
