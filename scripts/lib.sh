@@ -11,7 +11,7 @@
 #                                   temporary folders and mounts, undone by one EXIT trap
 #                                   (also after a failure or Ctrl-C)
 
-lufs_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+lufs_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
 cd "$lufs_root" || exit 1
 lufs_script=${0##*/}
 lufs_cli=$lufs_root/artifacts/bin/liveupdatefs
@@ -74,7 +74,7 @@ lufs_wait() {
 # lufs_wait_daemon MOUNTDIR [SECONDS]: until a daemon serves MOUNTDIR (10 s at
 # most), then checks its status.json.
 lufs_wait_daemon() {
-  lufs_wait "${2:-10}" test -e "$1/status.json" ||
+  lufs_wait "${2:-10}" timeout 2 test -e "$1/status.json" ||
     { echo "$lufs_script: no daemon serves $1 after ${2:-10} s" >&2; return 1; }
   lufs_status "$1" >/dev/null
 }

@@ -8,7 +8,8 @@ namespace LiveUpdateFs.Host;
 /// a mountpoint that still holds one.</summary>
 public static class LazyUnmount
 {
-    private const string FuserMount = "/usr/bin/fusermount3";
+    /// <summary>How a user who is not root mounts and unmounts FUSE.</summary>
+    public const string FuserMount = "/usr/bin/fusermount3";
 
     /// <summary>umount2 MNT_DETACH as root, `fusermount3 -u -z` for the user who mounted it.</summary>
     public static Errno Detach(string mountpoint)

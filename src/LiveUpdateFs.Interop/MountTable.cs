@@ -23,6 +23,9 @@ public static class MountTable
         .Where(e => path == e.Point || path.StartsWith(e.Point == "/" ? "/" : e.Point + "/", StringComparison.Ordinal))
         .OrderBy(e => e.Point.Length).LastOrDefault();
 
+    /// <summary>The mounts of type <paramref name="fsType"/> in this process's namespace.</summary>
+    public static List<MountEntry> OfType(string fsType) => [.. Entries("self").Where(e => e.FsType == fsType)];
+
     /// <summary>The device ("MAJ:MIN") of the mount at <paramref name="mountpoint"/>
     /// in this process's namespace, or null. A FUSE mount's device is its
     /// connection: every copy of the mount, in any mount namespace, shows it.</summary>

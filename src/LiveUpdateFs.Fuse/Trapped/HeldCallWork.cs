@@ -1,3 +1,5 @@
+using System.Runtime.ExceptionServices;
+
 namespace LiveUpdateFs.Fuse.Trapped;
 
 /// <summary>
@@ -51,11 +53,15 @@ internal sealed class HeldCallWork
     /// finished while the dispatch was looking (it saw the file unprepared)
     /// is not an error: another round starts, which finds the file prepared
     /// and returns at once, and the retry after it proceeds.
+    /// A restore that failed throws its exception here.
     /// </summary>
     public RestoreTurn Restore(ulong callId, Action restore)
     {
         if (_work.TryGetValue((callId, "restore"), out Task? running) && !running.IsCompleted)
             return RestoreTurn.Held;
+        // A failed restore is the call's answer (EIO, logged with its cause by TrapListeners), not a reason to copy again.
+        if (running is { IsFaulted: true })
+            ExceptionDispatchInfo.Throw(running.Exception!.InnerException!);
         int rounds = _restoreRounds.GetValueOrDefault(callId);
         if (rounds == MaxRestoreRounds)
             return RestoreTurn.Exhausted;

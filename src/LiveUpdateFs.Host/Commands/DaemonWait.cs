@@ -10,7 +10,7 @@ namespace LiveUpdateFs.Host.Commands;
 /// </summary>
 public static class DaemonWait
 {
-    private static readonly TimeSpan Interval = TimeSpan.FromMilliseconds(5);
+    private static readonly TimeSpan Interval = TimeSpan.FromMilliseconds(2); // a reboot's blackout is measured to the look that sees the next boot
 
     /// <summary>True once <paramref name="done"/> holds for a look; false when
     /// <paramref name="bound"/> passed or <paramref name="giveUp"/> held first.

@@ -9,7 +9,6 @@ namespace LiveUpdateFs.Host.Commands;
 /// starts a detached daemon and returns once its node is usable.</summary>
 public sealed class MountCommand(MountOptions options)
 {
-    private const string FuserMount = "/usr/bin/fusermount3";
 
     private static readonly TimeSpan StartTimeout = TimeSpan.FromSeconds(20);
 
@@ -31,8 +30,8 @@ public sealed class MountCommand(MountOptions options)
             problem = "/dev/fuse is missing: load the fuse module (modprobe fuse), or in Docker pass --device /dev/fuse --cap-add SYS_ADMIN";
         else if (CallerAccess.ProblemOnSelf() is { } refused)
             problem = $"the daemon cannot reach its callers' memory and fds ({refused}): in Docker add --cap-add SYS_PTRACE (its default seccomp profile allows process_vm_readv and pidfd_getfd only then)";
-        else if (!CurrentUser.IsRoot && !File.Exists(FuserMount))
-            problem = $"without root the mount goes through {FuserMount}, which is missing: install the fuse3 package, or run as root";
+        else if (!CurrentUser.IsRoot && !File.Exists(LazyUnmount.FuserMount))
+            problem = $"without root the mount goes through {LazyUnmount.FuserMount}, which is missing: install the fuse3 package, or run as root";
         else if (DaemonMount.At(options.Mountpoint) is { State: DaemonMountState.Serving or DaemonMountState.NotAnswering } existing)
             problem = existing.Serving
                 ? $"a LiveUpdateFs daemon already serves {options.Mountpoint}; stop it with: liveupdatefs unmount --mountpoint {options.Mountpoint}"

@@ -66,4 +66,35 @@ public sealed class HeldCallWorkTests
         Assert.That(AskUntil(work, 7, Restore, () => false), Is.EqualTo(HeldCallWork.RestoreTurn.Exhausted));
         Assert.That(Volatile.Read(ref rounds), Is.EqualTo(2 * HeldCallWork.MaxRestoreRounds));
     }
+
+    [Test]
+    [Description("A restore that failed is thrown to the listener thread (logged with its exception, the call answered EIO), not silently run again")]
+    public void A_failed_restore_is_thrown_not_run_again()
+    {
+        var work = new HeldCallWork();
+        int rounds = 0;
+        void Restore()
+        {
+            Interlocked.Increment(ref rounds);
+            throw new InvalidDataException("store damaged");
+        }
+
+        Assert.That(work.Restore(7, Restore), Is.EqualTo(HeldCallWork.RestoreTurn.Held));
+        var deadline = DateTime.UtcNow + Bound;
+        Exception? thrown = null;
+        while (thrown is null && DateTime.UtcNow < deadline)
+        {
+            try
+            {
+                work.Restore(7, Restore);
+                Thread.Sleep(1);
+            }
+            catch (InvalidDataException ex)
+            {
+                thrown = ex;
+            }
+        }
+        Assert.That(thrown?.Message, Is.EqualTo("store damaged"));
+        Assert.That(Volatile.Read(ref rounds), Is.EqualTo(1), "no second round after a failure");
+    }
 }

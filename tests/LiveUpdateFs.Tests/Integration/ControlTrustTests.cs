@@ -114,7 +114,7 @@ public sealed partial class ControlTrustTests
     }
 
     [Test]
-    [Description("a daemon that does not answer (SIGSTOP): status, unmount and reboot give up within a bound and say what to do")]
+    [Description("a daemon that does not answer (SIGSTOP): status, unmount, reboot and run give up within a bound and say what to do")]
     public void A_stopped_daemon_makes_the_commands_fail_within_a_bound_and_say_what_to_do()
     {
         using MountedEmulator emulator = MountedEmulator.Start();
@@ -134,6 +134,16 @@ public sealed partial class ControlTrustTests
                 Assert.That(clock.Elapsed, Is.LessThan(TimeSpan.FromSeconds(15)), result.Output);
                 Assert.That(MountedEmulator.IsAlive(pid), Is.True, $"{command} signalled nothing\n{result.Output}");
             }
+            // run without --mountpoint finds the mount from the device path without looking the node up (a LOOKUP the stopped daemon never answers).
+            string link = Path.Combine(emulator.Directory, "dev-liveupdate");
+            File.CreateSymbolicLink(link, emulator.Device);
+            var runClock = Stopwatch.StartNew();
+            ProcessResult run = ProcessRunner.Run(Repository.Daemon, ["run", "--", "/bin/true"],
+                new Dictionary<string, string?> { ["LIVEUPDATE_DEVICE"] = link, ["LUO_DEVICE"] = null }, CommandBound);
+            Assert.That(run.TimedOut, Is.False, $"run returned within {CommandBound.TotalSeconds} s");
+            Assert.That(run.ExitCode, Is.EqualTo(2), run.Output);
+            Assert.That(run.Output, Does.Contain("does not answer").And.Contain($"kill -9 {pid}"), run.Output);
+            Assert.That(runClock.Elapsed, Is.LessThan(TimeSpan.FromSeconds(15)), run.Output);
         }
         finally
         {
