@@ -79,22 +79,8 @@ public sealed class HeldCallWorkTests
             throw new InvalidDataException("store damaged");
         }
 
-        Assert.That(work.Restore(7, Restore), Is.EqualTo(HeldCallWork.RestoreTurn.Held));
-        var deadline = DateTime.UtcNow + Bound;
-        Exception? thrown = null;
-        while (thrown is null && DateTime.UtcNow < deadline)
-        {
-            try
-            {
-                work.Restore(7, Restore);
-                Thread.Sleep(1);
-            }
-            catch (InvalidDataException ex)
-            {
-                thrown = ex;
-            }
-        }
-        Assert.That(thrown?.Message, Is.EqualTo("store damaged"));
+        var thrown = Assert.Throws<InvalidDataException>(() => AskUntil(work, 7, Restore, () => false));
+        Assert.That(thrown!.Message, Is.EqualTo("store damaged"));
         Assert.That(Volatile.Read(ref rounds), Is.EqualTo(1), "no second round after a failure");
     }
 }
