@@ -13,9 +13,11 @@ namespace LiveUpdateFs.Interop;
 /// link names a memfd or a deleted file, the only shapes a preserved file can
 /// have); a mapping by the device and inode numbers of its maps line.
 /// </summary>
-public sealed class MemfdUsers
+public sealed unsafe class MemfdUsers
 {
     private const string Deleted = " (deleted)";
+    private const uint StatxInode = 0x100;
+    private const uint StatxMountId = 0x1000;
 
     private readonly HashSet<(int MountId, ulong Inode)> _open;
     private readonly HashSet<(uint Major, uint Minor, ulong Inode)> _mapped;
@@ -27,20 +29,24 @@ public sealed class MemfdUsers
     }
 
     /// <summary>The users of <paramref name="memfds"/> (the daemon's own fds of
-    /// them: fstat for device and inode, this process's fdinfo for the mount id).</summary>
+    /// them: one statx each gives the mount id, device and inode, the same
+    /// numbers fdinfo and maps show; a durable freeze of thousands of memfds
+    /// asks this once per memfd).</summary>
     public static (Errno Error, MemfdUsers? Users) Of(IEnumerable<SafeFd> memfds)
     {
         var open = new HashSet<(int, ulong)>();
         var mapped = new HashSet<(uint, uint, ulong)>();
+        byte* statx = stackalloc byte[256];
         foreach (SafeFd memfd in memfds)
         {
-            var (error, stat) = MemfdOps.Stat(memfd);
-            if (error.IsError)
-                return (error, null);
-            if (FdInfoIdentity($"/proc/self/fdinfo/{memfd.Fd}") is not { } identity)
+            if (Libc.Statx(memfd, "", Libc.AT_EMPTY_PATH | Libc.AT_STATX_DONT_SYNC, StatxInode | StatxMountId, statx) < 0)
+                return (Libc.LastErrno, null);
+            // struct statx: stx_mask at 0, stx_ino at 32, stx_dev_major/minor at 136/140, stx_mnt_id at 144.
+            if ((*(uint*)statx & StatxMountId) == 0)
                 return (Errno.EIO, null);
-            open.Add(identity);
-            mapped.Add((DeviceMajor(stat.Dev), DeviceMinor(stat.Dev), stat.Ino));
+            ulong inode = *(ulong*)(statx + 32);
+            open.Add(((int)*(ulong*)(statx + 144), inode));
+            mapped.Add((*(uint*)(statx + 136), *(uint*)(statx + 140), inode));
         }
         return (Errno.None, new MemfdUsers(open, mapped));
     }
@@ -118,9 +124,4 @@ public sealed class MemfdUsers
         }
         return mountId is { } id && inode is { } ino ? (id, ino) : null;
     }
-
-    // glibc's dev_t (what fstat returns): major in bits 8-19 and 32-43, minor in 0-7 and 20-31.
-    private static uint DeviceMajor(ulong dev) => (uint)(((dev >> 8) & 0xfff) | ((dev >> 32) & ~0xfffUL));
-
-    private static uint DeviceMinor(ulong dev) => (uint)((dev & 0xff) | ((dev >> 12) & ~0xffUL));
 }

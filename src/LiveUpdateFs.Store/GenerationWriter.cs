@@ -16,7 +16,7 @@ public sealed class GenerationWriter : IDisposable
     private readonly string _directory;
     private readonly ulong _generation;
     private readonly List<(byte[] Name, List<StoredFile> Files)> _sessions = [];
-    private readonly SparseContent _content = new();
+    private ContentPack? _pack;
     private readonly IStoreCheckpoints _checkpoints;
     private readonly List<KeptDescriptor> _kept = [];
     private int _fileCount;
@@ -43,8 +43,8 @@ public sealed class GenerationWriter : IDisposable
 
     /// <summary>
     /// Records a memfd of the current session: its data (the first
-    /// <see cref="FileShape.Size"/> bytes) copied sparse-aware into a content
-    /// file and fsynced. <paramref name="shape"/> is what was recorded at
+    /// <see cref="FileShape.Size"/> bytes) appended sparse-aware to the
+    /// generation's pack, which <see cref="Prepare"/> makes durable. <paramref name="shape"/> is what was recorded at
     /// preserve; null reads size and seals from <paramref name="memfd"/> now.
     /// <paramref name="progress"/> hears the bytes copied so far. An error
     /// here also makes <see cref="Commit"/> fail, so a partial image is never
@@ -100,9 +100,10 @@ public sealed class GenerationWriter : IDisposable
     }
 
     /// <summary>
-    /// Everything of the commit but the pointer switch: the manifest (and for
-    /// kept files their list) written and fsynced, the generation directory
-    /// and the store fsynced. Still invisible to the next boot.
+    /// Everything of the commit but the pointer switch: the pack written out
+    /// and fsynced (one fsync for all the data), the manifest (and for kept
+    /// files their list) written and fsynced, the generation directory and
+    /// the store fsynced. Still invisible to the next boot.
     /// </summary>
     public Errno Prepare()
     {
@@ -111,12 +112,15 @@ public sealed class GenerationWriter : IDisposable
             return _firstError;
         if (_kept.Count > 0 && _kept.Count != _fileCount)
             throw new InvalidOperationException("a generation holds either kept files or copied ones");
+        Errno error = _pack is null ? Errno.None : Step(StoreStep.ContentFsync, _pack.Sync);
+        _pack?.Dispose();
+        _pack = null;
         var sessions = _sessions.Select(s => new StoredSession(s.Name, s.Files)).ToList();
         string manifest = Path.Combine(_directory, StoreLayout.Manifest);
-        Errno error = Step(StoreStep.ManifestWrite, () => WriteDurably(manifest, ManifestCodec.Encode(_generation, sessions)));
+        error = error.IsError ? error : Step(StoreStep.ManifestWrite, () => WriteDurably(manifest, ManifestCodec.Encode(_generation, sessions)));
         if (!error.IsError && _kept.Count > 0)
             error = WriteDurably(Path.Combine(_directory, StoreLayout.Kept), KeptCodec.Encode(KeptKey, _kept));
-        // The entries of the content files and the manifest, then the generation directory's own.
+        // The entries of the pack and the manifest, then the generation directory's own.
         error = error.IsError ? error : Step(StoreStep.GenerationFsync, () => FileOps.FsyncDirectory(_directory));
         error = error.IsError ? error : Step(StoreStep.StoreFsync, () => FileOps.FsyncDirectory(_store));
         if (error.IsError)
@@ -157,6 +161,8 @@ public sealed class GenerationWriter : IDisposable
         if (_finished)
             return;
         _finished = true;
+        _pack?.Dispose();
+        _pack = null;
         try
         {
             if (Directory.Exists(_directory))
@@ -180,21 +186,19 @@ public sealed class GenerationWriter : IDisposable
             return error;
         if (_checkpoints.Reach(StoreStep.ContentWrite) is { IsError: true } refused)
             return refused;
-        string contentPath = Path.Combine(_directory, StoreLayout.ContentName(_fileCount++));
-        var (createError, content) = FileOps.CreateExclusive(contentPath);
-        if (createError.IsError)
-            return createError;
-        using (content)
+        if (_pack is null)
         {
-            var (saveError, runs, checksum) = _content.Save(memfd, shape.Size, content!, progress);
-            if (saveError.IsError)
-                return saveError;
-            // fsync per file rather than at commit: same durability, no fds held open.
-            if (Step(StoreStep.ContentFsync, () => FileOps.Fsync(content!)) is { IsError: true } syncError)
-                return syncError;
-            _sessions[^1].Files.Add(new StoredFile(token, compatible, shape.Size, position, shape.Seals, runs, checksum, contentPath));
-            return Errno.None;
+            (error, _pack) = ContentPack.Create(Path.Combine(_directory, StoreLayout.Pack));
+            if (error.IsError)
+                return error;
         }
+        long offset = _pack!.Length;
+        var (saveError, runs, checksum) = SparseContent.Save(memfd, shape.Size, _pack, progress);
+        if (saveError.IsError)
+            return saveError;
+        _fileCount++;
+        _sessions[^1].Files.Add(new StoredFile(token, compatible, shape.Size, position, shape.Seals, runs, checksum, _pack.Path, offset));
+        return Errno.None;
     }
 
     private static (Errno, FileShape) ReadShape(SafeFd memfd)

@@ -9,19 +9,25 @@ namespace LiveUpdateFs.Store;
 /// The manifest of a generation, a small little-endian binary format (no
 /// reflection, so AOT-safe), sealed by an XxHash3 of everything before it:
 /// <code>
-/// "LUFSMAN1" u64 generation u32 sessionCount
+/// "LUFSMAN2" u64 generation u32 sessionCount
 ///   session: u32 nameLength, name bytes, u32 fileCount
 ///     file: u64 token, u32 compatibleLength, compatible (UTF-8), i64 size,
 ///           i64 position, i32 seals, u32 runCount, runs (i64 offset, i64 length)*,
 ///           u64 checksum of the data
 /// u64 XxHash3 of all bytes above
 /// </code>
-/// File i of the generation (counting across sessions) keeps its data in
-/// <see cref="StoreLayout.ContentName"/>(i).
+/// The data of every file lies in the generation's pack
+/// (<see cref="StoreLayout.Pack"/>), file after file in manifest order
+/// (counting across sessions), each file's runs back to back: a file's
+/// offset there is the sum of the data bytes of the files before it.
+/// "LUFSMAN1" (the same records, written before the pack) keeps file i's
+/// data in <see cref="StoreLayout.ContentName"/>(i); it is still read, so
+/// that an upgrade between a reboot and the next start loses nothing.
 /// </summary>
 internal static class ManifestCodec
 {
-    private static ReadOnlySpan<byte> Magic => "LUFSMAN1"u8;
+    private static ReadOnlySpan<byte> Magic => "LUFSMAN2"u8;
+    private static ReadOnlySpan<byte> MagicOfFilePerMemfd => "LUFSMAN1"u8;
 
     // Bounds that only a damaged manifest exceeds; they keep a bad length from
     // allocating gigabytes before the check fails.
@@ -74,20 +80,30 @@ internal static class ManifestCodec
         if (XxHash3.HashToUInt64(body) != BinaryPrimitives.ReadUInt64LittleEndian(bytes[^8..]))
             throw new StoreCorruptException(path, "its checksum does not match its contents");
         var reader = new Reader(body, path);
-        if (!reader.Bytes(Magic.Length).SequenceEqual(Magic))
+        var magic = reader.Bytes(Magic.Length);
+        bool packed = magic.SequenceEqual(Magic);
+        if (!packed && !magic.SequenceEqual(MagicOfFilePerMemfd))
             throw new StoreCorruptException(path, "it is not a LiveUpdateFs manifest (bad magic)");
         ulong generation = reader.U64();
         if (generation != expectedGeneration)
             throw new StoreCorruptException(path, $"it records generation {generation}, its directory says {expectedGeneration}");
         string directory = Path.GetDirectoryName(path)!;
+        string pack = Path.Combine(directory, StoreLayout.Pack);
         int ordinal = 0;
+        long offset = 0;
         var sessions = new List<StoredSession>();
         for (int s = reader.Count(); s > 0; s--)
         {
             byte[] name = reader.Bytes(reader.Length(MaxNameLength)).ToArray();
             var files = new List<StoredFile>();
             for (int f = reader.Count(); f > 0; f--)
-                files.Add(ReadFile(ref reader, Path.Combine(directory, StoreLayout.ContentName(ordinal++))));
+            {
+                StoredFile file = packed
+                    ? ReadFile(ref reader, pack, offset)
+                    : ReadFile(ref reader, Path.Combine(directory, StoreLayout.ContentName(ordinal++)), 0);
+                offset += file.DataBytes;
+                files.Add(file);
+            }
             sessions.Add(new StoredSession(name, files));
         }
         if (!reader.AtEnd)
@@ -95,7 +111,7 @@ internal static class ManifestCodec
         return sessions;
     }
 
-    private static StoredFile ReadFile(ref Reader reader, string contentPath)
+    private static StoredFile ReadFile(ref Reader reader, string contentPath, long contentOffset)
     {
         ulong token = reader.U64();
         string compatible = Encoding.UTF8.GetString(reader.Bytes(reader.Length(MaxCompatibleLength)));
@@ -114,7 +130,7 @@ internal static class ManifestCodec
             runs.Add(run);
             end = run.End;
         }
-        return new StoredFile(token, compatible, size, position, seals, runs, reader.U64(), contentPath);
+        return new StoredFile(token, compatible, size, position, seals, runs, reader.U64(), contentPath, contentOffset);
     }
 
     /// <summary>A bounds-checked cursor; running off the end means damage.</summary>

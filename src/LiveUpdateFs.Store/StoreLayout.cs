@@ -9,7 +9,8 @@ namespace LiveUpdateFs.Store;
 /// STORE/current              commit pointer: "gen-XXXXXXXXXXXXXXXX\n"
 /// STORE/current.tmp          the next pointer, before its atomic rename
 /// STORE/gen-XXXXXXXXXXXXXXXX/manifest
-/// STORE/gen-XXXXXXXXXXXXXXXX/data-000000 ...   packed data runs, one per memfd
+/// STORE/gen-XXXXXXXXXXXXXXXX/data     every memfd's data runs, packed one after the other
+/// STORE/gen-XXXXXXXXXXXXXXXX/data-000000 ...  the same, one file per memfd (stores written before the pack)
 /// STORE/gen-XXXXXXXXXXXXXXXX/kept     an in-place generation's fds instead of data files
 /// STORE/gen-XXXXXXXXXXXXXXXX/consumed the generation was handed over (see <see cref="ConsumedMarker"/>)
 /// STORE/gen-XXXXXXXXXXXXXXXX/consumed.tmp  that mark, before its atomic rename
@@ -22,6 +23,7 @@ internal static class StoreLayout
     public const string PointerTemp = "current.tmp";
     public const string Manifest = "manifest";
     public const string Kept = "kept";
+    public const string Pack = "data";
     public const string Consumed = "consumed";
     public const string ConsumedTemp = "consumed.tmp";
     private const string GenerationPrefix = "gen-";
@@ -40,5 +42,7 @@ internal static class StoreLayout
             && generation != 0;
     }
 
+    /// <summary>The data file of file <paramref name="ordinal"/> in a
+    /// generation written before the pack (manifest "LUFSMAN1").</summary>
     public static string ContentName(int ordinal) => "data-" + ordinal.ToString("D6", CultureInfo.InvariantCulture);
 }

@@ -7,7 +7,7 @@ namespace LiveUpdateFs.Store;
 public sealed class StoredFile
 {
     internal StoredFile(ulong token, string compatible, long size, long position, int seals,
-        IReadOnlyList<DataRun> runs, ulong checksum, string contentPath)
+        IReadOnlyList<DataRun> runs, ulong checksum, string contentPath, long contentOffset = 0)
     {
         Token = token;
         Compatible = compatible;
@@ -17,6 +17,7 @@ public sealed class StoredFile
         Runs = runs;
         Checksum = checksum;
         ContentPath = contentPath;
+        ContentOffset = contentOffset;
     }
 
     public ulong Token { get; }
@@ -40,7 +41,12 @@ public sealed class StoredFile
     /// <summary>XxHash3 of the runs' bytes, in order.</summary>
     internal ulong Checksum { get; }
 
+    /// <summary>The file holding the runs' bytes: the generation's pack
+    /// (a store written before the pack: this file's own data file).</summary>
     internal string ContentPath { get; }
+
+    /// <summary>Where in <see cref="ContentPath"/> this file's bytes begin.</summary>
+    internal long ContentOffset { get; }
 
     /// <summary>In an in-place generation: the fd holding the file; its data
     /// is not in the store (no runs, no checksum).</summary>

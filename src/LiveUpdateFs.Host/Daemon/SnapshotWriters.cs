@@ -51,7 +51,7 @@ public sealed class SnapshotWriters(string mountpoint, ILogger log) : ISnapshotW
         var (error, users) = MemfdUsers.Of(memfds);
         if (error.IsError)
         {
-            _log.Error("Cannot tell which processes use the preserved memfds ({Errno} reading the daemon's own fdinfo): the durable snapshot is refused", error.Name);
+            _log.Error("Cannot tell which processes use the preserved memfds ({Errno} from statx of the daemon's own fds of them): the durable snapshot is refused", error.Name);
             return error;
         }
         var stopped = new StoppedProcesses();

@@ -1,3 +1,5 @@
+using System.Buffers.Binary;
+using System.IO.Hashing;
 using System.Text;
 using LiveUpdateFs.Interop;
 using LiveUpdateFs.Store;
@@ -197,7 +199,7 @@ public sealed class StoreTests
         foreach (string entry in Directory.EnumerateFileSystemEntries(_root, "*", SearchOption.AllDirectories))
         {
             string relative = Path.GetRelativePath(_root, entry);
-            Assert.That(relative, Does.Match(@"^(current|gen-[0-9a-f]{16}(/(manifest|data-[0-9]{6}))?)$"));
+            Assert.That(relative, Does.Match(@"^(current|gen-[0-9a-f]{16}(/(manifest|data))?)$"));
         }
     }
 
@@ -212,7 +214,7 @@ public sealed class StoreTests
         foreach (string sub in Directory.EnumerateDirectories(_root))
             Assert.That(File.GetUnixFileMode(sub), Is.EqualTo(dir), sub);
         var files = Directory.EnumerateFiles(_root, "*", SearchOption.AllDirectories).ToList();
-        Assert.That(files, Has.Count.EqualTo(3)); // current, manifest, data-000000
+        Assert.That(files, Has.Count.EqualTo(3)); // current, manifest, data
         foreach (string path in files)
             Assert.That(File.GetUnixFileMode(path), Is.EqualTo(file), path);
     }
@@ -226,30 +228,33 @@ public sealed class StoreTests
         Assert.That(File.GetUnixFileMode(_root), Is.EqualTo(UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute));
     }
 
-    [TestCase("flip")]
-    [TestCase("truncate")]
-    [TestCase("extend")]
-    [TestCase("delete")]
-    public void Damaged_content_gives_EIO_for_that_file_only(string damage)
+    [TestCase("flip", true, false)]
+    [TestCase("truncate", true, false)]
+    [TestCase("extend", false, false)]
+    [TestCase("delete", true, true)]
+    [Description("docs/design.md §8: one pack holds every file's bytes, each file under its own checksum: a flipped byte or a cut end fails only the file it belongs to (EIO, again on retry); bytes after the last file harm nobody; a missing pack fails every file")]
+    public void Damaged_pack_gives_EIO_for_the_files_it_damages(string damage, bool victimFails, bool otherFails)
     {
         var store = StoreDirectory.Open(_root);
-        byte[] good = Pattern(5000, 20);
-        using var victim = Create(1 << 20, (4096, Pattern(3000, 21)));
+        byte[] good = Pattern(5000, 20), victimData = Pattern(3000, 21);
         using var other = Create(5000, (0, good));
+        using var victim = Create(1 << 20, (4096, victimData));
         using (var writer = store.BeginGeneration())
         {
             writer.AddSession("s"u8);
-            Assert.That(writer.AddFile(1, "memfd-v2", victim, 0), Is.EqualTo(Errno.None));
-            Assert.That(writer.AddFile(2, "memfd-v2", other, 0), Is.EqualTo(Errno.None));
+            Assert.That(writer.AddFile(1, "memfd-v2", other, 0), Is.EqualTo(Errno.None));
+            Assert.That(writer.AddFile(2, "memfd-v2", victim, 0), Is.EqualTo(Errno.None));
             Assert.That(writer.Commit(), Is.EqualTo(Errno.None));
         }
         var files = store.LoadCommitted().Sessions[0].Files;
-        string path = files[0].ContentPath;
+        string path = files[1].ContentPath;
+        Assert.That(files[0].ContentPath, Is.EqualTo(path), "one pack holds both files");
+        Assert.That(new FileInfo(path).Length, Is.EqualTo(files[0].DataBytes + files[1].DataBytes), "the victim's bytes end the pack");
         switch (damage)
         {
             case "flip":
                 byte[] bytes = File.ReadAllBytes(path);
-                bytes[1234] ^= 0x40;
+                bytes[^100] ^= 0x40;
                 File.WriteAllBytes(path, bytes);
                 break;
             case "truncate":
@@ -264,10 +269,107 @@ public sealed class StoreTests
                 break;
         }
 
-        var (error, memfd) = store.Restore(files[0]);
+        for (int attempt = 0; attempt < 2; attempt++)
+        {
+            AssertRestore(store, files[1], victimFails, 4096, victimData);
+            AssertRestore(store, files[0], otherFails, 0, good);
+        }
+    }
+
+    private void AssertRestore(StoreDirectory store, StoredFile file, bool fails, long offset, byte[] data)
+    {
+        if (!fails)
+        {
+            Assert.That(Read(RestoreOk(store, file), offset, data.Length), Is.EqualTo(data));
+            return;
+        }
+        var (error, memfd) = store.Restore(file);
         Assert.That(error, Is.EqualTo(Errno.EIO));
         Assert.That(memfd, Is.Null);
-        Assert.That(Read(RestoreOk(store, files[1]), 0, 6000), Is.EqualTo(good));
+    }
+
+    [Test]
+    [Description("docs/design.md §7, §8: a durable generation keeps every memfd's data in one pack, file after file, so that a freeze of many small memfds costs one file and one fsync")]
+    public void Many_small_memfds_share_one_pack()
+    {
+        var store = StoreDirectory.Open(_root);
+        var memfds = Enumerable.Range(0, 300).Select(i => Keep(Create(4096, (0, Pattern(4096, i))))).ToList();
+        using (var writer = store.BeginGeneration())
+        {
+            for (int i = 0; i < memfds.Count; i++)
+            {
+                writer.AddSession(Encoding.ASCII.GetBytes($"s{i}"));
+                Assert.That(writer.AddFile((ulong)i, "memfd-v2", memfds[i], i), Is.EqualTo(Errno.None));
+            }
+            Assert.That(writer.Commit(), Is.EqualTo(Errno.None));
+        }
+
+        string generation = Directory.EnumerateDirectories(_root, "gen-*").Single();
+        Assert.That(Directory.EnumerateFiles(generation).Select(Path.GetFileName), Is.EquivalentTo(new[] { "manifest", "data" }));
+        Assert.That(new FileInfo(Path.Combine(generation, "data")).Length, Is.EqualTo(300 * 4096));
+        var files = store.LoadCommitted().Sessions.SelectMany(s => s.Files).ToList();
+        for (int i = 0; i < files.Count; i++)
+        {
+            var restored = RestoreOk(store, files[i]);
+            Assert.That(Read(restored, 0, 4096), Is.EqualTo(Pattern(4096, i)), $"file {i}");
+            Assert.That(Position(restored), Is.EqualTo(i));
+        }
+    }
+
+    [Test]
+    [Description("docs/design.md §8: a memfd without holes is read with preads on the owner's open file, whose position must not move (docs/behaviour.md §8.2)")]
+    public void Dense_memfd_is_copied_without_moving_the_owners_position()
+    {
+        var store = StoreDirectory.Open(_root);
+        byte[] data = Pattern(3 * 4096 + 10, 40);
+        using var memfd = Create(data.Length, (0, data));
+        Assert.That(MemfdOps.SeekTo(memfd, 777), Is.EqualTo(Errno.None));
+        using (var writer = store.BeginGeneration())
+        {
+            writer.AddSession("dense"u8);
+            Assert.That(writer.AddFile(1, "memfd-v2", memfd, 777), Is.EqualTo(Errno.None));
+            Assert.That(writer.Commit(), Is.EqualTo(Errno.None));
+        }
+        Assert.That(Position(memfd), Is.EqualTo(777));
+
+        var file = store.LoadCommitted().Sessions[0].Files[0];
+        Assert.That(file.Runs, Is.EqualTo(new[] { new DataRun(0, data.Length) }));
+        Assert.That(Read(RestoreOk(store, file), 0, data.Length), Is.EqualTo(data));
+    }
+
+    [Test]
+    [Description("docs/design.md §8: a store written before the pack (manifest LUFSMAN1, one data file per memfd) still restores, so an upgrade between a reboot and the next start loses nothing")]
+    public void Store_written_with_one_data_file_per_memfd_still_restores()
+    {
+        var store = StoreDirectory.Open(_root);
+        byte[] a = Pattern(5000, 50), b = Pattern(4096, 51);
+        using (var first = Create(a.Length, (0, a)))
+        using (var second = Create(1 << 20, (8192, b)))
+        using (var writer = store.BeginGeneration())
+        {
+            writer.AddSession("old"u8);
+            Assert.That(writer.AddFile(1, "memfd-v2", first, 0), Is.EqualTo(Errno.None));
+            Assert.That(writer.AddFile(2, "memfd-v2", second, 0), Is.EqualTo(Errno.None));
+            Assert.That(writer.Commit(), Is.EqualTo(Errno.None));
+        }
+        // Rewrite the generation as the earlier layout had it: the pack split
+        // into data-000000 and data-000001, the manifest's magic LUFSMAN1 and
+        // its seal recomputed (the records are the same).
+        string generation = Directory.EnumerateDirectories(_root, "gen-*").Single();
+        byte[] pack = File.ReadAllBytes(Path.Combine(generation, "data"));
+        File.WriteAllBytes(Path.Combine(generation, "data-000000"), pack[..a.Length]);
+        File.WriteAllBytes(Path.Combine(generation, "data-000001"), pack[a.Length..]);
+        File.Delete(Path.Combine(generation, "data"));
+        string manifestPath = Path.Combine(generation, "manifest");
+        byte[] manifest = File.ReadAllBytes(manifestPath);
+        "LUFSMAN1"u8.CopyTo(manifest);
+        BinaryPrimitives.WriteUInt64LittleEndian(manifest.AsSpan(manifest.Length - 8), XxHash3.HashToUInt64(manifest.AsSpan(0, manifest.Length - 8)));
+        File.WriteAllBytes(manifestPath, manifest);
+
+        var files = StoreDirectory.Open(_root).LoadCommitted().Sessions[0].Files;
+        Assert.That(files.Select(f => Path.GetFileName(f.ContentPath)), Is.EqualTo(new[] { "data-000000", "data-000001" }));
+        Assert.That(Read(RestoreOk(store, files[0]), 0, a.Length), Is.EqualTo(a));
+        Assert.That(Read(RestoreOk(store, files[1]), 8192, b.Length), Is.EqualTo(b));
     }
 
     [Test]
