@@ -31,12 +31,20 @@ public sealed class HeldCallWorkTests
     {
         var work = new HeldCallWork();
         int rounds = 0;
-        void Restore() => Interlocked.Increment(ref rounds);
+        // The first round runs through; the second waits here until the end,
+        // so that no ask can find it finished and start a third.
+        using var secondRoundMayEnd = new SemaphoreSlim(1);
+        void Restore()
+        {
+            Interlocked.Increment(ref rounds);
+            secondRoundMayEnd.Wait(Bound);
+        }
 
         Assert.That(work.Restore(7, Restore), Is.EqualTo(HeldCallWork.RestoreTurn.Held), "the first ask starts a restore and holds the call");
         var turn = AskUntil(work, 7, Restore, () => Volatile.Read(ref rounds) == 2);
         Assert.That(turn, Is.EqualTo(HeldCallWork.RestoreTurn.Held), "asked again after the first restore finished: held for a second round");
         Assert.That(Volatile.Read(ref rounds), Is.EqualTo(2));
+        secondRoundMayEnd.Release();
     }
 
     [Test]
