@@ -11,7 +11,7 @@ namespace LiveUpdateFs.Store;
 /// STORE/gen-XXXXXXXXXXXXXXXX/manifest
 /// STORE/gen-XXXXXXXXXXXXXXXX/data     every memfd's data runs, packed one after the other
 /// STORE/gen-XXXXXXXXXXXXXXXX/data-000000 ...  the same, one file per memfd (stores written before the pack)
-/// STORE/gen-XXXXXXXXXXXXXXXX/kept     an in-place generation's fds instead of data files
+/// STORE/gen-XXXXXXXXXXXXXXXX/kept     an in-place generation's fds instead of data
 /// STORE/gen-XXXXXXXXXXXXXXXX/consumed the generation was handed over (see <see cref="ConsumedMarker"/>)
 /// STORE/gen-XXXXXXXXXXXXXXXX/consumed.tmp  that mark, before its atomic rename
 /// </code>

@@ -33,7 +33,7 @@ public sealed class StoredFile
     public int Seals { get; }
 
     /// <summary>Where the data lies in the memfd; everything else is a hole.
-    /// The content file holds these runs back to back.</summary>
+    /// <see cref="ContentPath"/> holds these runs back to back from <see cref="ContentOffset"/>.</summary>
     public IReadOnlyList<DataRun> Runs { get; }
 
     public long DataBytes => Runs.Sum(r => r.Length);
