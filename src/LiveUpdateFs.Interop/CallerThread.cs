@@ -20,6 +20,30 @@ public unsafe class CallerThread(int threadId, MappingGuard? mappings = null) : 
     /// <summary>Ranges <see cref="MappingGuard"/> found safe in this request.</summary>
     private (ulong Start, ulong End) _checked;
 
+    /// <summary>
+    /// A small read fetches up to <see cref="ReadAhead"/> bytes, never past
+    /// its page, and later small reads inside them are answered from this
+    /// copy until the next write. Decoding reads a struct's size word and
+    /// then its known part (docs/behaviour.md §2.1): one process_vm_readv
+    /// (~1.4 us, a tenth of the daemon's time per GET_NAME) instead of two.
+    /// The copy is what the caller's memory held at one moment, which the
+    /// kernel's two reads may also see; within a page the extra bytes fault
+    /// exactly when the first one does, so no errno changes.
+    /// </summary>
+    private const int ReadAhead = 128;
+
+    private static readonly ulong PageSize = (ulong)Environment.SystemPageSize;
+
+    [System.Runtime.CompilerServices.InlineArray(ReadAhead)]
+    private struct Line
+    {
+        private byte _first;
+    }
+
+    private Line _line;
+    private ulong _lineStart;
+    private int _lineLength;
+
     /// <summary>How many of <paramref name="length"/> bytes at <paramref name="address"/>
     /// may be accessed: those within a range already checked, or the prefix the
     /// guard finds safe (the rest is refused as a fault would be, EFAULT).</summary>
@@ -35,7 +59,24 @@ public unsafe class CallerThread(int threadId, MappingGuard? mappings = null) : 
 
     public int Read(ulong address, Span<byte> destination)
     {
-        destination = destination[..(destination.IsEmpty ? 0 : Accessible(address, destination.Length))];
+        if (destination.IsEmpty)
+            return 0;
+        if (destination.Length > ReadAhead || PageRemainder(address) < (ulong)destination.Length)
+            return ReadCaller(address, destination);
+        if (address < _lineStart || address + (ulong)destination.Length > _lineStart + (ulong)_lineLength)
+        {
+            _lineStart = address;
+            _lineLength = ReadCaller(address, ((Span<byte>)_line)[..(int)Math.Min(ReadAhead, PageRemainder(address))]);
+        }
+        int offset = (int)(address - _lineStart);
+        int count = Math.Min(destination.Length, _lineLength - offset);
+        ((Span<byte>)_line).Slice(offset, count).CopyTo(destination);
+        return count;
+    }
+
+    private int ReadCaller(ulong address, Span<byte> destination)
+    {
+        destination = destination[..Accessible(address, destination.Length)];
         if (destination.IsEmpty)
             return 0;
         fixed (byte* local = destination)
@@ -51,6 +92,7 @@ public unsafe class CallerThread(int threadId, MappingGuard? mappings = null) : 
     {
         if (source.IsEmpty)
             return true;
+        _lineLength = 0; // what was read before may be overwritten now
         if (Accessible(address, source.Length) < source.Length)
             return false;
         fixed (byte* local = source)
@@ -60,6 +102,8 @@ public unsafe class CallerThread(int threadId, MappingGuard? mappings = null) : 
             return Libc.ProcessVmWritevNoErrno(ThreadId, &localVec, 1, &remoteVec, 1, 0) == source.Length;
         }
     }
+
+    private static ulong PageRemainder(ulong address) => PageSize - (address & (PageSize - 1));
 
     /// <summary>pidfd_getfd without any checks: the daemon's own copy of one of
     /// the caller's fds (the preload library's socket end).</summary>
