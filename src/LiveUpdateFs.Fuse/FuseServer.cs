@@ -40,6 +40,10 @@ public sealed unsafe class FuseServer : IFuseLoop, IDisposable
     private volatile bool _stopRequested;
     private readonly SemaphoreSlim _wakeRequests = new(0);
     private int _wakePending;
+
+    /// <summary>The thread of <see cref="WakeLoop"/>, whose LOOKUPs are no
+    /// program's requests (<see cref="Requests"/> leaves them out).</summary>
+    private volatile int _wakerThreadId;
     private volatile bool _disposed;
 
     private FuseServer(IFuseFileSystem fileSystem, ILogger log)
@@ -50,6 +54,8 @@ public sealed unsafe class FuseServer : IFuseLoop, IDisposable
     }
 
     public string Mountpoint { get; private set; } = "";
+
+    public FuseRequestCounts Requests { get; } = new();
 
     /// <summary>Creates the session and mounts it; throws with the fix in the message.</summary>
     public static FuseServer Mount(string mountpoint, IFuseFileSystem fileSystem, string options, ILogger log)
@@ -215,6 +221,7 @@ public sealed unsafe class FuseServer : IFuseLoop, IDisposable
 
     private void WakeLoop()
     {
+        _wakerThreadId = CallerThread.OwnThreadId;
         string wake = Path.Combine(Mountpoint, WakeName);
         while (true)
         {
@@ -252,14 +259,14 @@ public sealed unsafe class FuseServer : IFuseLoop, IDisposable
     /// <summary>A request answered later (<see cref="FuseReply.Hold"/>): how
     /// to handle it again, and for an open a copy of libfuse's file info,
     /// which lived on libfuse's stack only for the first call.</summary>
-    private sealed class HeldRequest(nint req, string operation, Func<IFuseFileSystem, FuseReply> retry, FuseFileInfo* fileInfo) : IDisposable
+    private sealed class HeldRequest(nint req, FuseOperation operation, Func<IFuseFileSystem, FuseReply> retry, FuseFileInfo* fileInfo) : IDisposable
     {
         public nint Req { get; } = req;
-        public string Operation { get; } = operation;
+        public FuseOperation Operation { get; } = operation;
         public Func<IFuseFileSystem, FuseReply> Retry { get; } = retry;
         public FuseFileInfo* FileInfo { get; private set; } = fileInfo;
 
-        public static HeldRequest Of(nint req, string operation, Func<IFuseFileSystem, FuseReply> retry, FuseFileInfo* fileInfo)
+        public static HeldRequest Of(nint req, FuseOperation operation, Func<IFuseFileSystem, FuseReply> retry, FuseFileInfo* fileInfo)
         {
             FuseFileInfo* copy = null;
             if (fileInfo is not null)
@@ -338,44 +345,44 @@ public sealed unsafe class FuseServer : IFuseLoop, IDisposable
 
         [UnmanagedCallersOnly]
         private static void OnLookup(nint req, ulong parent, byte* name) =>
-            Answer(req, "lookup", (Req: req, Parent: parent, Name: (nint)name), static (fs, s) => fs.Lookup(Caller(s.Req), s.Parent, Utf8((byte*)s.Name)));
+            Answer(req, FuseOperation.Lookup, (Req: req, Parent: parent, Name: (nint)name), static (fs, s) => fs.Lookup(Caller(s.Req), s.Parent, Utf8((byte*)s.Name)));
 
         [UnmanagedCallersOnly]
         private static void OnGetattr(nint req, ulong ino, FuseFileInfo* fi) =>
-            Answer(req, "getattr", (Req: req, Ino: ino), static (fs, s) => fs.GetAttributes(Caller(s.Req), s.Ino));
+            Answer(req, FuseOperation.Getattr, (Req: req, Ino: ino), static (fs, s) => fs.GetAttributes(Caller(s.Req), s.Ino));
 
         [UnmanagedCallersOnly]
         private static void OnSetattr(nint req, ulong ino, KernelStat* attr, int toSet, FuseFileInfo* fi) =>
-            Answer(req, "setattr", (Req: req, Ino: ino), static (fs, s) => fs.SetAttributes(Caller(s.Req), s.Ino));
+            Answer(req, FuseOperation.Setattr, (Req: req, Ino: ino), static (fs, s) => fs.SetAttributes(Caller(s.Req), s.Ino));
 
         [UnmanagedCallersOnly]
         private static void OnOpen(nint req, ulong ino, FuseFileInfo* fi) =>
-            Answer(req, "open", (Req: req, Ino: ino, Flags: fi->Flags), static (fs, s) => fs.Open(Caller(s.Req), s.Ino, s.Flags), fi);
+            Answer(req, FuseOperation.Open, (Req: req, Ino: ino, Flags: fi->Flags), static (fs, s) => fs.Open(Caller(s.Req), s.Ino, s.Flags), fi);
 
         [UnmanagedCallersOnly]
         private static void OnRead(nint req, ulong ino, nuint size, long offset, FuseFileInfo* fi) =>
-            Answer(req, "read", (Req: req, Ino: ino, Fi: (nint)fi, Size: size, Offset: offset),
+            Answer(req, FuseOperation.Read, (Req: req, Ino: ino, Fi: (nint)fi, Size: size, Offset: offset),
                 static (fs, s) => fs.Read(Caller(s.Req), s.Ino, ((FuseFileInfo*)s.Fi)->Fh, s.Offset, (int)Math.Min(s.Size, int.MaxValue)));
 
         [UnmanagedCallersOnly]
         private static void OnWrite(nint req, ulong ino, byte* buf, nuint size, long offset, FuseFileInfo* fi) =>
-            Answer(req, "write", (Req: req, Ino: ino, Fi: (nint)fi), static (fs, s) => fs.Write(Caller(s.Req), s.Ino, ((FuseFileInfo*)s.Fi)->Fh));
+            Answer(req, FuseOperation.Write, (Req: req, Ino: ino, Fi: (nint)fi), static (fs, s) => fs.Write(Caller(s.Req), s.Ino, ((FuseFileInfo*)s.Fi)->Fh));
 
         [UnmanagedCallersOnly]
         private static void OnFlush(nint req, ulong ino, FuseFileInfo* fi) =>
-            Answer(req, "flush", (Req: req, Ino: ino, Fi: (nint)fi), static (fs, s) => fs.Flush(Caller(s.Req), s.Ino, ((FuseFileInfo*)s.Fi)->Fh));
+            Answer(req, FuseOperation.Flush, (Req: req, Ino: ino, Fi: (nint)fi), static (fs, s) => fs.Flush(Caller(s.Req), s.Ino, ((FuseFileInfo*)s.Fi)->Fh));
 
         [UnmanagedCallersOnly]
         private static void OnRelease(nint req, ulong ino, FuseFileInfo* fi) =>
-            Answer(req, "release", (Ino: ino, Fi: (nint)fi), static (fs, s) => fs.Release(s.Ino, ((FuseFileInfo*)s.Fi)->Fh));
+            Answer(req, FuseOperation.Release, (Ino: ino, Fi: (nint)fi), static (fs, s) => fs.Release(s.Ino, ((FuseFileInfo*)s.Fi)->Fh));
 
         [UnmanagedCallersOnly]
         private static void OnReaddir(nint req, ulong ino, nuint size, long offset, FuseFileInfo* fi) =>
-            Answer(req, "readdir", (Req: req, Ino: ino), static (fs, s) => fs.ReadDirectory(Caller(s.Req), s.Ino), size: size, offset: offset);
+            Answer(req, FuseOperation.Readdir, (Req: req, Ino: ino), static (fs, s) => fs.ReadDirectory(Caller(s.Req), s.Ino), size: size, offset: offset);
 
         [UnmanagedCallersOnly]
         private static void OnIoctl(nint req, ulong ino, uint cmd, nint arg, FuseFileInfo* fi, uint flags, void* inBuf, nuint inSize, nuint outSize) =>
-            Answer(req, "ioctl", (Req: req, Ino: ino, Fh: fi->Fh, Cmd: cmd, Arg: arg, Flags: flags),
+            Answer(req, FuseOperation.Ioctl, (Req: req, Ino: ino, Fh: fi->Fh, Cmd: cmd, Arg: arg, Flags: flags),
                 static (fs, s) => fs.Ioctl(Caller(s.Req), s.Ino, s.Fh, s.Cmd, (ulong)s.Arg, (s.Flags & FuseIoctlCompat) != 0));
 
         private static string Utf8(byte* text) => Marshal.PtrToStringUTF8((nint)text) ?? "";
@@ -383,7 +390,7 @@ public sealed unsafe class FuseServer : IFuseLoop, IDisposable
         /// <param name="state">The callback's arguments, passed through to a static
         /// <paramref name="handle"/>: a capturing lambda would allocate a closure
         /// and a delegate on every request, ioctls included.</param>
-        private static void Answer<TState>(nint req, string operation, TState state, Func<IFuseFileSystem, TState, FuseReply> handle,
+        private static void Answer<TState>(nint req, FuseOperation operation, TState state, Func<IFuseFileSystem, TState, FuseReply> handle,
             FuseFileInfo* fi = null, nuint size = 0, long offset = 0)
         {
             FuseServer? server = null;
@@ -393,6 +400,8 @@ public sealed unsafe class FuseServer : IFuseLoop, IDisposable
                 server = Server(req);
                 lock (server._gate)
                 {
+                    if (operation != FuseOperation.Lookup || Caller(req).ThreadId != server._wakerThreadId)
+                        server.Requests.Count(operation);
                     reply = handle(server._fileSystem, state);
                     if (reply.Kind == FuseReplyKind.Held)
                     {

@@ -4,6 +4,9 @@ namespace LiveUpdateFs.Fuse;
 /// own handlers or from other threads.</summary>
 public interface IFuseLoop
 {
+    /// <summary>The requests answered so far (status.json "fuseRequests"); serving thread only.</summary>
+    FuseRequestCounts Requests { get; }
+
     /// <summary>Runs <paramref name="work"/> on the serving thread; safe from any thread.</summary>
     void Post(Action work);
 

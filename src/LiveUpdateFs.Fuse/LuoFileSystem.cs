@@ -46,6 +46,7 @@ public sealed class LuoFileSystem : IFuseFileSystem, IDisposable
     private SlowWork? _restores;
     private TailScans? _tails;
     private ulong _nextHandle;
+    private FuseRequestCounts _requests = new();
 
     /// <param name="trapPause">Test-only: how long a trapped request waits before its fd is installed (LIVEUPDATEFS_TEST_TRAP_PAUSE_MS).</param>
     public LuoFileSystem(Orchestrator orchestrator, LuoDispatcher dispatcher, ILogger log, RebootStateMachine? reboots = null,
@@ -69,6 +70,7 @@ public sealed class LuoFileSystem : IFuseFileSystem, IDisposable
     /// scan) reach the state through it, and it answers held requests.</summary>
     public void Attach(IFuseLoop loop)
     {
+        _requests = loop.Requests;
         _handover.Attach(loop);
         _control.Attach(loop);
         // Two workers: callers' tail scans (any caller can ask for many) never
@@ -374,7 +376,8 @@ public sealed class LuoFileSystem : IFuseFileSystem, IDisposable
     private byte[] RenderStatus()
     {
         var nodes = _openFiles.Values.OfType<SessionFile>().GroupBy(f => f.Session.Id).ToDictionary(g => g.Key, g => g.First().Node);
-        return StatusDocument.Of(_orchestrator.Snapshot(), _daemon, nodes, (_reboots?.Phase ?? RebootPhase.Serving).ToString().ToLowerInvariant()).ToJson();
+        return StatusDocument.Of(_orchestrator.Snapshot(), _daemon, nodes, (_reboots?.Phase ?? RebootPhase.Serving).ToString().ToLowerInvariant(),
+            _requests.Snapshot()).ToJson();
     }
 
     private static bool TryParseSessionNode(string name, out ulong ticket)

@@ -143,6 +143,10 @@ public unsafe class CallerThread(int threadId, MappingGuard? mappings = null) : 
         return Errno.None;
     }
 
+    /// <summary>The id of the calling thread of the daemon itself (gettid), as
+    /// FUSE reports it when this thread makes a request of its own mount.</summary>
+    public static int OwnThreadId => Libc.Gettid();
+
     /// <summary>The thread group (process) id of the caller, or 0 when it is gone.</summary>
     public int ProcessId => ThreadGroupOf(ThreadId);
 

@@ -13,6 +13,7 @@ namespace LiveUpdateFs.Fuse.Status;
 /// </summary>
 /// <param name="Reboot">Where the boot is in a reboot: serving, frozen or committed.</param>
 /// <param name="IncomingLoaded">The previous boot's sessions were loaded (at the device's first open).</param>
+/// <param name="FuseRequests">The FUSE requests this boot has answered, by operation.</param>
 /// <param name="DeviceHolders">Pids holding the device open (`status` only).</param>
 /// <param name="HoldersComplete">The holder scan finished within its budget (`status` only).</param>
 public sealed record StatusDocument(
@@ -23,14 +24,15 @@ public sealed record StatusDocument(
     bool Frozen,
     string Reboot,
     bool IncomingLoaded,
+    StatusRequests FuseRequests,
     IReadOnlyList<StatusSession> Sessions,
     [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] IReadOnlyList<int>? DeviceHolders = null,
     [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] bool? HoldersComplete = null)
 {
     /// <param name="nodes">Session id → the per-session node its fd is open on
     /// (`status` finds the pids holding it).</param>
-    public static StatusDocument Of(OrchestratorSnapshot snapshot, DaemonFacts daemon, IReadOnlyDictionary<long, string> nodes, string reboot) =>
-        new(Environment.ProcessId, daemon.Boot, daemon.Supervised, snapshot.DeviceOpen, snapshot.Frozen, reboot, snapshot.IncomingLoaded,
+    public static StatusDocument Of(OrchestratorSnapshot snapshot, DaemonFacts daemon, IReadOnlyDictionary<long, string> nodes, string reboot, StatusRequests requests) =>
+        new(Environment.ProcessId, daemon.Boot, daemon.Supervised, snapshot.DeviceOpen, snapshot.Frozen, reboot, snapshot.IncomingLoaded, requests,
             [.. snapshot.Sessions.Select(s => new StatusSession(s.Id, s.Name, s.Kind, nodes.GetValueOrDefault(s.Id),
                 [.. s.Files.Select(f => new StatusFile(f.Token.ToString(System.Globalization.CultureInfo.InvariantCulture), f.Handler, f.Size, f.State))]))]);
 

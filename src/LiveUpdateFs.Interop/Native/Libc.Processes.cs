@@ -27,6 +27,9 @@ internal static unsafe partial class Libc
     [LibraryImport(Lib, EntryPoint = "setsid", SetLastError = true)]
     public static partial int Setsid();
 
+    [LibraryImport(Lib, EntryPoint = "gettid")]
+    public static partial int Gettid();
+
     [LibraryImport(Lib, EntryPoint = "geteuid")]
     public static partial uint Geteuid();
 

@@ -10,6 +10,7 @@ namespace LiveUpdateFs.Tests.Fuse;
 public sealed class StatusDocumentTests
 {
     private static StatusDocument Sample() => new(4242, "00112233aabbccdd", false, true, false, "serving", true,
+        new StatusRequests(Lookup: 3, Getattr: 2, Setattr: 0, Open: 5, Read: 1, Write: 0, Flush: 0, Release: 4, Readdir: 0, Ioctl: 9),
     [
         new StatusSession(1, "vm-a", "outgoing", "s-1-abc", [new StatusFile("18446744073709551615", "memfd-v2", 4096, "preserved")]),
         new StatusSession(2, "vm-b", "incoming", null, []),
@@ -55,6 +56,7 @@ public sealed class StatusDocumentTests
         JsonElement schema = Schema();
         using JsonDocument written = JsonDocument.Parse(Sample().ToJson());
         AssertMatches(written.RootElement, schema, "status");
+        AssertMatches(written.RootElement.GetProperty("fuseRequests"), schema.GetProperty("$defs").GetProperty("fuseRequests"), "fuseRequests");
         foreach (JsonElement session in written.RootElement.GetProperty("sessions").EnumerateArray())
         {
             AssertMatches(session, schema.GetProperty("$defs").GetProperty("session"), "session");

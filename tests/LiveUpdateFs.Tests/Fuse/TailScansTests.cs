@@ -18,6 +18,8 @@ public class TailScansTests
     {
         public readonly SemaphoreSlim Replays = new(0);
 
+        public FuseRequestCounts Requests { get; } = new();
+
         public void Post(Action work) => work();
 
         public void ReplayHeld() => Replays.Release();
