@@ -6,7 +6,8 @@ namespace LiveUpdateFs.Fuse;
 
 /// <summary>
 /// struct lufs_envelope (src/native/lufs-envelope.h): the preload library's
-/// two-phase completion of fd-returning requests. Layout checked by tests.
+/// completion of fd-returning requests in two steps (PREPARE, then the
+/// session node's open or COMMIT). Layout checked by tests.
 /// </summary>
 public sealed class Envelope
 {

@@ -9,99 +9,131 @@ namespace LiveUpdateFs.Fuse;
 
 /// <summary>
 /// The fd hand-over of the three fd-returning requests
-/// (src/native/lufs-envelope.h): PREPARE runs the request and leaves its
-/// result under a ticket, the library installs it (opens the session node or
-/// receives the memfd), COMMIT completes it. A ticket lives as long as its
-/// requester: one pidfd per requesting process, watched in
-/// <see cref="ExitWatcher"/>, drops all its tickets when it exits; and a
-/// process holds at most <see cref="MaxPendingPerProcess"/> uncommitted
-/// tickets (docs/behaviour.md §12). FUSE thread only.
+/// (src/native/lufs-envelope.h, docs/design.md §4). PREPARE runs the request
+/// and leaves its result under a ticket. A session's struct is written back
+/// there and then, with the fd number the library reserved, and the session
+/// waits on a node of its own (<see cref="SessionNodeNumbers"/>): the open of
+/// that node by the requesting thread is its commit, and the open file owns
+/// the session from then on. A retrieved memfd goes over the library's
+/// socket, and COMMIT reports the fd it landed on. A ticket lives as long as
+/// the thread that sent PREPARE (<see cref="HandoverRequesters"/>): its
+/// tickets are undone when it exits, and it holds at most
+/// <see cref="MaxPendingPerThread"/> (docs/behaviour.md §12).
+/// FUSE thread only.
 /// </summary>
-internal sealed class FdHandover(ExitWatcher exits, ILogger log) : IDisposable
+internal sealed class FdHandover : IDisposable
 {
     /// <summary>More than a library ever has in flight (one per thread inside
     /// an fd-returning ioctl); beyond it PREPARE fails at the kernel's
     /// "reserve an fd" step with EMFILE, so abandoned tickets cannot pile up.</summary>
-    public const int MaxPendingPerProcess = 64;
+    public const int MaxPendingPerThread = 64;
 
-    /// <summary>The same for all processes of one user together: a device
-    /// holder that forks many children, each with one uncommitted hand-over,
-    /// costs the daemon one pidfd per child; this bounds them.</summary>
+    /// <summary>The same for all threads of one user together: a device
+    /// holder that forks many children, each with one hand-over it never
+    /// takes, costs the daemon one pidfd per child; this bounds them.</summary>
     public const int MaxPendingPerUser = 4096;
 
-    private readonly ILogger _log = log.ForContext<FdHandover>();
+    private readonly ILogger _log;
     private readonly Dictionary<ulong, Ticket> _tickets = [];
-    private readonly Dictionary<int, Requester> _requesters = [];
     private readonly Dictionary<uint, int> _pendingByUser = [];
-    private IFuseLoop? _loop;
-    private Requester? _daemon;
+    private readonly SessionNodeNumbers _nodes = new();
+    private readonly Dictionary<uint, ulong> _waitingOnNode = [];
+    private readonly HandoverRequesters _requesters;
+    private HandoverRequester? _daemon;
     private ulong _nextTicket;
 
-    /// <summary>A process with uncommitted tickets, pinned by one pidfd.</summary>
-    private sealed class Requester(ProcessPin pin, uint uid)
+    /// <summary>A result waiting for its requester to take it.</summary>
+    /// <param name="ThreadId">The thread that sent PREPARE: the only one that may take it.</param>
+    /// <param name="Node">The number of the session's node; null for a file.</param>
+    private sealed record Ticket(PendingFd Pending, HandoverRequester Requester, int ThreadId, uint? Node);
+
+    public FdHandover(ExitWatcher exits, ILogger log)
     {
-        public ProcessPin Pin { get; } = pin;
-        public uint Uid { get; } = uid;
-        public HashSet<ulong> Tickets { get; } = [];
-        public long ExitWatch { get; set; }
+        _log = log.ForContext<FdHandover>();
+        _requesters = new HandoverRequesters(exits, DropAbandoned);
     }
 
-    /// <summary>A result waiting for its requester's library to install it.</summary>
-    private sealed class Ticket(PendingFd pending, Requester requester)
-    {
-        public PendingFd Pending { get; } = pending;
-        public Requester Requester { get; } = requester;
-        public bool Opened { get; set; }
-    }
+    public void Attach(IFuseLoop loop) => _requesters.Attach(loop);
 
-    public void Attach(IFuseLoop loop) => _loop = loop;
+    /// <summary>A session node exists while its number is in use: from the
+    /// PREPARE that reserves it until the session's file is released.</summary>
+    public bool IsSessionNode(ulong number) => _nodes.InUse(number);
 
-    /// <summary>A session node is visible while its ticket waits to be opened.</summary>
-    public bool IsOpenable(ulong ticketId) =>
-        _tickets.TryGetValue(ticketId, out Ticket? ticket) && !ticket.Opened && ticket.Pending.Session is not null;
-
-    /// <summary>The open of a session node: only its requester, once.</summary>
-    public Errno OpenSessionNode(int pid, ulong ticketId, out Session? session)
+    /// <summary>
+    /// The open of session node <paramref name="node"/> by thread
+    /// <paramref name="threadId"/>: the commit of the session waiting there,
+    /// which the open file owns from now on. Only the thread that sent
+    /// PREPARE may take it (EACCES, and the session keeps waiting), once
+    /// (ENOENT after). No caller memory is touched: the struct was written
+    /// back at PREPARE.
+    /// </summary>
+    public Errno OpenSessionNode(int threadId, uint node, out Session? session)
     {
         session = null;
-        if (!_tickets.TryGetValue(ticketId, out Ticket? ticket) || ticket.Opened || ticket.Pending.Session is null)
+        if (!_waitingOnNode.TryGetValue(node, out ulong id))
             return Errno.ENOENT;
-        if (!ticket.Requester.Pin.Is(pid))
+        Ticket ticket = _tickets[id];
+        if (!MayTake(ticket, threadId))
         {
-            _log.Warning("Process {Pid} tried to open the session node of process {Requester}; refused with EACCES (only the process whose ioctl created a session fd may take it)",
-                pid, ticket.Requester.Pin.Pid);
+            _log.Warning("Thread {Tid} tried to open the session node of thread {Requester}; refused with EACCES (only the thread whose ioctl created a session fd may take it)",
+                threadId, ticket.ThreadId);
             return Errno.EACCES;
         }
-        ticket.Opened = true;
+        Remove(id);
         session = ticket.Pending.Session;
         return Errno.None;
     }
 
+    /// <summary>The session file on node <paramref name="node"/> was
+    /// released: the next session may take the number.</summary>
+    public void NodeReleased(uint node) => _nodes.Free(node);
+
     /// <summary>PREPARE's "reserve an fd" step: the library's own answer, or
-    /// EMFILE for a process at its cap of uncommitted hand-overs.</summary>
-    public Errno Reserve(int pid, uint uid, Errno libraryReserve)
+    /// EMFILE for a thread at its cap of hand-overs not taken.</summary>
+    public Errno Reserve(int threadId, uint uid, Errno libraryReserve)
     {
+        HandoverRequester? requester = _requesters.Of(threadId); // first of all: drops the entry of an ended thread with this id
         if (libraryReserve.IsError)
             return libraryReserve;
-        if (RequesterOf(pid) is { Tickets.Count: >= MaxPendingPerProcess })
+        if (requester is { Tickets.Count: >= MaxPendingPerThread })
         {
-            _log.Warning("Process {Pid} has {Count} fd hand-overs it never completed; its next one fails with EMFILE at the reserve step. A library that dies between PREPARE and COMMIT leaves them; they go when the process exits",
-                pid, MaxPendingPerProcess);
+            _log.Warning("Thread {Tid} has {Count} fd hand-overs it never took; its next one fails with EMFILE at the reserve step. A library that stops between PREPARE and the open leaves them; they go when the thread exits",
+                threadId, MaxPendingPerThread);
             return Errno.EMFILE;
         }
         if (_pendingByUser.GetValueOrDefault(uid) >= MaxPendingPerUser)
         {
-            _log.Warning("The processes of uid {Uid} have {Count} fd hand-overs they never completed; the next one (pid {Pid}) fails with EMFILE at the reserve step. They go when those processes exit",
-                uid, MaxPendingPerUser, pid);
+            _log.Warning("The threads of uid {Uid} have {Count} fd hand-overs they never took; the next one (thread {Tid}) fails with EMFILE at the reserve step. They go when those threads exit",
+                uid, MaxPendingPerUser, threadId);
             return Errno.EMFILE;
         }
         return Errno.None;
     }
 
     /// <summary>After PREPARE's request succeeded: its result waits under a
-    /// new ticket named in the envelope (a retrieved memfd is sent first).</summary>
+    /// new ticket named in the envelope. A session's struct is written back
+    /// first, with the fd number the library reserved: the kernel's
+    /// copy-back, which comes before the fd is installed (docs/behaviour.md
+    /// §4.1 steps 7-8); EFAULT undoes the session. A retrieved memfd is sent
+    /// first.</summary>
     public Errno Keep(CallerProcess process, uint uid, PendingFd pending, Envelope envelope)
     {
+        if (pending.Session is not null)
+        {
+            if (envelope.InstalledFd < 0)
+            {
+                _log.Error("PREPARE of a session from thread {Tid} reserved no fd number (installed_fd {Fd}); refused with EINVAL. Use the preload library built with this daemon",
+                    process.ThreadId, envelope.InstalledFd);
+                pending.Abort();
+                return Errno.EINVAL;
+            }
+            Errno written = pending.Complete(envelope.InstalledFd, process);
+            if (written.IsError)
+            {
+                pending.Abort();
+                return written;
+            }
+        }
         if (pending.File is HeldFile file)
         {
             // The library receives without waiting, so the file is sent before the reply.
@@ -112,153 +144,139 @@ internal sealed class FdHandover(ExitWatcher exits, ILogger log) : IDisposable
                 return sent;
             }
         }
-        Requester? requester = RequesterOf(process.ProcessId) ?? NewRequester(process.ProcessId, uid);
+        HandoverRequester? requester = _requesters.OfCaller(process.ThreadId, uid);
         if (requester is null)
         {
             pending.Abort(); // the requester is gone: nobody can take the fd
             return Errno.ESRCH;
         }
-        ulong id = AddTicket(pending, requester);
-        envelope.Ticket = id;
-        envelope.SetNodeName(pending.Session is null ? "" : SessionNodeName(id));
+        uint? node = pending.Session is null ? null : _nodes.Take();
+        envelope.Ticket = AddTicket(new Ticket(pending, requester, process.ThreadId, node));
+        envelope.SetNodeName(node is { } number ? SessionNodeName(number) : "");
         return Errno.None;
     }
 
-    /// <summary>The seccomp path (docs/seccomp.md): the daemon itself opens
-    /// the session node of <paramref name="pending"/> and installs that file
-    /// in the caller. Returns the ticket whose node only the daemon may open;
-    /// <see cref="Settle"/> ends it.</summary>
-    public ulong KeepForDaemon(PendingFd pending)
+    /// <summary>The seccomp path (docs/seccomp.md): the daemon itself opens,
+    /// on this thread, the session node of <paramref name="pending"/> and
+    /// installs that file in the caller. Returns the ticket, which
+    /// <see cref="Settle"/> ends, and the node's name.</summary>
+    public (ulong Ticket, string Node) KeepForDaemon(PendingFd pending)
     {
-        // One requester entry for the daemon's life: pinning itself anew for
-        // every trapped request would cost a pidfd and an exit watch each time.
-        _daemon ??= NewRequester(Environment.ProcessId, CurrentUser.EffectiveUid)
-            ?? throw new InvalidOperationException("the daemon cannot pin itself");
-        return AddTicket(pending, _daemon);
+        // One entry for the daemon's life, never watched: pinning itself anew
+        // for every trapped request would cost a pidfd each time.
+        _daemon ??= new HandoverRequester(ProcessPin.Of(Environment.ProcessId)
+            ?? throw new InvalidOperationException("the daemon cannot pin itself"), CurrentUser.EffectiveUid);
+        uint node = _nodes.Take();
+        return (AddTicket(new Ticket(pending, _daemon, CallerThread.OwnThreadId, node)), SessionNodeName(node));
     }
 
-    /// <summary>Ends a ticket of <see cref="KeepForDaemon"/>: its result, and
-    /// whether its node was opened (the open file then owns the session).</summary>
-    public PendingFd Settle(ulong ticketId, out bool opened)
+    /// <summary>Ends a ticket of <see cref="KeepForDaemon"/>: true when the
+    /// daemon's open took the session (the open file owns it now); otherwise
+    /// the session is undone.</summary>
+    public bool Settle(ulong ticketId)
     {
-        opened = _tickets[ticketId].Opened;
-        return Drop(ticketId);
+        if (!_tickets.ContainsKey(ticketId))
+            return true;
+        Undo(ticketId);
+        return false;
     }
 
-    private ulong AddTicket(PendingFd pending, Requester requester)
+    private ulong AddTicket(Ticket ticket)
     {
         ulong id = ++_nextTicket;
-        _tickets.Add(id, new Ticket(pending, requester));
-        requester.Tickets.Add(id);
-        _pendingByUser[requester.Uid] = _pendingByUser.GetValueOrDefault(requester.Uid) + 1;
+        _tickets.Add(id, ticket);
+        ticket.Requester.Tickets.Add(id);
+        _requesters.Busy(ticket.Requester);
+        if (ticket.Node is { } node)
+            _waitingOnNode.Add(node, id);
+        _pendingByUser[ticket.Requester.Uid] = _pendingByUser.GetValueOrDefault(ticket.Requester.Uid) + 1;
         return id;
     }
 
     /// <summary>The PREPARE's answer could not be written: nobody will
-    /// complete the ticket, so its result is undone now.</summary>
+    /// take the ticket, so its result is undone now.</summary>
     public void Unanswered(ulong ticketId)
     {
         if (_tickets.ContainsKey(ticketId))
-            Drop(ticketId).Abort();
+            Undo(ticketId);
     }
 
-    /// <summary>COMMIT: the library reports the fd it installed (or why it could not).</summary>
-    public Errno Commit(CallerProcess process, Envelope envelope)
+    /// <summary>COMMIT: the library reports the fd a retrieved file landed
+    /// on, or why it could not install a result (which is then undone).</summary>
+    public Errno Commit(int threadId, ICallerMemory memory, Envelope envelope)
     {
-        if (!_tickets.TryGetValue(envelope.Ticket, out Ticket? ticket) || !ticket.Requester.Pin.Is(process.ProcessId))
-            return Errno.EINVAL;
-        Drop(envelope.Ticket);
-        if (envelope.InstallErrno.IsError)
+        Errno failed = envelope.InstallErrno.IsError
+            ? envelope.InstallErrno.Value is > 0 and < 512 ? envelope.InstallErrno : Errno.EIO
+            : Errno.None;
+        // A session taken already (its open reached the daemon, and the
+        // library failed after it: the release of that file undoes the
+        // session) still fails with what the library saw.
+        if (!_tickets.TryGetValue(envelope.Ticket, out Ticket? ticket) || !MayTake(ticket, threadId))
+            return failed.IsError ? failed : Errno.EINVAL;
+        if (failed.IsError)
         {
-            ticket.Pending.Abort();
-            return envelope.InstallErrno.Value is > 0 and < 512 ? envelope.InstallErrno : Errno.EIO;
+            Undo(envelope.Ticket);
+            return failed;
         }
-        if (ticket.Pending.Session is not null && !ticket.Opened)
+        if (ticket.Node is not null)
         {
-            _log.Error("The preload library of pid {Pid} committed a session fd it never opened; the session is dropped. Use the preload library built with this daemon",
-                process.ProcessId);
-            ticket.Pending.Abort();
+            _log.Error("Thread {Tid} sent COMMIT with an fd for a session, whose commit is the open of its node; the session is dropped. Use the preload library built with this daemon",
+                threadId);
+            Undo(envelope.Ticket);
             return Errno.EIO;
         }
-        return ticket.Pending.Complete(envelope.InstalledFd, process);
+        Remove(envelope.Ticket);
+        return ticket.Pending.Complete(envelope.InstalledFd, memory);
     }
 
-    public static string SessionNodeName(ulong ticket) => $"{Envelope.SessionNodePrefix}{ticket:x}";
+    public static string SessionNodeName(uint node) => $"{Envelope.SessionNodePrefix}{node:x}";
 
     public void Dispose()
     {
-        foreach (Requester requester in _requesters.Values)
-        {
-            exits.Cancel(requester.ExitWatch);
-            requester.Pin.Dispose();
-        }
-        _requesters.Clear();
+        _requesters.Dispose();
+        _daemon?.Pin.Dispose();
     }
 
-    /// <summary>The live requester entry of <paramref name="pid"/>; an entry
-    /// whose process has exited (its pid may be reused now) is dropped first.</summary>
-    private Requester? RequesterOf(int pid)
-    {
-        if (!_requesters.TryGetValue(pid, out Requester? requester))
-            return null;
-        if (requester.Pin.Is(pid))
-            return requester;
-        DropAbandoned(requester);
-        return null;
-    }
+    /// <summary>The thread that sent PREPARE, still the same thread (its pin
+    /// has not seen it exit, so a newcomer with its id is refused).</summary>
+    private static bool MayTake(Ticket ticket, int threadId) => ticket.ThreadId == threadId && !ticket.Requester.Pin.HasExited;
 
-    private Requester? NewRequester(int pid, uint uid)
-    {
-        if (ProcessPin.Of(pid) is not { } pin)
-            return null;
-        var requester = new Requester(pin, uid);
-        _requesters.Add(pid, requester);
-        // Dropped as soon as the requester exits without completing (README
-        // "What a reboot hands over"): its session is never handed over.
-        requester.ExitWatch = exits.Add(pin, () => _loop?.Post(() => DropIfExited(requester)));
-        return requester;
-    }
-
-    /// <summary>Runs on the FUSE thread when the requester's pidfd turns readable.</summary>
-    private void DropIfExited(Requester requester)
-    {
-        if (_requesters.TryGetValue(requester.Pin.Pid, out Requester? current) && current == requester && requester.Pin.HasExited)
-            DropAbandoned(requester);
-    }
-
-    /// <summary>A library that died between PREPARE and COMMIT leaves tickets
-    /// no one will complete: undo them as the kernel undoes a dropped fd.</summary>
-    private void DropAbandoned(Requester requester)
+    /// <summary>A thread that ended between PREPARE and taking its results
+    /// leaves tickets no one can take: undo them as the kernel undoes a dropped fd.</summary>
+    private void DropAbandoned(HandoverRequester requester)
     {
         if (requester.Tickets.Count > 0)
-            _log.Warning("Process {Pid} died before taking the fds of {Count} requests; their results are undone",
+            _log.Warning("Thread {Tid} ended before taking the fds of {Count} requests; their results are undone",
                 requester.Pin.Pid, requester.Tickets.Count);
-        if (requester.Tickets.Count == 0)
-            Forget(requester);
         foreach (ulong id in requester.Tickets.ToList())
-            Drop(id).Abort(); // the last one forgets the requester
+            Undo(id);
+        _requesters.Forget(requester);
     }
 
-    /// <summary>Removes a ticket (and its requester once it has none left);
-    /// the caller completes or aborts its result.</summary>
-    private PendingFd Drop(ulong id)
+    /// <summary>Removes a ticket whose result nobody took: the session's node
+    /// number is free again, and the result is undone.</summary>
+    private void Undo(ulong id)
+    {
+        Ticket ticket = Remove(id);
+        if (ticket.Node is { } node)
+            _nodes.Free(node);
+        ticket.Pending.Abort();
+    }
+
+    /// <summary>Removes a ticket (its requester becomes idle once it has none
+    /// left); the caller completes or undoes its result.</summary>
+    private Ticket Remove(ulong id)
     {
         _tickets.Remove(id, out Ticket? ticket);
         ticket!.Requester.Tickets.Remove(id);
+        if (ticket.Node is { } node)
+            _waitingOnNode.Remove(node);
         uint uid = ticket.Requester.Uid;
         if ((_pendingByUser[uid] -= 1) == 0)
             _pendingByUser.Remove(uid);
         if (ticket.Requester.Tickets.Count == 0 && ticket.Requester != _daemon)
-            Forget(ticket.Requester);
-        return ticket.Pending;
-    }
-
-    private void Forget(Requester requester)
-    {
-        if (_requesters.TryGetValue(requester.Pin.Pid, out Requester? current) && current == requester)
-            _requesters.Remove(requester.Pin.Pid);
-        exits.Cancel(requester.ExitWatch);
-        requester.Pin.Dispose();
+            _requesters.MakeIdle(ticket.Requester);
+        return ticket;
     }
 
     /// <summary>The retrieved memfd over the library's socket (channel_fd):

@@ -9,9 +9,10 @@ namespace LiveUpdateFs.Fuse;
 public readonly struct FuseReply
 {
     private FuseReply(FuseReplyKind kind, Errno error = default, NodeAttributes attributes = default,
-        ulong handle = 0, IReadOnlyList<(string Name, NodeAttributes Attributes)>? entries = null, byte[]? data = null)
+        ulong handle = 0, IReadOnlyList<(string Name, NodeAttributes Attributes)>? entries = null, byte[]? data = null, bool lasting = false)
     {
         Kind = kind;
+        Lasting = lasting;
         Error = error;
         Attributes = attributes;
         Handle = handle;
@@ -26,6 +27,11 @@ public readonly struct FuseReply
     public IReadOnlyList<(string Name, NodeAttributes Attributes)>? Entries { get; }
     public byte[]? Data { get; }
 
+    /// <summary>An entry or attributes that stay as they are while the daemon
+    /// serves: the kernel may keep them for the daemon's life instead of
+    /// asking again (docs/fuse.md §8).</summary>
+    public bool Lasting { get; }
+
     /// <summary>An error reply. FUSE turns ENOSYS into ENOTTY for ioctl and
     /// hangs the caller for errno >= 512, so both are refused here.</summary>
     public static FuseReply Fail(Errno error)
@@ -38,9 +44,11 @@ public readonly struct FuseReply
     /// <summary>Success for requests that carry no data (flush, release).</summary>
     public static FuseReply Ok => new(FuseReplyKind.Error, Errno.None);
 
-    public static FuseReply Entry(NodeAttributes attributes) => new(FuseReplyKind.Entry, attributes: attributes);
+    /// <param name="lasting">See <see cref="Lasting"/>; otherwise every lookup and stat reaches the daemon.</param>
+    public static FuseReply Entry(NodeAttributes attributes, bool lasting = false) => new(FuseReplyKind.Entry, attributes: attributes, lasting: lasting);
 
-    public static FuseReply Attr(NodeAttributes attributes) => new(FuseReplyKind.Attributes, attributes: attributes);
+    /// <param name="lasting">See <see cref="Lasting"/>.</param>
+    public static FuseReply Attr(NodeAttributes attributes, bool lasting = false) => new(FuseReplyKind.Attributes, attributes: attributes, lasting: lasting);
 
     /// <summary>An open file: <paramref name="handle"/> comes back with every request on it.</summary>
     public static FuseReply Opened(ulong handle) => new(FuseReplyKind.Opened, handle: handle);

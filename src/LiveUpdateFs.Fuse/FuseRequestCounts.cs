@@ -4,10 +4,12 @@ namespace LiveUpdateFs.Fuse;
 
 /// <summary>
 /// How many requests of each operation the daemon has answered in this boot
-/// (status.json "fuseRequests"): what programs cost in round trips. A
-/// request counts once when it arrives, also when it is held and answered
-/// later; the daemon's own wake-ups of its serving thread do not count.
-/// Serving thread only (status.json is rendered there too).
+/// (status.json "fuseRequests"): what programs cost in round trips, e.g. a
+/// CREATE_SESSION + close under the preload library costs an ioctl, an open
+/// and a release (src/native/lufs-envelope.h). A request counts once when it
+/// arrives, also when it is held and answered later; the daemon's own
+/// wake-ups of its serving thread do not count. Serving thread only
+/// (status.json is rendered there too).
 /// </summary>
 public sealed class FuseRequestCounts
 {

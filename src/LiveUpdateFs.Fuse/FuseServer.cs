@@ -20,6 +20,10 @@ public sealed unsafe class FuseServer : IFuseLoop, IDisposable
     private const uint FuseIoctlCompat = 1 << 0;
     private const double NoCaching = 0.0;
 
+    /// <summary>The timeout of a <see cref="FuseReply.Lasting"/> answer: a year,
+    /// longer than any daemon serves (a new daemon is a new mount).</summary>
+    private const double ForTheDaemonsLife = 365 * 24 * 3600.0;
+
     /// <summary>A name no node has: its LOOKUP is answered ENOENT, which the
     /// kernel does not cache (entry timeout 0), so every stat of it reaches us.</summary>
     private const string WakeName = ".liveupdatefs-stop";
@@ -436,14 +440,14 @@ public sealed unsafe class FuseServer : IFuseLoop, IDisposable
                         Ino = reply.Attributes.Inode,
                         Generation = 1,
                         Attr = ToStat(reply.Attributes),
-                        AttrTimeout = NoCaching,
-                        EntryTimeout = NoCaching,
+                        AttrTimeout = reply.Lasting ? ForTheDaemonsLife : NoCaching,
+                        EntryTimeout = reply.Lasting ? ForTheDaemonsLife : NoCaching,
                     };
                     FuseNative.ReplyEntry(req, &entry);
                     break;
                 case FuseReplyKind.Attributes:
                     KernelStat stat = ToStat(reply.Attributes);
-                    FuseNative.ReplyAttr(req, &stat, NoCaching);
+                    FuseNative.ReplyAttr(req, &stat, reply.Lasting ? ForTheDaemonsLife : NoCaching);
                     break;
                 case FuseReplyKind.Opened:
                     // direct_io: reads and writes reach the daemon (EINVAL, as

@@ -114,20 +114,25 @@ public sealed class LuoFileSystem : IFuseFileSystem, IDisposable
             LuoNodes.StatusName => FuseReply.Entry(_nodes.StatusAttributes),
             LuoNodes.DaemonName => FuseReply.Entry(_nodes.DaemonAttributes),
             Envelope.ControlNode => FuseReply.Entry(_nodes.ControlAttributes),
-            _ when TryParseSessionNode(name, out ulong ticket) && _handover.IsOpenable(ticket)
-                => FuseReply.Entry(_nodes.SessionAttributes(LuoNodes.SessionBase + ticket)),
+            // Its attributes never change, so the kernel keeps the entry: a
+            // later session on the same number is opened without a LOOKUP.
+            _ when TryParseSessionNode(name, out uint node) && _handover.IsSessionNode(node)
+                => FuseReply.Entry(_nodes.SessionAttributes(LuoNodes.SessionBase + node), lasting: true),
             _ => FuseReply.Fail(Errno.ENOENT),
         };
     }
 
+    /// <summary>The root's and the session nodes' attributes never change: the
+    /// kernel keeps them, so opening a session node needs no GETATTR for the
+    /// permission checks (docs/fuse.md §8, §11).</summary>
     public FuseReply GetAttributes(FuseCaller caller, ulong inode) => inode switch
     {
-        LuoNodes.Root => FuseReply.Attr(_nodes.RootAttributes),
+        LuoNodes.Root => FuseReply.Attr(_nodes.RootAttributes, lasting: true),
         LuoNodes.Device => FuseReply.Attr(_nodes.DeviceAttributes),
         LuoNodes.Control => FuseReply.Attr(_nodes.ControlAttributes),
         LuoNodes.Status => FuseReply.Attr(_nodes.StatusAttributes),
         LuoNodes.Daemon => FuseReply.Attr(_nodes.DaemonAttributes),
-        >= LuoNodes.SessionBase => FuseReply.Attr(_nodes.SessionAttributes(inode)),
+        >= LuoNodes.SessionBase => FuseReply.Attr(_nodes.SessionAttributes(inode), lasting: true),
         _ => FuseReply.Fail(Errno.ENOENT),
     };
 
@@ -170,17 +175,24 @@ public sealed class LuoFileSystem : IFuseFileSystem, IDisposable
             case LuoNodes.Daemon:
                 return FuseReply.Opened(Add(new ContentFile(System.Text.Encoding.ASCII.GetBytes($"{Environment.ProcessId}\n"))));
             case >= LuoNodes.SessionBase:
-                ulong ticket = inode - LuoNodes.SessionBase;
-                Errno taken = _handover.OpenSessionNode(CallerThread.ThreadGroupOf(caller.ThreadId), ticket, out Session? session);
-                if (taken.IsError)
-                    return FuseReply.Fail(taken);
-                _orchestrator.SessionHeld(session!);
-                var sessionFile = new SessionFile(session!, FdHandover.SessionNodeName(ticket));
-                _sessionFiles[inode] = sessionFile;
-                return FuseReply.Opened(Add(sessionFile));
+                return OpenSessionNode(caller, inode);
             default:
                 return FuseReply.Fail(Errno.EISDIR);
         }
+    }
+
+    /// <summary>The commit of a session's hand-over (<see cref="FdHandover.OpenSessionNode"/>):
+    /// from now on the open file owns the session.</summary>
+    private FuseReply OpenSessionNode(FuseCaller caller, ulong inode)
+    {
+        uint node = (uint)(inode - LuoNodes.SessionBase);
+        Errno taken = _handover.OpenSessionNode(caller.ThreadId, node, out Session? session);
+        if (taken.IsError)
+            return FuseReply.Fail(taken);
+        _orchestrator.SessionHeld(session!);
+        var sessionFile = new SessionFile(session!, FdHandover.SessionNodeName(node));
+        _sessionFiles[inode] = sessionFile;
+        return FuseReply.Opened(Add(sessionFile));
     }
 
     public FuseReply Flush(FuseCaller caller, ulong inode, ulong handle) => FuseReply.Ok;
@@ -197,6 +209,7 @@ public sealed class LuoFileSystem : IFuseFileSystem, IDisposable
             case SessionFile { Session: var session }:
                 _sessionFiles.Remove(inode);
                 _orchestrator.ReleaseSession(session);
+                _handover.NodeReleased((uint)(inode - LuoNodes.SessionBase));
                 break;
         }
         return FuseReply.Ok;
@@ -281,7 +294,7 @@ public sealed class LuoFileSystem : IFuseFileSystem, IDisposable
             case Envelope.PhasePrepare:
                 if (MemoryFor(caller, handle, session, envelope.CallerRequest, envelope.CallerArgument, process) is not { } memory)
                     return FuseReply.Hold;
-                var reservation = new KnownFdReservation(_handover.Reserve(process.ProcessId, caller.Uid, envelope.ReserveErrno));
+                var reservation = new KnownFdReservation(_handover.Reserve(caller.ThreadId, caller.Uid, envelope.ReserveErrno));
                 IoctlOutcome outcome = _dispatcher.Dispatch(session, envelope.CallerRequest, envelope.CallerArgument, new RequestContext(memory, process, reservation));
                 RequestTrace.Write(_log, envelope.CallerRequest, session, outcome);
                 if (outcome.WorkFirst is { } work)
@@ -289,7 +302,7 @@ public sealed class LuoFileSystem : IFuseFileSystem, IDisposable
                 result = outcome.Result.IsError || outcome.Pending is not { } pending ? outcome.Result : _handover.Keep(process, caller.Uid, pending, envelope);
                 break;
             case Envelope.PhaseCommit:
-                result = _handover.Commit(process, envelope);
+                result = _handover.Commit(caller.ThreadId, process, envelope);
                 break;
             default:
                 result = Errno.EINVAL; // the control node's phases are not taken here
@@ -380,10 +393,14 @@ public sealed class LuoFileSystem : IFuseFileSystem, IDisposable
             _requests.Snapshot()).ToJson();
     }
 
-    private static bool TryParseSessionNode(string name, out ulong ticket)
+    /// <summary>A session node's name, in the one spelling the daemon gives
+    /// (no leading zeros): each node has one name, by which `status` finds
+    /// its holders.</summary>
+    private static bool TryParseSessionNode(string name, out uint node)
     {
-        ticket = 0;
+        node = 0;
         return name.StartsWith(Envelope.SessionNodePrefix, StringComparison.Ordinal)
-            && ulong.TryParse(name.AsSpan(Envelope.SessionNodePrefix.Length), System.Globalization.NumberStyles.AllowHexSpecifier, null, out ticket);
+            && uint.TryParse(name.AsSpan(Envelope.SessionNodePrefix.Length), System.Globalization.NumberStyles.AllowHexSpecifier, null, out node)
+            && name == FdHandover.SessionNodeName(node);
     }
 }

@@ -16,7 +16,7 @@ public sealed class LuoNodes(NodeAccess access)
     /// small answer, where status.json renders the whole state.</summary>
     public const ulong Daemon = 5;
 
-    /// <summary>Per-session nodes: SessionBase + ticket.</summary>
+    /// <summary>Per-session nodes: SessionBase + node number (<see cref="SessionNodeNumbers"/>).</summary>
     public const ulong SessionBase = 1UL << 32;
 
     public const string DeviceName = "liveupdate";
@@ -46,8 +46,9 @@ public sealed class LuoNodes(NodeAccess access)
 
     public NodeAttributes DaemonAttributes => Owned(Daemon, Regular | (access.Mode & ReadBits));
 
-    /// <summary>Only the process whose request made the session fd may open
-    /// its node (checked at open); the mode lets that process's user or group in.</summary>
+    /// <summary>Only the thread whose request made the session fd may open
+    /// its node (checked at open); the mode lets that thread's user or group in.
+    /// Never changes while the daemon serves: the kernel keeps it (docs/fuse.md §8).</summary>
     public NodeAttributes SessionAttributes(ulong inode) => Owned(inode, Regular | access.Mode);
 
     private NodeAttributes Owned(ulong inode, uint mode, ulong linkCount = 1) =>

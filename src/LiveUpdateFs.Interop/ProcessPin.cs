@@ -3,13 +3,14 @@ using LiveUpdateFs.Uapi;
 namespace LiveUpdateFs.Interop;
 
 /// <summary>
-/// One process, held by a pidfd so that its pid can never be mistaken for a
-/// later process that reuses the number. Within one FUSE request the kernel
-/// already guarantees this (a caller whose request the daemon has read waits
-/// for the answer even through SIGKILL, so its tid stays taken); a pin is for
-/// what spans requests: the fd hand-over between PREPARE, the session node's
-/// open and COMMIT; and for a process another program signals (the reboot's
-/// fd holders, the daemon that `unmount` stops).
+/// One process (or one thread, <see cref="OfThread"/>), held by a pidfd so
+/// that its pid can never be mistaken for a later process that reuses the
+/// number. Within one FUSE request the kernel already guarantees this (a
+/// caller whose request the daemon has read waits for the answer even
+/// through SIGKILL, so its tid stays taken); a pin is for what spans
+/// requests: the fd hand-over between PREPARE and the session node's open
+/// (or COMMIT), pinned to the requesting thread; and for a process another
+/// program signals (the reboot's fd holders, the daemon that `unmount` stops).
 /// </summary>
 public sealed unsafe class ProcessPin : IDisposable
 {
@@ -28,16 +29,24 @@ public sealed unsafe class ProcessPin : IDisposable
 
     /// <summary>Pins <paramref name="pid"/> while it is running (it is the
     /// caller of the request being handled); null when it is already gone.</summary>
-    public static ProcessPin? Of(int pid)
+    public static ProcessPin? Of(int pid) => Open(pid, 0);
+
+    /// <summary>Pins thread <paramref name="threadId"/> (PIDFD_THREAD; it is the
+    /// caller of the request being handled): <see cref="HasExited"/> turns
+    /// true when that thread exits, even while its process lives on; null
+    /// when it is already gone.</summary>
+    public static ProcessPin? OfThread(int threadId) => Open(threadId, Libc.PIDFD_THREAD);
+
+    private static ProcessPin? Open(int id, uint flags)
     {
-        var pidfd = new SafeFd(Libc.PidfdOpen(pid, 0));
+        var pidfd = new SafeFd(Libc.PidfdOpen(id, flags));
         if (!pidfd.IsInvalid)
-            return new ProcessPin(pid, pidfd);
+            return new ProcessPin(id, pidfd);
         pidfd.Dispose();
         return null;
     }
 
-    /// <summary>The pinned process has exited (the pidfd turned readable).</summary>
+    /// <summary>The pinned process (or thread) has exited (the pidfd turned readable).</summary>
     public bool HasExited => Exited(_pidfd);
 
     /// <summary>The process or thread of <paramref name="pidfd"/> has exited: the pidfd is readable.</summary>

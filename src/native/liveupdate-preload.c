@@ -4,13 +4,15 @@
  * LiveUpdateFs serves /dev/liveupdate from a FUSE daemon. FUSE runs the
  * caller's ioctls in the daemon but cannot put a new file descriptor into the
  * caller, so the three LUO requests that return one (CREATE_SESSION,
- * RETRIEVE_SESSION, RETRIEVE_FD) are finished here in two phases, PREPARE and
- * COMMIT, over the private envelope defined in lufs-envelope.h (the contract;
- * read it first). Every other ioctl goes straight to glibc.
+ * RETRIEVE_SESSION, RETRIEVE_FD) are finished here in two steps over the
+ * private envelope defined in lufs-envelope.h (the contract; read it
+ * first): PREPARE, then the open of the session node (which commits it) or,
+ * for a memfd, COMMIT. Every other ioctl goes straight to glibc.
  *
  * The library holds no LUO semantics: the daemon decides every result and
  * errno. The library only reserves an fd number, installs the result (opens
- * the session node, or receives the memfd over a socket) and reports back.
+ * the session node onto that number, or receives the memfd over a socket)
+ * and reports back.
  *
  * It also emulates the frozen size of preserved memfds (spec 8.2): before
  * ftruncate/fallocate on an unlinked tmpfs file it asks the daemon
@@ -52,6 +54,7 @@
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -513,20 +516,38 @@ static bool daemon_answers(int fd)
 }
 
 /*
- * Opens the session node the daemon left for us, with the access mode of the
- * fd the request came on (a read-only device fd gives a read-only session fd:
- * a group that may only read the device, --device-mode 0640, can still open
- * the node). The reserved slot is closed just before the open so that the
- * session fd takes its number. scratch: PATH_MAX bytes.
+ * Where the fd field of the caller's CREATE_SESSION or RETRIEVE_SESSION
+ * struct is (the same place in both).
  */
-static int open_session_node(int fd, const char *dir, const char *name,
-			     size_t name_size, int *slot, char *scratch)
+static __s32 *session_fd_field(void *arg)
 {
-	int flags = fcntl(fd, F_GETFL);
+	return &((struct liveupdate_ioctl_create_session *)arg)->fd;
+}
+
+_Static_assert(offsetof(struct liveupdate_ioctl_create_session, fd) ==
+	       offsetof(struct liveupdate_ioctl_retrieve_session, fd), "the fd of both session structs");
+
+/*
+ * Opens the session node the daemon reserved for this thread, with the
+ * access mode of the fd the request came on (a read-only device fd gives a
+ * read-only session fd: a group that may only read the device,
+ * --device-mode 0640, can still open the node). The open is the commit: the
+ * new open file owns the session. PREPARE has written *slot, the fd number
+ * reserved before it, into the caller's struct; the new fd is moved onto
+ * that number (dup3 onto our own slot: no other thread can take it
+ * meanwhile), so the caller gets the number the kernel reserves first.
+ * Neither dup3 nor the close of the spare fd sends the daemon a request (no
+ * FLUSH: the daemon opens files FOPEN_NOFLUSH; no RELEASE: a copy is still
+ * open). scratch: PATH_MAX bytes.
+ */
+static int open_session_node(int fd, const char *dir, const char *name, size_t name_size,
+			     int *slot, void *arg, char *scratch)
+{
+	int flags = fcntl(fd, F_GETFL), opened, reserved = *slot;
 
 	if (flags < 0)
 		return -1;
-	if (!memchr(name, '\0', name_size)) {
+	if (!memchr(name, '\0', name_size) || reserved < 0) {
 		errno = EPROTO;
 		return -1;
 	}
@@ -536,9 +557,32 @@ static int open_session_node(int fd, const char *dir, const char *name,
 	}
 	if (join_path(scratch, PATH_MAX, dir, name) < 0)
 		return -1;
-	close_keep_errno(*slot);
+	flags = (flags & O_ACCMODE) | O_CLOEXEC;
+	opened = open(scratch, flags);
+	if (opened < 0 && errno == EMFILE) {
+		/*
+		 * The slot was the one free number. The open failed before its
+		 * path was walked, so the daemon saw nothing; open again into
+		 * the slot's number.
+		 */
+		close(reserved);
+		*slot = -1;
+		opened = open(scratch, flags);
+		/* Only if another thread closed and opened fds meanwhile: the
+		 * struct then names the fd the session has. */
+		if (opened >= 0 && opened != reserved)
+			*session_fd_field(arg) = opened;
+		return opened;
+	}
+	if (opened < 0)
+		return -1;
+	if (dup3(opened, reserved, O_CLOEXEC) < 0) {
+		close_keep_errno(opened);	/* its release undoes the session */
+		return -1;
+	}
+	close(opened);
 	*slot = -1;
-	return open(scratch, (flags & O_ACCMODE) | O_CLOEXEC);
+	return reserved;
 }
 
 /* Closes every fd carried by an SCM_RIGHTS message we are rejecting. */
@@ -611,22 +655,23 @@ static int complete_fd_request(int fd, unsigned long request, void *arg,
 			       const char *dir, unsigned long long mount, char *scratch)
 {
 	unsigned int nr = (unsigned int)request;
+	bool file = nr == LIVEUPDATE_SESSION_RETRIEVE_FD;
 	int saved_errno = errno;
 	struct lufs_envelope env;
 	int sv[2] = { -1, -1 };
 	int reserve_errno = 0;
-	int slot, installed, install_errno, ret, err;
+	int slot, installed, ret, err;
 
 	/*
 	 * The kernel reserves the new fd number before doing anything, so
 	 * EMFILE comes before the request's effects. Holding a number here lets
-	 * the daemon apply that order (it decides when reserve_errno applies).
+	 * the daemon apply that order (it decides when reserve_errno applies),
+	 * and a session fd takes that number.
 	 */
 	slot = open("/", O_PATH | O_CLOEXEC);
 	if (slot < 0)
 		reserve_errno = errno;
-	if (nr == LIVEUPDATE_SESSION_RETRIEVE_FD &&
-	    socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
+	if (file && socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
 		if (!reserve_errno)
 			reserve_errno = errno;
 		sv[0] = sv[1] = -1;
@@ -636,6 +681,8 @@ static int complete_fd_request(int fd, unsigned long request, void *arg,
 	envelope_init(&env, LUFS_PHASE_PREPARE, nr, (uintptr_t)arg);
 	env.reserve_errno = reserve_errno;
 	env.channel_fd = sv[1];	/* the daemon takes its own copy with pidfd_getfd */
+	if (!file)
+		env.installed_fd = slot;
 	ret = real_ioctl(fd, LUFS_ENVELOPE_REQUEST, &env);
 	err = errno;
 
@@ -661,20 +708,29 @@ static int complete_fd_request(int fd, unsigned long request, void *arg,
 		return -1;
 	}
 
-	if (nr == LIVEUPDATE_SESSION_RETRIEVE_FD)
+	if (file)
 		installed = receive_file(sv[0], &slot);
 	else
-		installed = open_session_node(fd, dir, env.node_name,
-					      sizeof(env.node_name), &slot, scratch);
-	install_errno = installed < 0 ? errno : 0;
+		installed = open_session_node(fd, dir, env.node_name, sizeof(env.node_name),
+					      &slot, arg, scratch);
+	err = errno;
 	close_keep_errno(slot);	/* still open if installing stopped early */
 	close_keep_errno(sv[0]);
 	close_keep_errno(sv[1]);
+	if (!file && installed >= 0) {
+		/* The open was the commit; PREPARE wrote the caller's struct. */
+		errno = saved_errno;
+		return 0;
+	}
 
+	/*
+	 * COMMIT: the fd the retrieved file landed on, or why the result could
+	 * not be installed (the daemon then undoes it and answers that errno).
+	 */
 	env.phase = LUFS_PHASE_COMMIT;
 	env.answered = 0;
 	env.installed_fd = installed;
-	env.install_errno = install_errno;
+	env.install_errno = installed < 0 ? err : 0;
 	if (real_ioctl(fd, LUFS_ENVELOPE_REQUEST, &env) < 0) {
 		close_keep_errno(installed);
 		return -1;
@@ -682,6 +738,28 @@ static int complete_fd_request(int fd, unsigned long request, void *arg,
 	/* The daemon has written the fd into the caller's struct. */
 	errno = saved_errno;
 	return 0;
+}
+
+/*
+ * The directory of the mount with unique id `mount`, without a readlink of
+ * /proc/self/fd (which costs a path walk through /proc and a d_path): the
+ * remembered one, when a statx says it is on that mount (no request to any
+ * daemon). All nodes are in the mount's root, so that is where they are.
+ */
+static bool remembered_dir_of(unsigned long long mount, char *dir, size_t size)
+{
+	const char *known = known_mount_dir();
+	struct statx stx;
+	size_t len;
+
+	if (!known || !mount)
+		return false;
+	len = strlen(known);
+	if (len >= size || statx(AT_FDCWD, known, AT_STATX_DONT_SYNC, STATX_MNT_ID_UNIQUE, &stx) < 0 ||
+	    !(stx.stx_mask & STATX_MNT_ID_UNIQUE) || stx.stx_mnt_id != mount)
+		return false;
+	memcpy(dir, known, len + 1);
+	return true;
 }
 
 /* Requests of type 0xBA: LUO requests, and the only ones we may act on. */
@@ -695,16 +773,21 @@ static int luo_ioctl(int fd, unsigned long request, void *arg)
 	int saved_errno = errno;
 	struct fd_identity id;
 	const char *known;
-	bool ours;
+	bool ours, settled;
 
 	/* The common case: another request on the mount met last, all set up. */
 	if (identify(fd, &id) < 0)
 		id.mount = 0;
-	if (!returns_fd && id.mount &&
-	    id.mount == atomic_load_explicit(&mount_dir_mount, memory_order_relaxed) &&
-	    ptracer_settled(&id)) {
+	settled = id.mount && id.mount == atomic_load_explicit(&mount_dir_mount, memory_order_relaxed) &&
+		  ptracer_settled(&id);
+	if (settled && !returns_fd) {
 		errno = saved_errno;
 		return real_ioctl(fd, request, arg);
+	}
+	/* An fd-returning request there: its node is in the remembered directory. */
+	if (settled && remembered_dir_of(id.mount, dir, sizeof(dir))) {
+		errno = saved_errno;
+		return complete_fd_request(fd, request, arg, dir, id.mount, scratch);
 	}
 
 	/*

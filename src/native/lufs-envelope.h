@@ -4,26 +4,44 @@
  *
  * FUSE cannot install a file descriptor in the calling process, so the three
  * fd-returning LUO requests (CREATE_SESSION, RETRIEVE_SESSION, RETRIEVE_FD)
- * are completed in two phases by the preload library:
+ * are completed in two steps by the preload library, from the thread that
+ * made the request:
  *
  *   PREPARE  ioctl(fd, LUFS_ENVELOPE_REQUEST, &env) with the caller's own
  *            request and argument inside. The daemon decodes and runs the
  *            request exactly as the kernel would and, on success, leaves a
- *            result waiting under env.ticket:
- *              - a session: the node env.node_name next to the device node,
- *                which only this process may open (O_CLOEXEC, with the
- *                access mode of the fd the request came on, so a read-only
- *                device fd, --device-mode 0640, gives a read-only session fd);
+ *            result waiting under env.ticket for this thread alone:
+ *              - a session: on the node env.node_name next to the device
+ *                node. installed_fd carries the fd number the library holds
+ *                reserved (an O_PATH fd of its own, taken before PREPARE):
+ *                the daemon writes the caller's struct back with it now, as
+ *                the kernel copies the struct back before it installs the
+ *                fd (EFAULT: PREPARE fails and the session is undone);
  *              - a file: sent over env.channel_fd (SCM_RIGHTS).
- *   COMMIT   the library reports the fd it installed (or the errno that
- *            stopped it); the daemon writes the caller's struct back with that
- *            fd and returns the final result. If COMMIT fails, the library
- *            closes the fd it installed.
+ *   open     (a session) the library opens the node, O_CLOEXEC, with the
+ *            access mode of the fd the request came on (a read-only device
+ *            fd, --device-mode 0640, gives a read-only session fd), and
+ *            moves the new fd onto the reserved number (dup3 onto its
+ *            reserved fd). The open is the commit: the open file owns the
+ *            session. The node's entry and attributes never change while the
+ *            daemon serves, so the kernel keeps them: after the first use of
+ *            a node number the open is one OPEN request, and the whole
+ *            CREATE_SESSION + close three (PREPARE, OPEN, RELEASE).
+ *   COMMIT   (a file) the library reports the fd it received; the daemon
+ *            writes the caller's struct back with it and returns the final
+ *            result. If COMMIT fails, the library closes that fd.
+ *            (any result) when installing failed (the open of the node
+ *            failed, no file arrived), install_errno says why: the daemon
+ *            undoes the result and answers that errno. (A session's struct
+ *            then holds the reserved number, which is closed again: only
+ *            for errors the kernel cannot have at that step, such as
+ *            ENFILE at the open or a daemon that died.)
  *
  * The library initialises answered to 0; the daemon sets it on every envelope
  * it handles, so an error from PREPARE/COMMIT is the LUO result, not a sign
- * of a foreign file. The daemon decides every result; the library only moves
- * descriptors.
+ * of a foreign file. A result the requesting thread never takes is undone
+ * when that thread exits. The daemon decides every result; the library only
+ * moves descriptors.
  * The layout is fixed (checked by _Static_assert and by the daemon's tests).
  */
 #ifndef LUFS_ENVELOPE_H
@@ -110,7 +128,11 @@ enum lufs_envelope_phase {
  */
 #define LUFS_DAEMON_NODE	".lufs-daemon"
 
-/* Per-session nodes are named LUFS_SESSION_NODE_PREFIX + hex ticket. */
+/*
+ * Per-session nodes are named LUFS_SESSION_NODE_PREFIX + a node number in
+ * hex. A number is the session's from its PREPARE until its file is
+ * released; then a later session takes it again.
+ */
 #define LUFS_SESSION_NODE_PREFIX	".lufs-session-"
 
 
@@ -128,7 +150,9 @@ struct lufs_envelope {
 	__s32 channel_fd;	/* in, PREPARE: socket for SCM_RIGHTS, or -1;
 				 * in, QUERY_FROZEN: the file to ask about */
 	__u64 ticket;		/* out of PREPARE, in to COMMIT */
-	__s32 installed_fd;	/* in, COMMIT: the fd now holding the result, or -1 */
+	__s32 installed_fd;	/* in, PREPARE of a session: the fd number reserved
+				 * for it, which the caller's struct gets;
+				 * in, COMMIT: the fd now holding the file, or -1 */
 	__s32 install_errno;	/* in, COMMIT: 0, or why installing failed */
 	char node_name[64];	/* out of PREPARE: session node to open, NUL-terminated */
 };

@@ -14,9 +14,9 @@
  *   control_stages absent NAME
  *       RETRIEVE_SESSION NAME -> ENOENT.
  *   control_stages prepare-hang N
- *       N PREPAREs of CREATE_SESSION that are never completed, then
+ *       N PREPAREs of CREATE_SESSION whose nodes are never opened, then
  *       "# prepared OK refused R" (R: answered EMFILE, the daemon's cap on a
- *       process's uncommitted hand-overs) and wait until killed.
+ *       thread's hand-overs not taken) and wait until killed.
  *   control_stages unshared-holder NAME
  *       CREATE_SESSION NAME (through the preload library), then enter a new
  *       mount namespace (as a sandboxed service does after opening its
@@ -106,10 +106,9 @@ static int freeze_stage(const char *mode, const char *then)
 static int phantom_stage(const char *name)
 {
 	int dev = lu_open_device_or_die();
-	struct liveupdate_ioctl_create_session cs = { .size = sizeof cs, .fd = -1 };
+	struct liveupdate_ioctl_create_session cs;
 	struct lufs_envelope env;
-	lu_fill_name(cs.name, name);
-	check_rc(lufs_prepare(dev, LIVEUPDATE_IOCTL_CREATE_SESSION, &cs, &env), 0, "4.1",
+	check_rc(lufs_prepare_create(dev, name, &cs, &env), 0, "4.1",
 		 "PREPARE of CREATE_SESSION \"%s\"; the node is never opened", name);
 	return tap_done(); /* exits with the ticket pending and the device open */
 }
@@ -130,12 +129,11 @@ static int prepare_hang_stage(int n)
 	int ok = 0, refused = 0;
 	for (int i = 0; i < n; i++) {
 		char name[32];
-		struct liveupdate_ioctl_create_session cs = { .size = sizeof cs, .fd = -1 };
+		struct liveupdate_ioctl_create_session cs;
 		struct lufs_envelope env;
 		int rc;
 		snprintf(name, sizeof name, "pending-%d", i);
-		lu_fill_name(cs.name, name);
-		rc = lufs_prepare(dev, LIVEUPDATE_IOCTL_CREATE_SESSION, &cs, &env);
+		rc = lufs_prepare_create(dev, name, &cs, &env);
 		ok += rc == 0;
 		refused += rc == -EMFILE;
 	}

@@ -36,11 +36,13 @@
  *       byte). Prints "# well-behaved GET_NAME: ... p50 ... p99 ... max".
  *   hostile_stages abandon TOTAL BATCH DAEMONPID
  *       TOTAL children, BATCH at a time, each PREPAREs a CREATE_SESSION on
- *       the inherited device fd and is SIGKILLed before COMMIT; then the
- *       daemon's fd count must come back to its baseline.
+ *       the inherited device fd and is SIGKILLed before it opens the
+ *       session node; then the daemon's fd count must come back to its
+ *       baseline.
  *   hostile_stages prepare-cap N DAEMONPID
- *       one live process PREPAREs N CREATE_SESSIONs without COMMIT: the
- *       daemon must refuse some (a cap per process) and its fds stay bounded.
+ *       one live process PREPAREs N CREATE_SESSIONs and never opens their
+ *       nodes: the daemon must refuse some (a cap per thread) and its fds
+ *       stay bounded.
  *   hostile_stages crowd N FDS
  *       N idle processes holding FDS fds each (dups of /dev/null), in this
  *       process's group; "# crowd ready", then waits until killed.
@@ -803,7 +805,7 @@ static int unshared_stage(const char *prefix)
  * A hostile request on a status.json or control node fd: an envelope
  * PREPARE (r->request: CREATE_SESSION or RETRIEVE_SESSION of r->name) sent
  * by hand. If the daemon takes it, the theft is completed as the library
- * would (open the node, COMMIT on the same fd) and, for a retrieved session,
+ * would (open the node, which commits it) and, for a retrieved session,
  * the seeded memfd is read: detail = bytes stolen (or -1: the session fd
  * was obtained, no file read).
  */
@@ -819,14 +821,15 @@ static long r_backdoor_envelope(void *ctx, int *fd_out, long *detail)
 	struct liveupdate_ioctl_create_session cs = { .size = sizeof cs, .fd = -1 };
 	lu_fill_name(cs.name, r->name);
 	struct lufs_envelope env;
-	int rc = lufs_prepare(fd, r->request, &cs, &env);
+	int rc = lufs_prepare(fd, r->request, &cs, fd, &env);
 	if (rc < 0)
 		return rc;
 	/* the daemon took it: finish what the library would do */
 	char node[PATH_MAX];
 	env.node_name[sizeof env.node_name - 1] = '\0';
 	int s = node_path(env.node_name, node, sizeof node) < 0 ? -1 : open(node, O_RDWR | O_CLOEXEC);
-	if (lufs_commit(fd, &env, s, s < 0 ? errno : 0) < 0 || s < 0) {
+	if (s < 0) {
+		lufs_commit(fd, &env, -1, errno);
 		*detail = 0;
 		return 0;
 	}
@@ -1329,10 +1332,9 @@ static int stall_stage(const char *prefix, const char *status2, pid_t pid2)
 
 static int prepare_create(int dev, const char *name)
 {
-	struct liveupdate_ioctl_create_session cs = { .size = sizeof cs, .fd = -1 };
+	struct liveupdate_ioctl_create_session cs;
 	struct lufs_envelope env;
-	lu_fill_name(cs.name, name);
-	return lufs_prepare(dev, LIVEUPDATE_IOCTL_CREATE_SESSION, &cs, &env);
+	return lufs_prepare_create(dev, name, &cs, &env);
 }
 
 static int abandon_stage(int total, int batch, pid_t daemon)
@@ -1364,7 +1366,7 @@ static int abandon_stage(int total, int batch, pid_t daemon)
 				if (write(report[1], &b, 1) != 1)
 					_exit(1);
 				for (;;)
-					pause(); /* killed before COMMIT */
+					pause(); /* killed before the open of the node */
 			}
 			if (pid < 0)
 				break;
@@ -1441,11 +1443,11 @@ static int prepare_cap_stage(int n, pid_t daemon)
 		}
 	}
 	int during = count_fds(daemon);
-	tap_note("%d PREPAREs without COMMIT: %d answered ok, the first refused was #%d (errno %d %s); daemon fds %d -> %d", n,
+	tap_note("%d PREPAREs never taken: %d answered ok, the first refused was #%d (errno %d %s); daemon fds %d -> %d", n,
 		 ok, first_refused, first_errno, tap_errname(first_errno), baseline, during);
 	char why[160];
 	snprintf(why, sizeof why, "all %d PREPAREs succeeded", n);
-	check_why(ok < n, why, "design", "one process cannot hold %d uncommitted hand-overs: later PREPAREs get an errno", n);
+	check_why(ok < n, why, "design", "one thread cannot hold %d hand-overs it never takes: later PREPAREs get an errno", n);
 	snprintf(why, sizeof why, "the last PREPARE succeeded");
 	check_why(last_rc < 0, why, "design", "the last PREPARE is refused too (the cap holds)");
 	snprintf(why, sizeof why, "%d fds, baseline %d", during, baseline);

@@ -2,9 +2,9 @@
  * lufs_direct.h - drive the private library/daemon protocol (lufs-envelope.h)
  * by hand, i.e. do what libliveupdate-preload.so does for CREATE_SESSION.
  *
- * Used by session_test (who may open a per-session node) and nolib_test (to
- * obtain a session fd without the library). The envelope request 0xBAEF is
- * passed through unchanged by the preload library.
+ * Used by session_test (who may open a per-session node), nolib_test (to
+ * obtain a session fd without the library) and the stage programs. The
+ * envelope request 0xBAEF is passed through unchanged by the preload library.
  */
 #ifndef LUFS_TESTS_DIRECT_H
 #define LUFS_TESTS_DIRECT_H
@@ -15,9 +15,8 @@
 #include "lufs-envelope.h"
 #include "luo.h"
 
-/* Any envelope by hand: PHASE with the caller's REQUEST/ARG and CHANNEL_FD. */
-static inline int lufs_send(int fd, __u32 phase, __u64 request, void *arg, int channel_fd,
-			    struct lufs_envelope *env)
+/* An envelope of PHASE with the caller's REQUEST/ARG and CHANNEL_FD, unsent. */
+static inline void lufs_fill(struct lufs_envelope *env, __u32 phase, __u64 request, void *arg, int channel_fd)
 {
 	memset(env, 0, sizeof *env);
 	env->magic = LUFS_ENVELOPE_MAGIC;
@@ -27,16 +26,55 @@ static inline int lufs_send(int fd, __u32 phase, __u64 request, void *arg, int c
 	env->arg = (__u64)(uintptr_t)arg;
 	env->channel_fd = channel_fd;
 	env->installed_fd = -1;
+}
+
+/* Any envelope by hand: PHASE with the caller's REQUEST/ARG and CHANNEL_FD. */
+static inline int lufs_send(int fd, __u32 phase, __u64 request, void *arg, int channel_fd,
+			    struct lufs_envelope *env)
+{
+	lufs_fill(env, phase, request, arg, channel_fd);
 	return lu_ioctl(fd, LUFS_ENVELOPE_REQUEST, env);
 }
 
-static inline int lufs_prepare(int dev, unsigned long request, void *arg,
+/*
+ * PREPARE of CREATE_SESSION or RETRIEVE_SESSION: RESERVED_FD is the fd
+ * number the session fd is to get (the library's reserved slot); the daemon
+ * writes it into the caller's struct when this thread opens the node.
+ */
+static inline int lufs_prepare(int dev, unsigned long request, void *arg, int reserved_fd,
 			       struct lufs_envelope *env)
 {
-	return lufs_send(dev, LUFS_PHASE_PREPARE, request, arg, -1, env);
+	lufs_fill(env, LUFS_PHASE_PREPARE, request, arg, -1);
+	env->installed_fd = reserved_fd;
+	return lu_ioctl(dev, LUFS_ENVELOPE_REQUEST, env);
 }
 
-/* COMMIT on the same fd, with the same envelope PREPARE filled in. */
+/*
+ * PREPARE of CREATE_SESSION NAME (into *cs) for a caller that may never open
+ * the node (a creator that stops halfway): the number it reserves is one
+ * O_PATH fd kept for the process's life, however many PREPAREs it makes.
+ */
+static inline int lufs_prepare_create(int dev, const char *name, struct liveupdate_ioctl_create_session *cs,
+				      struct lufs_envelope *env)
+{
+	static int reserved = -1;
+
+	if (reserved < 0)
+		reserved = neg_errno(open("/", O_PATH | O_CLOEXEC));
+	if (reserved < 0)
+		return reserved;
+	memset(cs, 0, sizeof *cs);
+	cs->size = sizeof *cs;
+	cs->fd = -1;
+	lu_fill_name(cs->name, name);
+	return lufs_prepare(dev, LIVEUPDATE_IOCTL_CREATE_SESSION, cs, reserved, env);
+}
+
+/*
+ * COMMIT on the same fd, with the same envelope PREPARE filled in: the fd a
+ * retrieved file landed on, or (installed_fd -1) why a result could not be
+ * installed.
+ */
 static inline int lufs_commit(int dev, struct lufs_envelope *env, int installed_fd,
 			      int install_errno)
 {
@@ -58,34 +96,45 @@ static inline int lufs_node_path(const char *node_name, char *out, size_t n)
 }
 
 /*
- * CREATE_SESSION the way the library does it: PREPARE, open the node,
- * COMMIT. Returns the session fd or -errno (of whichever step failed).
+ * CREATE_SESSION the way the library does it: reserve an fd number (an
+ * O_PATH fd), PREPARE, open the session node (the commit: the daemon writes
+ * the reserved number into the struct), move the new fd onto the reserved
+ * number. Returns the session fd or -errno (of whichever step failed).
  */
 static inline int lufs_create_direct(int dev, const char *name)
 {
 	struct liveupdate_ioctl_create_session cs = { .size = sizeof cs, .fd = -1 };
 	struct lufs_envelope env;
 	char path[PATH_MAX];
+	int slot = neg_errno(open("/", O_PATH | O_CLOEXEC));
 
+	if (slot < 0)
+		return slot;
 	lu_fill_name(cs.name, name);
-	int rc = lufs_prepare(dev, LIVEUPDATE_IOCTL_CREATE_SESSION, &cs, &env);
-	if (rc < 0)
+	int rc = lufs_prepare(dev, LIVEUPDATE_IOCTL_CREATE_SESSION, &cs, slot, &env);
+	if (rc < 0) {
+		close(slot);
 		return rc;
+	}
 	env.node_name[sizeof env.node_name - 1] = '\0';
 	rc = lufs_node_path(env.node_name, path, sizeof path);
 	int fd = rc < 0 ? rc : neg_errno(open(path, O_RDWR | O_CLOEXEC));
-	rc = lufs_commit(dev, &env, fd < 0 ? -1 : fd, fd < 0 ? -fd : 0);
+	if (fd < 0) {
+		rc = lufs_commit(dev, &env, -1, -fd);
+		close(slot);
+		return rc < 0 ? rc : -EPROTO;
+	}
+	rc = neg_errno(dup3(fd, slot, O_CLOEXEC));
+	close(fd);
 	if (rc < 0) {
-		close_if(fd);
+		close(slot);
 		return rc;
 	}
-	if (fd < 0)
-		return fd;
-	if (cs.fd != fd) {
-		close(fd);
+	if (cs.fd != slot) {
+		close(slot);
 		return -EPROTO;
 	}
-	return fd;
+	return slot;
 }
 
 #endif /* LUFS_TESTS_DIRECT_H */

@@ -13,7 +13,11 @@
  *     - the daemon answers a PROBE envelope (the library's way to tell a
  *       LiveUpdateFs file), on the device and on a session fd;
  *     - no process of the program opens the mount's status.json (fanotify:
- *       needs root), which makes the daemon scan every process.
+ *       needs root), which makes the daemon scan every process;
+ *     - after a process's first CREATE_SESSION, each CREATE_SESSION + close
+ *       costs three FUSE requests, an ioctl (PREPARE), an open (the commit)
+ *       and a release (lufs-envelope.h), counted by the daemon in its
+ *       status.json "fuseRequests" (read only after the fanotify case).
  *   preload_test two-mounts DEVICE2  (a second mount; NUnit's CConformanceTests)
  *     - the frozen size is asked of the mount that answered last: CREATE on
  *       mount B, then on A, then a PRESERVE_FD (no envelope) on B.
@@ -344,6 +348,75 @@ static void check_probe(int fd, const char *what)
 }
 
 /* ------------------------------------------------------------------ */
+/* round trips: status.json "fuseRequests"                              */
+
+static const char *const operations[] = { "lookup", "getattr", "setattr", "open", "read",
+					  "write", "flush", "release", "readdir", "ioctl" };
+#define OPERATIONS ((int)(sizeof operations / sizeof operations[0]))
+
+/* The daemon's request counts from status.json at path; 0, or -1 if unreadable. */
+static int read_request_counts(const char *path, long counts[OPERATIONS])
+{
+	static char doc[1 << 20];
+	size_t len = 0;
+	ssize_t n;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	while (len < sizeof doc - 1 && (n = read(fd, doc + len, sizeof doc - 1 - len)) > 0)
+		len += (size_t)n;
+	close(fd);
+	doc[len] = '\0';
+	const char *object = strstr(doc, "\"fuseRequests\"");
+	const char *end = object ? strchr(object, '}') : NULL;
+	for (int i = 0; i < OPERATIONS; i++) {
+		char key[32];
+		snprintf(key, sizeof key, "\"%s\":", operations[i]);
+		const char *at = object ? strstr(object, key) : NULL;
+		if (!at || at > end)
+			return -1;
+		counts[i] = strtol(at + strlen(key), NULL, 10);
+	}
+	return 0;
+}
+
+static void test_round_trips(int dev, const char *status_path)
+{
+	enum { N = 50 };
+	long first[OPERATIONS], second[OPERATIONS], after[OPERATIONS];
+	char name[32], seen[256] = "";
+	int s = lu_create(dev, "round-trips");
+	check_rc(s, 0, "design", "this process's first CREATE_SESSION (its node's entry is cached from then on)");
+	close_if(s);
+	/* Two reads in a row: what a read of status.json itself costs, between two renders. */
+	int rc = read_request_counts(status_path, first) | read_request_counts(status_path, second);
+	int created = 0;
+	for (int i = 0; i < N; i++) {
+		snprintf(name, sizeof name, "round-trips-%d", i);
+		s = lu_create(dev, name);
+		created += s >= 0;
+		close_if(s);
+	}
+	rc |= read_request_counts(status_path, after);
+	check(rc == 0 && created == N, "design", "%d CREATE_SESSION + close, status.json's \"fuseRequests\" read around them", N);
+	if (rc != 0)
+		return;
+	long total = 0;
+	int exact = 1;
+	for (int i = 0; i < OPERATIONS; i++) {
+		long spent = after[i] - second[i] - (second[i] - first[i]);
+		int want = strcmp(operations[i], "ioctl") == 0 || strcmp(operations[i], "open") == 0 ||
+			   strcmp(operations[i], "release") == 0 ? N : 0;
+		total += spent;
+		exact &= spent == want;
+		if (spent)
+			snprintf(seen + strlen(seen), sizeof seen - strlen(seen), " %s %ld", operations[i], spent);
+	}
+	check(exact && total == 3 * N, "design",
+	      "each CREATE_SESSION + close costs 3 FUSE requests: ioctl, open, release (%d rounds:%s)", N, seen);
+}
+
+/* ------------------------------------------------------------------ */
 
 static int main_cases(void)
 {
@@ -374,7 +447,6 @@ static int main_cases(void)
 	test_fallocate_arguments(s);
 	test_fork(dev, s);
 	close(s);
-	close(dev);
 
 	if (fan >= 0) {
 		int opens = count_opens(fan, &first_pid);
@@ -382,6 +454,9 @@ static int main_cases(void)
 		      "no process of this program opened status.json (%d opens, the first by pid %d)", opens, first_pid);
 		close(fan);
 	}
+	if (rc == 0)
+		test_round_trips(dev, status_path);
+	close(dev);
 	return tap_done();
 }
 

@@ -7,6 +7,8 @@
  * name must be free again at once (the FUSE release arrives asynchronously,
  * which the emulator has to hide: see the 500-round loop).
  */
+#include <pthread.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 
@@ -273,26 +275,72 @@ static void test_many(int dev)
 	check(again == N, "5.2", "after closing all %d, every name is free again", N);
 }
 
-/* ---- per-session node ownership through the envelope protocol ---- */
+/* ---- per-session nodes: who may open one; the open is the commit (lufs-envelope.h) ---- */
+
+static int open_node(const char *path)
+{
+	return neg_errno(open(path, O_RDWR | O_CLOEXEC));
+}
+
+struct node_opener {
+	const char *path;
+	int rc;
+};
+
+/* Another thread of this process opens the node (and closes what it got). */
+static void *open_node_in_thread(void *arg)
+{
+	struct node_opener *o = arg;
+	o->rc = open_node(o->path);
+	if (o->rc >= 0)
+		close(o->rc);
+	return NULL;
+}
+
+static int open_node_from_other_thread(const char *path)
+{
+	struct node_opener o = { .path = path, .rc = -EPROTO };
+	pthread_t t;
+	if (pthread_create(&t, NULL, open_node_in_thread, &o) != 0)
+		return -EAGAIN;
+	pthread_join(t, NULL);
+	return o.rc;
+}
+
+/* PREPARE of CREATE_SESSION NAME by hand, reserving *slot; -errno or 0 with the node's path. */
+static int prepare_node(int dev, const char *name, struct liveupdate_ioctl_create_session *cs, int *slot,
+			struct lufs_envelope *env, char path[PATH_MAX])
+{
+	*slot = neg_errno(open("/", O_PATH | O_CLOEXEC));
+	if (*slot < 0)
+		return *slot;
+	lu_fill_name(cs->name, name);
+	int rc = lufs_prepare(dev, LIVEUPDATE_IOCTL_CREATE_SESSION, cs, *slot, env);
+	env->node_name[sizeof env->node_name - 1] = '\0';
+	if (rc == 0)
+		rc = lufs_node_path(env->node_name, path, PATH_MAX);
+	if (rc < 0) {
+		close(*slot);
+		*slot = -1;
+	}
+	return rc;
+}
 
 static void test_node_owner(int dev)
 {
 	struct liveupdate_ioctl_create_session cs = { .size = sizeof cs, .fd = -12345 };
-	lu_fill_name(cs.name, "envelope-node");
 	struct lufs_envelope env;
-	int rc = lufs_prepare(dev, LIVEUPDATE_IOCTL_CREATE_SESSION, &cs, &env);
+	char path[PATH_MAX];
+	int slot;
+	int rc = prepare_node(dev, "envelope-node", &cs, &slot, &env, path);
 	check_rc(rc, 0, "envelope", "PREPARE of CREATE_SESSION through the envelope succeeds");
 	if (rc < 0)
 		return;
-	env.node_name[sizeof env.node_name - 1] = '\0';
 	check(env.answered == LUFS_ENVELOPE_MAGIC, "envelope", "PREPARE sets answered to the magic");
 	check(strncmp(env.node_name, LUFS_SESSION_NODE_PREFIX, strlen(LUFS_SESSION_NODE_PREFIX)) == 0, "envelope",
-	      "PREPARE names a node %s<ticket> (got \"%s\")", LUFS_SESSION_NODE_PREFIX, env.node_name);
-	check(cs.fd == -12345, "envelope", "PREPARE does not write the caller's struct (fd still -12345)");
-
-	char path[PATH_MAX];
-	if (lufs_node_path(env.node_name, path, sizeof path) < 0)
-		tap_fatal("envelope", strerror(errno), "node path");
+	      "PREPARE names a node %s<n> (got \"%s\")", LUFS_SESSION_NODE_PREFIX, env.node_name);
+	check(cs.fd == slot, "envelope",
+	      "PREPARE writes the reserved fd number %d back, before the fd exists, as the kernel (got %d)", slot, cs.fd);
 
 	pid_t pid = fork();
 	if (pid == 0) {
@@ -304,20 +352,184 @@ static void test_node_owner(int dev)
 	int child_rc = WIFEXITED(status) ? -WEXITSTATUS(status) : -EPROTO;
 	check_rc(child_rc, EACCES, "envelope",
 		 "another process (forked child) opening the session node -> EACCES");
+	check_rc(open_node_from_other_thread(path), EACCES, "envelope",
+		 "another thread of the process that sent PREPARE opening the session node -> EACCES");
 
-	int nfd = neg_errno(open(path, O_RDWR | O_CLOEXEC));
-	check_rc(nfd, 0, "envelope", "the process that sent PREPARE opens the session node");
-	rc = lufs_commit(dev, &env, nfd < 0 ? -1 : nfd, nfd < 0 ? -nfd : 0);
-	check_rc(rc, 0, "envelope", "COMMIT with the installed fd succeeds");
-	check(nfd >= 0 && cs.fd == nfd, "envelope", "after COMMIT the caller's struct holds the installed fd");
-	check_rc2(neg_errno(open(path, O_RDWR | O_CLOEXEC)), ENOENT, EACCES, "envelope",
-		  "a second open of the node after COMMIT fails");
-	check(nfd >= 0 && lu_name_is(nfd, "envelope-node"), "envelope", "the node fd is the session: GET_NAME works");
-	check_rc(lu_create(dev, "envelope-node"), EEXIST, "envelope", "the session exists (same name -> EEXIST)");
+	int nfd = open_node(path);
+	check_rc(nfd, 0, "envelope", "the thread that sent PREPARE opens the session node (the commit)");
+	int s = nfd < 0 ? nfd : neg_errno(dup3(nfd, slot, O_CLOEXEC));
 	close_if(nfd);
-	int s = lu_create(dev, "envelope-node");
+	check_rc(s, 0, "envelope", "the node fd moves onto the reserved number (dup3)");
+	check_rc(open_node(path), ENOENT, "envelope",
+		 "a second open of the node once the session is taken -> ENOENT (no hand-over waits there)");
+	check(lu_name_is(slot, "envelope-node"), "envelope", "the fd is the session: GET_NAME works");
+	check_rc(lu_create(dev, "envelope-node"), EEXIST, "envelope", "the session exists (same name -> EEXIST)");
+	close(slot);
+	s = lu_create(dev, "envelope-node");
 	check_rc(s, 0, "envelope", "closing the node fd discards the session");
 	close_if(s);
+}
+
+/* A PREPARE from a thread that ends before it opens the node. */
+struct preparer {
+	int dev;
+	int rc;
+	int slot;
+	struct liveupdate_ioctl_create_session cs;
+	struct lufs_envelope env;
+	char path[PATH_MAX];
+};
+
+static void *prepare_in_thread(void *arg)
+{
+	struct preparer *p = arg;
+	p->rc = prepare_node(p->dev, "thread-gone", &p->cs, &p->slot, &p->env, p->path);
+	return NULL;
+}
+
+static void test_thread_ends_before_open(int dev)
+{
+	struct preparer p = { .dev = dev, .rc = -EPROTO, .slot = -1, .cs = { .size = sizeof p.cs, .fd = -1 } };
+	pthread_t t;
+	if (pthread_create(&t, NULL, prepare_in_thread, &p) != 0)
+		tap_fatal("envelope", strerror(errno), "start a thread");
+	pthread_join(t, NULL);
+	check_rc(p.rc, 0, "envelope", "a thread PREPAREs CREATE_SESSION \"thread-gone\", then ends without opening the node");
+	if (p.rc < 0)
+		return;
+	check_rc2(open_node(p.path), EACCES, ENOENT, "envelope",
+		  "the node of the ended thread: another thread (this one) may not take it -> EACCES (ENOENT once undone)");
+	int s = -EEXIST;
+	for (int i = 0; i < 500 && s == -EEXIST; i++) {
+		s = lu_create(dev, "thread-gone");
+		if (s == -EEXIST)
+			usleep(10000);
+	}
+	check_rc(s, 0, "envelope",
+		 "the ended thread's hand-over is undone: the name is free again (within 5 s, no process exited)");
+	close_if(s);
+	close_if(p.slot);
+}
+
+static void test_node_without_prepare(int dev)
+{
+	char path[PATH_MAX], link[64];
+	int s = lu_create(dev, "node-taken");
+	check_rc(s, 0, "envelope", "CREATE_SESSION \"node-taken\"");
+	snprintf(link, sizeof link, "/proc/self/fd/%d", s);
+	ssize_t n = s < 0 ? -1 : readlink(link, path, sizeof path - 1);
+	path[n < 0 ? 0 : n] = '\0';
+	check(n > 0 && strstr(path, LUFS_SESSION_NODE_PREFIX), "envelope",
+	      "the session fd is open on its node (%s)", path);
+	if (n > 0)
+		check_rc(open_node(path), ENOENT, "envelope",
+			 "opening the node of a session whose fd is taken -> ENOENT: only a PREPARE's hand-over waits on a node");
+	close_if(s);
+	check_rc(lufs_node_path(LUFS_SESSION_NODE_PREFIX "ffffffff", path, sizeof path), 0, "envelope", "node path");
+	check_rc(open_node(path), ENOENT, "envelope", "a node number no session has -> ENOENT (no such node)");
+}
+
+/*
+ * The write-back of the struct with the reserved fd number comes before the
+ * fd exists, as the kernel's (docs/behaviour.md §4.1 steps 7-8): at PREPARE.
+ * A struct that cannot take it fails there with EFAULT, and nothing stays; a
+ * struct that turns read-only after it does not stop the open.
+ */
+static void test_writeback_efault(int dev)
+{
+	size_t pg = lu_page();
+	struct liveupdate_ioctl_create_session *cs =
+		mmap(NULL, pg, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (cs == MAP_FAILED)
+		tap_fatal("4.1", strerror(errno), "mmap");
+	cs->size = sizeof *cs;
+	cs->fd = -1;
+	lu_fill_name(cs->name, "writeback-efault");
+	struct lufs_envelope env;
+	char path[PATH_MAX];
+	int slot = neg_errno(open("/", O_PATH | O_CLOEXEC));
+	mprotect(cs, pg, PROT_READ);
+	check_rc(lufs_prepare(dev, LIVEUPDATE_IOCTL_CREATE_SESSION, cs, slot, &env), EFAULT, "4.1",
+		 "PREPARE of CREATE_SESSION with a read-only struct -> EFAULT (the write-back of the reserved fd number)");
+	close_if(slot);
+	int s = lu_create(dev, "writeback-efault");
+	check_rc(s, 0, "4.1", "nothing stays: the name is free");
+	close_if(s);
+
+	mprotect(cs, pg, PROT_READ | PROT_WRITE);
+	int rc = prepare_node(dev, "writeback-efault", cs, &slot, &env, path);
+	check_rc(rc, 0, "4.1", "PREPARE with a writable struct");
+	if (rc == 0) {
+		check(cs->fd == slot, "4.1", "PREPARE wrote the reserved fd number %d into the struct (got %d)", slot, cs->fd);
+		mprotect(cs, pg, PROT_READ);
+		int nfd = open_node(path);
+		check_rc(nfd, 0, "4.1", "the struct turned read-only after PREPARE: the open takes the session all the same");
+		s = nfd < 0 ? nfd : neg_errno(dup3(nfd, slot, O_CLOEXEC));
+		close_if(nfd);
+		check(s >= 0 && lu_name_is(slot, "writeback-efault"), "4.1", "the reserved fd is the session");
+		close(slot);
+	}
+	munmap(cs, pg);
+}
+
+/* Two threads of one process create and close sessions at once. */
+struct creator {
+	int dev;
+	int id;
+	int rounds;
+	int good;
+	int first_bad;
+};
+
+static void *create_loop(void *arg)
+{
+	struct creator *c = arg;
+	for (int i = 0; i < c->rounds; i++) {
+		char name[LIVEUPDATE_SESSION_NAME_LENGTH];
+		struct liveupdate_ioctl_create_session cs = { .size = sizeof cs, .fd = -1 };
+		snprintf(name, sizeof name, "thread-%d-%d", c->id, i);
+		lu_fill_name(cs.name, name);
+		int rc = lu_ioctl(c->dev, LIVEUPDATE_IOCTL_CREATE_SESSION, &cs);
+		if (rc == 0 && cs.fd >= 0 && lu_name_is(cs.fd, name) && fcntl(cs.fd, F_GETFD) == FD_CLOEXEC)
+			c->good++;
+		else if (c->first_bad == 0)
+			c->first_bad = rc < 0 ? rc : -EPROTO;
+		if (rc == 0)
+			close(cs.fd);
+	}
+	return NULL;
+}
+
+static void test_two_threads(int dev)
+{
+	struct creator c[2] = { { .dev = dev, .id = 0, .rounds = 300 }, { .dev = dev, .id = 1, .rounds = 300 } };
+	pthread_t t[2];
+	for (int i = 0; i < 2; i++)
+		if (pthread_create(&t[i], NULL, create_loop, &c[i]) != 0)
+			tap_fatal("4.1", strerror(errno), "start a thread");
+	for (int i = 0; i < 2; i++)
+		pthread_join(t[i], NULL);
+	for (int i = 0; i < 2; i++)
+		check(c[i].good == c[i].rounds, "4.1",
+		      "thread %d: %d CREATE_SESSIONs at once with another thread, each fd its own session (GET_NAME) with O_CLOEXEC (%d good, first failure %d)",
+		      i, c[i].rounds, c[i].good, c[i].first_bad);
+}
+
+/* The session fd takes the lowest free number, as the kernel's reserved one (docs/behaviour.md §4.1 step 1). */
+static void test_lowest_fd(int dev)
+{
+	int a = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	int b = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	int c = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	close(a); /* a is the lowest free number now; b and c stay above it */
+	int s = lu_create(dev, "lowest-fd");
+	check(s == a, "4.1", "CREATE_SESSION returns the lowest free fd %d (got %d)", a, s);
+	int s2 = lu_create(dev, "lowest-fd-2");
+	check(s2 > c, "4.1", "the next one the next free number above %d (got %d)", c, s2);
+	close_if(s2);
+	close_if(s);
+	close(b);
+	close(c);
 }
 
 /* ---- EMFILE: the fd slot is reserved first (docs/behaviour.md §4.1 step 1, §4.2 step 1) ---- */
@@ -394,6 +606,11 @@ int main(void)
 	test_close_discards(dev);
 	test_scm_rights(dev);
 	test_node_owner(dev);
+	test_thread_ends_before_open(dev);
+	test_node_without_prepare(dev);
+	test_writeback_efault(dev);
+	test_two_threads(dev);
+	test_lowest_fd(dev);
 	test_emfile(dev, basic);
 	test_many(dev);
 	test_outlive_device(&dev);

@@ -261,16 +261,10 @@ internal sealed class TrappedCalls(LuoFileSystem fileSystem, IFuseLoop loop, str
     /// (its LOOKUP and OPEN are served by the FUSE thread meanwhile: no gate held).</summary>
     private Errno OpenSessionFile(PendingFd pending, int accessMode, out SafeFd? sessionFile)
     {
-        ulong ticket = Gate(() => fileSystem.Handover.KeepForDaemon(pending));
+        (ulong ticket, string node) = Gate(() => fileSystem.Handover.KeepForDaemon(pending));
         sessionFile = null;
-        Errno opened = Root is { } root ? FileOps.OpenAt(root, FdHandover.SessionNodeName(ticket), accessMode, out sessionFile) : Errno.ENOTCONN;
-        bool taken = Gate(() =>
-        {
-            fileSystem.Handover.Settle(ticket, out bool nodeOpened);
-            if (!nodeOpened)
-                pending.Abort();
-            return nodeOpened;
-        });
+        Errno opened = Root is { } root ? FileOps.OpenAt(root, node, accessMode, out sessionFile) : Errno.ENOTCONN;
+        bool taken = Gate(() => fileSystem.Handover.Settle(ticket));
         if (opened.IsError || !taken)
         {
             sessionFile?.Dispose();
