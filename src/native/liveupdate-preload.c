@@ -516,6 +516,32 @@ static bool daemon_answers(int fd)
 }
 
 /*
+ * Reserves the fd number the new fd is to take (the kernel's first step):
+ * an O_PATH fd of the mount's directory, so that a session node is opened
+ * relative to it (a path walk of one name), or of "/" where that directory
+ * is unknown or cannot be opened. O_PATH: no request to any daemon, now or
+ * at the close. Returns the fd, or -1 with errno (EMFILE, ENFILE).
+ */
+static int reserve_slot(const char *dir, bool *in_dir)
+{
+	int slot = dir[0] ? open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC) : -1;
+
+	*in_dir = slot >= 0;
+	if (slot < 0 && (!dir[0] || (errno != EMFILE && errno != ENFILE)))
+		slot = open("/", O_PATH | O_CLOEXEC);
+	return slot;
+}
+
+/* Is fd on the mount with unique id `mount`? (no path walk, no request) */
+static bool on_mount(int fd, unsigned long long mount)
+{
+	struct statx stx;
+
+	return statx(fd, "", AT_EMPTY_PATH | AT_STATX_DONT_SYNC, STATX_MNT_ID_UNIQUE, &stx) == 0 &&
+	       (stx.stx_mask & STATX_MNT_ID_UNIQUE) && stx.stx_mnt_id == mount;
+}
+
+/*
  * Where the fd field of the caller's CREATE_SESSION or RETRIEVE_SESSION
  * struct is (the same place in both).
  */
@@ -538,10 +564,11 @@ _Static_assert(offsetof(struct liveupdate_ioctl_create_session, fd) ==
  * meanwhile), so the caller gets the number the kernel reserves first.
  * Neither dup3 nor the close of the spare fd sends the daemon a request (no
  * FLUSH: the daemon opens files FOPEN_NOFLUSH; no RELEASE: a copy is still
- * open). scratch: PATH_MAX bytes.
+ * open). slot_in_dir: the slot is an O_PATH fd of dir (reserve_slot).
+ * scratch: PATH_MAX bytes.
  */
 static int open_session_node(int fd, const char *dir, const char *name, size_t name_size,
-			     int *slot, void *arg, char *scratch)
+			     int *slot, bool slot_in_dir, void *arg, char *scratch)
 {
 	int flags = fcntl(fd, F_GETFL), opened, reserved = *slot;
 
@@ -558,7 +585,7 @@ static int open_session_node(int fd, const char *dir, const char *name, size_t n
 	if (join_path(scratch, PATH_MAX, dir, name) < 0)
 		return -1;
 	flags = (flags & O_ACCMODE) | O_CLOEXEC;
-	opened = open(scratch, flags);
+	opened = slot_in_dir ? openat(reserved, name, flags) : open(scratch, flags);
 	if (opened < 0 && errno == EMFILE) {
 		/*
 		 * The slot was the one free number. The open failed before its
@@ -648,11 +675,13 @@ static int receive_file(int sock, int *slot)
 }
 
 /*
- * CREATE_SESSION, RETRIEVE_SESSION, RETRIEVE_FD on a FUSE file in dir: see
- * lufs-envelope.h. scratch: PATH_MAX bytes.
+ * CREATE_SESSION, RETRIEVE_SESSION, RETRIEVE_FD on a FUSE file in dir
+ * (PATH_MAX bytes): see lufs-envelope.h. remembered: dir is the one
+ * remembered for fd's mount, not yet checked against it. scratch: PATH_MAX
+ * bytes.
  */
 static int complete_fd_request(int fd, unsigned long request, void *arg,
-			       const char *dir, unsigned long long mount, char *scratch)
+			       char *dir, bool remembered, unsigned long long mount, char *scratch)
 {
 	unsigned int nr = (unsigned int)request;
 	bool file = nr == LIVEUPDATE_SESSION_RETRIEVE_FD;
@@ -661,6 +690,7 @@ static int complete_fd_request(int fd, unsigned long request, void *arg,
 	int sv[2] = { -1, -1 };
 	int reserve_errno = 0;
 	int slot, installed, ret, err;
+	bool slot_in_dir;
 
 	/*
 	 * The kernel reserves the new fd number before doing anything, so
@@ -668,7 +698,14 @@ static int complete_fd_request(int fd, unsigned long request, void *arg,
 	 * the daemon apply that order (it decides when reserve_errno applies),
 	 * and a session fd takes that number.
 	 */
-	slot = open("/", O_PATH | O_CLOEXEC);
+	slot = reserve_slot(dir, &slot_in_dir);
+	if (remembered && slot >= 0 && !(slot_in_dir && on_mount(slot, mount))) {
+		/* The remembered directory is gone or another mount's now: ask /proc. */
+		close(slot);
+		if (fd_dir(fd, dir, PATH_MAX) < 0)
+			dir[0] = '\0';
+		slot = reserve_slot(dir, &slot_in_dir);
+	}
 	if (slot < 0)
 		reserve_errno = errno;
 	if (file && socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
@@ -712,7 +749,7 @@ static int complete_fd_request(int fd, unsigned long request, void *arg,
 		installed = receive_file(sv[0], &slot);
 	else
 		installed = open_session_node(fd, dir, env.node_name, sizeof(env.node_name),
-					      &slot, arg, scratch);
+					      &slot, slot_in_dir, arg, scratch);
 	err = errno;
 	close_keep_errno(slot);	/* still open if installing stopped early */
 	close_keep_errno(sv[0]);
@@ -740,28 +777,6 @@ static int complete_fd_request(int fd, unsigned long request, void *arg,
 	return 0;
 }
 
-/*
- * The directory of the mount with unique id `mount`, without a readlink of
- * /proc/self/fd (which costs a path walk through /proc and a d_path): the
- * remembered one, when a statx says it is on that mount (no request to any
- * daemon). All nodes are in the mount's root, so that is where they are.
- */
-static bool remembered_dir_of(unsigned long long mount, char *dir, size_t size)
-{
-	const char *known = known_mount_dir();
-	struct statx stx;
-	size_t len;
-
-	if (!known || !mount)
-		return false;
-	len = strlen(known);
-	if (len >= size || statx(AT_FDCWD, known, AT_STATX_DONT_SYNC, STATX_MNT_ID_UNIQUE, &stx) < 0 ||
-	    !(stx.stx_mask & STATX_MNT_ID_UNIQUE) || stx.stx_mnt_id != mount)
-		return false;
-	memcpy(dir, known, len + 1);
-	return true;
-}
-
 /* Requests of type 0xBA: LUO requests, and the only ones we may act on. */
 static int luo_ioctl(int fd, unsigned long request, void *arg)
 {
@@ -784,10 +799,16 @@ static int luo_ioctl(int fd, unsigned long request, void *arg)
 		errno = saved_errno;
 		return real_ioctl(fd, request, arg);
 	}
-	/* An fd-returning request there: its node is in the remembered directory. */
-	if (settled && remembered_dir_of(id.mount, dir, sizeof(dir))) {
+	/*
+	 * An fd-returning request there: its node is in the remembered
+	 * directory (checked once its slot is open), so no readlink of
+	 * /proc/self/fd, a path walk through /proc and a d_path.
+	 */
+	known = known_mount_dir();
+	if (settled && known && strlen(known) < sizeof(dir)) {
+		strcpy(dir, known);
 		errno = saved_errno;
-		return complete_fd_request(fd, request, arg, dir, id.mount, scratch);
+		return complete_fd_request(fd, request, arg, dir, true, id.mount, scratch);
 	}
 
 	/*
@@ -806,7 +827,7 @@ static int luo_ioctl(int fd, unsigned long request, void *arg)
 	name_daemon_as_ptracer(fd, dir, false, scratch);
 	if (returns_fd) {
 		errno = saved_errno;
-		return complete_fd_request(fd, request, arg, dir, id.mount, scratch);
+		return complete_fd_request(fd, request, arg, dir, false, id.mount, scratch);
 	}
 	/* A request on a mount not met before (a session fd received from another process). */
 	if (!ours && dir[0] && daemon_answers(fd)) {
