@@ -125,8 +125,10 @@ public sealed class Orchestrator
         }
         // Debug, as the request trace: a program may create and close
         // sessions by the thousand, and two lines each at Information cost
-        // the daemon a quarter of its time per CREATE_SESSION.
-        _log.Debug("Session {Session} created (outgoing, id {SessionId})", name.ToString(), session.Id);
+        // the daemon a quarter of its time per CREATE_SESSION. Asked first:
+        // the escaped name is made only for a line that is written.
+        if (_log.IsEnabled(LogEventLevel.Debug))
+            _log.Debug("Session {Session} created (outgoing, id {SessionId})", name.ToString(), session.Id);
         return Errno.None;
     }
 
@@ -322,8 +324,9 @@ public sealed class Orchestrator
             }
         }
         // An empty outgoing session leaves nothing behind: Debug, as its creation.
-        _log.Write(session.Kind == SessionKind.Outgoing && files == 0 ? LogEventLevel.Debug : LogEventLevel.Information,
-            "Session {Session} closed: {Kind} session discarded with {Files} files", session.Name.ToString(), session.Kind, files);
+        LogEventLevel level = session.Kind == SessionKind.Outgoing && files == 0 ? LogEventLevel.Debug : LogEventLevel.Information;
+        if (_log.IsEnabled(level))
+            _log.Write(level, "Session {Session} closed: {Kind} session discarded with {Files} files", session.Name.ToString(), session.Kind, files);
     }
 
     // ---- the reboot (docs/behaviour.md §7 step 1) ----
