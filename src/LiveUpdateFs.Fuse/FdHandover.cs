@@ -55,6 +55,15 @@ internal sealed class FdHandover : IDisposable
 
     public void Attach(IFuseLoop loop) => _requesters.Attach(loop);
 
+    /// <summary>Has <paramref name="threadId"/> sent an envelope PREPARE before?
+    /// Only such a thread's short forms are served (<see cref="ShortHandover"/>):
+    /// the library's threads start with the envelope, and a program that
+    /// speaks no hand-over gets the kernel's answer to those request values.
+    /// An entry forgotten since (more than 64 threads without tickets) makes
+    /// the library send the envelope again. No pidfd poll here: Reserve,
+    /// next in the same request, drops an entry whose thread has ended.</summary>
+    public bool Knows(int threadId) => _requesters.Has(threadId);
+
     /// <summary>A session node exists while its number is in use: from the
     /// PREPARE that reserves it until the session's file is released.</summary>
     public bool IsSessionNode(ulong number) => _nodes.InUse(number);
@@ -111,23 +120,26 @@ internal sealed class FdHandover : IDisposable
     }
 
     /// <summary>After PREPARE's request succeeded: its result waits under a
-    /// new ticket named in the envelope. A session's struct is written back
+    /// new <paramref name="ticket"/>. A session's struct is written back
     /// first, with the fd number the library reserved: the kernel's
     /// copy-back, which comes before the fd is installed (docs/behaviour.md
-    /// §4.1 steps 7-8); EFAULT undoes the session. A retrieved memfd is sent
-    /// first.</summary>
-    public Errno Keep(CallerProcess process, uint uid, PendingFd pending, Envelope envelope)
+    /// §4.1 steps 7-8); EFAULT undoes the session. The session waits on
+    /// <paramref name="node"/>. A retrieved memfd is sent over
+    /// <paramref name="channelFd"/> first.</summary>
+    public Errno Keep(CallerProcess process, uint uid, PendingFd pending, int reservedFd, int channelFd, out ulong ticket, out uint? node)
     {
+        ticket = 0;
+        node = null;
         if (pending.Session is not null)
         {
-            if (envelope.InstalledFd < 0)
+            if (reservedFd < 0)
             {
                 _log.Error("PREPARE of a session from thread {Tid} reserved no fd number (installed_fd {Fd}); refused with EINVAL. Use the preload library built with this daemon",
-                    process.ThreadId, envelope.InstalledFd);
+                    process.ThreadId, reservedFd);
                 pending.Abort();
                 return Errno.EINVAL;
             }
-            Errno written = pending.Complete(envelope.InstalledFd, process);
+            Errno written = pending.Complete(reservedFd, process);
             if (written.IsError)
             {
                 pending.Abort();
@@ -137,7 +149,7 @@ internal sealed class FdHandover : IDisposable
         if (pending.File is HeldFile file)
         {
             // The library receives without waiting, so the file is sent before the reply.
-            Errno sent = SendToCaller(process, envelope.ChannelFd, file);
+            Errno sent = SendToCaller(process, channelFd, file);
             if (sent.IsError)
             {
                 pending.Abort();
@@ -150,10 +162,18 @@ internal sealed class FdHandover : IDisposable
             pending.Abort(); // the requester is gone: nobody can take the fd
             return Errno.ESRCH;
         }
-        uint? node = pending.Session is null ? null : _nodes.Take();
-        envelope.Ticket = AddTicket(new Ticket(pending, requester, process.ThreadId, node));
-        envelope.SetNodeName(node is { } number ? SessionNodeName(number) : "");
+        node = pending.Session is null ? null : _nodes.Take();
+        ticket = AddTicket(new Ticket(pending, requester, process.ThreadId, node));
         return Errno.None;
+    }
+
+    /// <summary>The short abort (<see cref="ShortHandover"/>): the library could
+    /// not open the node of its session, which is undone; the errno stands.</summary>
+    public Errno AbortSession(int threadId, uint node, Errno failed)
+    {
+        if (_waitingOnNode.TryGetValue(node, out ulong id) && MayTake(_tickets[id], threadId))
+            Undo(id);
+        return Reported(failed);
     }
 
     /// <summary>The seccomp path (docs/seccomp.md): the daemon itself opens,
@@ -205,9 +225,7 @@ internal sealed class FdHandover : IDisposable
     /// on, or why it could not install a result (which is then undone).</summary>
     public Errno Commit(int threadId, ICallerMemory memory, Envelope envelope)
     {
-        Errno failed = envelope.InstallErrno.IsError
-            ? envelope.InstallErrno.Value is > 0 and < 512 ? envelope.InstallErrno : Errno.EIO
-            : Errno.None;
+        Errno failed = envelope.InstallErrno.IsError ? Reported(envelope.InstallErrno) : Errno.None;
         // A session taken already (its open reached the daemon, and the
         // library failed after it: the release of that file undoes the
         // session) still fails with what the library saw.
@@ -230,6 +248,9 @@ internal sealed class FdHandover : IDisposable
     }
 
     public static string SessionNodeName(uint node) => $"{Envelope.SessionNodePrefix}{node:x}";
+
+    /// <summary>The errno a library reports, as FUSE can deliver it (<see cref="FuseReply.Fail"/>).</summary>
+    private static Errno Reported(Errno failed) => failed.Value is > 0 and < 512 && failed != Errno.ENOSYS ? failed : Errno.EIO;
 
     public void Dispose()
     {

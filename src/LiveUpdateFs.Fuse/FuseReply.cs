@@ -9,10 +9,12 @@ namespace LiveUpdateFs.Fuse;
 public readonly struct FuseReply
 {
     private FuseReply(FuseReplyKind kind, Errno error = default, NodeAttributes attributes = default,
-        ulong handle = 0, IReadOnlyList<(string Name, NodeAttributes Attributes)>? entries = null, byte[]? data = null, bool lasting = false)
+        ulong handle = 0, IReadOnlyList<(string Name, NodeAttributes Attributes)>? entries = null, byte[]? data = null, bool lasting = false,
+        int ioctlValue = 0)
     {
         Kind = kind;
         Lasting = lasting;
+        IoctlValue = ioctlValue;
         Error = error;
         Attributes = attributes;
         Handle = handle;
@@ -31,6 +33,9 @@ public readonly struct FuseReply
     /// serves: the kernel may keep them for the daemon's life instead of
     /// asking again (docs/fuse.md §8).</summary>
     public bool Lasting { get; }
+
+    /// <summary>What a successful ioctl returns to its caller.</summary>
+    public int IoctlValue { get; }
 
     /// <summary>An error reply. FUSE turns ENOSYS into ENOTTY for ioctl and
     /// hangs the caller for errno >= 512, so both are refused here.</summary>
@@ -54,6 +59,9 @@ public readonly struct FuseReply
     public static FuseReply Opened(ulong handle) => new(FuseReplyKind.Opened, handle: handle);
 
     public static FuseReply IoctlDone => new(FuseReplyKind.Ioctl);
+
+    /// <summary>A successful ioctl whose call returns <paramref name="value"/> (not negative).</summary>
+    public static FuseReply IoctlReturns(int value) => new(FuseReplyKind.Ioctl, ioctlValue: value);
 
     public static FuseReply Directory(IReadOnlyList<(string Name, NodeAttributes Attributes)> entries) =>
         new(FuseReplyKind.Directory, entries: entries);

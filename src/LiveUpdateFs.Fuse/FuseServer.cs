@@ -460,7 +460,7 @@ public sealed unsafe class FuseServer : IFuseLoop, IDisposable
                     FuseNative.ReplyOpen(req, fi);
                     break;
                 case FuseReplyKind.Ioctl:
-                    FuseNative.ReplyIoctl(req, 0, null, 0);
+                    FuseNative.ReplyIoctl(req, reply.IoctlValue, null, 0);
                     break;
                 case FuseReplyKind.Directory:
                     SendDirectory(req, reply.Entries!, size, offset);

@@ -38,6 +38,9 @@ internal sealed class HandoverRequesters(ExitWatcher exits, Action<HandoverReque
         return null;
     }
 
+    /// <summary>An entry of <paramref name="threadId"/> exists (its thread may have ended since).</summary>
+    public bool Has(int threadId) => _byThread.ContainsKey(threadId);
+
     /// <summary>The entry of the thread whose request is being handled, which
     /// <see cref="Of"/> checked earlier in the same request; a new one if it
     /// has none (null: the thread is gone).</summary>

@@ -271,6 +271,17 @@ public sealed class LuoFileSystem : IFuseFileSystem, IDisposable
             using (LogContext.Push(new RequestProperties(caller.ThreadId, EnvelopeName(envelope))))
                 return HandoverIoctl(caller, handle, process, session, envelope, argument);
         }
+        if (ShortHandover.IsPrepare(request, out uint sessionRequest, out int reservedFd) && _handover.Knows(caller.ThreadId))
+        {
+            using (LogContext.Push(new RequestProperties(caller.ThreadId, LuoRequest.NameOf(sessionRequest))))
+            {
+                if (Prepare(caller, handle, process, session, sessionRequest, argument, Errno.None, reservedFd, -1, out _, out uint? node) is not { } prepared)
+                    return FuseReply.Hold;
+                return prepared.IsError ? FuseReply.Fail(prepared) : FuseReply.IoctlReturns((int)node!.Value);
+            }
+        }
+        if (ShortHandover.IsAbort(request, out Errno failed) && _handover.Knows(caller.ThreadId))
+            return FuseReply.Fail(_handover.AbortSession(caller.ThreadId, (uint)argument, failed));
         if (MemoryFor(caller, handle, session, request, argument, process) is not { } memory)
             return FuseReply.Hold;
         using (LogContext.Push(new RequestProperties(caller.ThreadId, LuoRequest.NameOf(request))))
@@ -292,14 +303,12 @@ public sealed class LuoFileSystem : IFuseFileSystem, IDisposable
         switch (envelope.Phase)
         {
             case Envelope.PhasePrepare:
-                if (MemoryFor(caller, handle, session, envelope.CallerRequest, envelope.CallerArgument, process) is not { } memory)
+                if (Prepare(caller, handle, process, session, envelope.CallerRequest, envelope.CallerArgument, envelope.ReserveErrno,
+                        envelope.InstalledFd, envelope.ChannelFd, out ulong ticket, out uint? node) is not { } prepared)
                     return FuseReply.Hold;
-                var reservation = new KnownFdReservation(_handover.Reserve(caller.ThreadId, caller.Uid, envelope.ReserveErrno));
-                IoctlOutcome outcome = _dispatcher.Dispatch(session, envelope.CallerRequest, envelope.CallerArgument, new RequestContext(memory, process, reservation));
-                RequestTrace.Write(_log, envelope.CallerRequest, session, outcome);
-                if (outcome.WorkFirst is { } work)
-                    return RunFirst(work);
-                result = outcome.Result.IsError || outcome.Pending is not { } pending ? outcome.Result : _handover.Keep(process, caller.Uid, pending, envelope);
+                result = prepared;
+                envelope.Ticket = ticket;
+                envelope.SetNodeName(node is { } number ? FdHandover.SessionNodeName(number) : "");
                 break;
             case Envelope.PhaseCommit:
                 result = _handover.Commit(caller.ThreadId, process, envelope);
@@ -314,6 +323,32 @@ public sealed class LuoFileSystem : IFuseFileSystem, IDisposable
         if (envelope.Phase == Envelope.PhasePrepare && !result.IsError)
             _handover.Unanswered(envelope.Ticket);
         return FuseReply.Fail(Errno.EFAULT);
+    }
+
+    /// <summary>
+    /// PREPARE of the fd hand-over, from the envelope or its short form: the
+    /// request decoded and run as the kernel would, with the library's
+    /// reserve step, and on success its result kept (<see cref="FdHandover.Keep"/>).
+    /// Null: the request is held while a tail scan or a restore runs first.
+    /// </summary>
+    private Errno? Prepare(FuseCaller caller, ulong handle, CallerProcess process, Session? session, uint request, ulong argument,
+        Errno libraryReserve, int reservedFd, int channelFd, out ulong ticket, out uint? node)
+    {
+        ticket = 0;
+        node = null;
+        if (MemoryFor(caller, handle, session, request, argument, process) is not { } memory)
+            return null;
+        var reservation = new KnownFdReservation(_handover.Reserve(caller.ThreadId, caller.Uid, libraryReserve));
+        IoctlOutcome outcome = _dispatcher.Dispatch(session, request, argument, new RequestContext(memory, process, reservation));
+        RequestTrace.Write(_log, request, session, outcome);
+        if (outcome.WorkFirst is { } work)
+        {
+            RunFirst(work);
+            return null;
+        }
+        return outcome.Result.IsError || outcome.Pending is not { } pending
+            ? outcome.Result
+            : _handover.Keep(process, caller.Uid, pending, reservedFd, channelFd, out ticket, out node);
     }
 
     /// <summary>The request waits (held) while <paramref name="work"/> runs on

@@ -674,11 +674,67 @@ static int receive_file(int sock, int *slot)
 	return newfd;
 }
 
+/* The name of session node `node` (lufs-envelope.h), into name (64 bytes). */
+static void session_node_name(unsigned int node, char *name)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t at = strlen(LUFS_SESSION_NODE_PREFIX), digits = 0;
+	unsigned int v = node;
+
+	memcpy(name, LUFS_SESSION_NODE_PREFIX, at);
+	do {
+		digits++;
+		v >>= 4;
+	} while (v);
+	name[at + digits] = '\0';
+	do {
+		name[at + --digits] = hex[node & 0xf];
+		node >>= 4;
+	} while (digits);
+}
+
+/*
+ * CREATE_SESSION or RETRIEVE_SESSION on a mount whose daemon has answered
+ * before, in the short form (lufs-envelope.h LUFS_PREPARE_SESSION): *slot
+ * holds the reserved number. Returns 1, with *slot still open, when the
+ * answer is EINVAL, which the envelope must confirm (this thread may be new
+ * to the daemon); else the result, with *slot closed.
+ */
+static int complete_session_short(int fd, unsigned int nr, void *arg, const char *dir,
+				   int *slot, bool slot_in_dir, char *scratch)
+{
+	char name[64];
+	int saved_errno = errno, node, installed, err;
+
+	node = real_ioctl(fd, LUFS_PREPARE_SESSION(nr, *slot), arg);
+	if (node < 0 && errno == EINVAL) {
+		errno = saved_errno;
+		return 1;
+	}
+	if (node < 0) {
+		/* The daemon's answer to the request itself (EEXIST, EFAULT, ...). */
+		close_keep_errno(*slot);
+		return -1;
+	}
+	session_node_name((unsigned int)node, name);
+	installed = open_session_node(fd, dir, name, sizeof(name), slot, slot_in_dir, arg, scratch);
+	err = errno;
+	close_keep_errno(*slot);	/* still open if installing stopped early */
+	if (installed >= 0) {
+		/* The open was the commit; PREPARE wrote the caller's struct. */
+		errno = saved_errno;
+		return 0;
+	}
+	real_ioctl(fd, LUFS_ABORT_SESSION(err & LUFS_SHORT_FD_MAX), (void *)(uintptr_t)node);
+	errno = err;
+	return -1;
+}
+
 /*
  * CREATE_SESSION, RETRIEVE_SESSION, RETRIEVE_FD on a FUSE file in dir
  * (PATH_MAX bytes): see lufs-envelope.h. remembered: dir is the one
- * remembered for fd's mount, not yet checked against it. scratch: PATH_MAX
- * bytes.
+ * remembered for fd's mount, which its daemon has answered before, not yet
+ * checked against it. scratch: PATH_MAX bytes.
  */
 static int complete_fd_request(int fd, unsigned long request, void *arg,
 			       char *dir, bool remembered, unsigned long long mount, char *scratch)
@@ -706,8 +762,13 @@ static int complete_fd_request(int fd, unsigned long request, void *arg,
 			dir[0] = '\0';
 		slot = reserve_slot(dir, &slot_in_dir);
 	}
-	if (slot < 0)
+	if (slot < 0) {
 		reserve_errno = errno;
+	} else if (remembered && !file && slot <= LUFS_SHORT_FD_MAX) {
+		ret = complete_session_short(fd, nr, arg, dir, &slot, slot_in_dir, scratch);
+		if (ret <= 0)
+			return ret;
+	}
 	if (file && socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
 		if (!reserve_errno)
 			reserve_errno = errno;

@@ -8,7 +8,8 @@
  * made the request:
  *
  *   PREPARE  ioctl(fd, LUFS_ENVELOPE_REQUEST, &env) with the caller's own
- *            request and argument inside. The daemon decodes and runs the
+ *            request and argument inside (for a session on a mount met
+ *            before, the short form LUFS_PREPARE_SESSION below). The daemon decodes and runs the
  *            request exactly as the kernel would and, on success, leaves a
  *            result waiting under env.ticket for this thread alone:
  *              - a session: on the node env.node_name next to the device
@@ -107,6 +108,33 @@ enum lufs_envelope_phase {
 	 */
 	LUFS_PHASE_SERVE_LISTENER = 6,
 };
+
+/*
+ * The short forms of a session's hand-over, for a mount whose daemon has
+ * answered an envelope before (the library knows it by its unique mount
+ * id): the request value carries what the envelope would, in its nr and
+ * size bits (direction none: FUSE copies nothing), and the ioctl's return
+ * value answers; no envelope is read or written.
+ *
+ *   ioctl(fd, LUFS_PREPARE_SESSION(nr, reserved_fd), arg): PREPARE of the
+ *     caller's CREATE_SESSION (nr 0x00) or RETRIEVE_SESSION (nr 0x01) with
+ *     its own arg; reserved_fd (at most LUFS_SHORT_FD_MAX) is the fd number
+ *     the library holds reserved. Returns the number of the session's node
+ *     (LUFS_SESSION_NODE_PREFIX + the number in lower-case hex), the struct
+ *     written back, or -1 with the request's errno.
+ *   ioctl(fd, LUFS_ABORT_SESSION(err), node): that node could not be
+ *     opened (err): the daemon undoes the session; returns -1 with err.
+ *
+ * The daemon serves them only for a thread that has sent an envelope
+ * PREPARE before (it forgets threads without a hand-over beyond the last
+ * 64); for any other they are what they are on the kernel: nr 0xE0-0xE2 are
+ * outside both LUO ranges, EINVAL. So a short PREPARE answered EINVAL is
+ * sent again as an envelope, whose answer stands. The size bits are never
+ * 0, so a plain _IO(0xBA, 0xE0) is an unknown nr for every thread.
+ */
+#define LUFS_PREPARE_SESSION(nr, reserved_fd)	_IOC(_IOC_NONE, 0xBA, 0xE0 + (nr), (reserved_fd) + 1)
+#define LUFS_ABORT_SESSION(err)			_IOC(_IOC_NONE, 0xBA, 0xE2, (err))
+#define LUFS_SHORT_FD_MAX			(_IOC_SIZEMASK - 1)
 
 /* FREEZE's request field. */
 #define LUFS_FREEZE_IN_PLACE	0	/* memfds kept open across an exec of the daemon */

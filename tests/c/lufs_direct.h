@@ -50,6 +50,21 @@ static inline int lufs_prepare(int dev, unsigned long request, void *arg, int re
 }
 
 /*
+ * The short PREPARE (LUFS_PREPARE_SESSION) of CREATE_SESSION (nr 0) or
+ * RETRIEVE_SESSION (nr 1): the node number, or -errno.
+ */
+static inline int lufs_prepare_short(int dev, unsigned int nr, void *arg, int reserved_fd)
+{
+	return lu_ioctl(dev, LUFS_PREPARE_SESSION(nr, reserved_fd), arg);
+}
+
+/* The node name of node number `node` into out (64 bytes). */
+static inline void lufs_node_name(int node, char out[64])
+{
+	snprintf(out, 64, "%s%x", LUFS_SESSION_NODE_PREFIX, (unsigned int)node);
+}
+
+/*
  * PREPARE of CREATE_SESSION NAME (into *cs) for a caller that may never open
  * the node (a creator that stops halfway): the number it reserves is one
  * O_PATH fd kept for the process's life, however many PREPAREs it makes.

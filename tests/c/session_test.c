@@ -472,6 +472,93 @@ static void test_writeback_efault(int dev)
 	munmap(cs, pg);
 }
 
+struct short_prepare {
+	int dev;
+	int rc;
+};
+
+/* A short PREPARE from a new thread, which has sent no envelope. */
+static void *short_prepare_in_thread(void *arg)
+{
+	struct short_prepare *sp = arg;
+	struct liveupdate_ioctl_create_session cs = { .size = sizeof cs, .fd = -1 };
+	int slot = neg_errno(open("/", O_PATH | O_CLOEXEC));
+	lu_fill_name(cs.name, "short-new-thread");
+	sp->rc = lufs_prepare_short(sp->dev, 0, &cs, slot);
+	close_if(slot);
+	return NULL;
+}
+
+/*
+ * The short form of the hand-over (lufs-envelope.h LUFS_PREPARE_SESSION,
+ * LUFS_ABORT_SESSION), which the library uses on a mount met before: the
+ * same rules, answered through the ioctl's return value.
+ */
+static void test_short_form(int dev)
+{
+	struct liveupdate_ioctl_create_session cs = { .size = sizeof cs, .fd = -1 };
+	char name[64], path[PATH_MAX];
+	int slot = neg_errno(open("/", O_PATH | O_CLOEXEC));
+	lu_fill_name(cs.name, "short-form");
+	int node = lufs_prepare_short(dev, 0, &cs, slot);
+	check_rc(node, 0, "envelope", "short PREPARE of CREATE_SESSION returns the session's node number (%d)", node);
+	if (node < 0) {
+		close_if(slot);
+		return;
+	}
+	check(cs.fd == slot, "envelope", "short PREPARE writes the reserved fd number %d back (got %d)", slot, cs.fd);
+	lufs_node_name(node, name);
+	check_rc(lufs_node_path(name, path, sizeof path), 0, "envelope", "node path");
+	check_rc(open_node_from_other_thread(path), EACCES, "envelope", "another thread opening the short form's node -> EACCES");
+	check_rc(lu_ioctl(dev, LUFS_ABORT_SESSION(ENFILE), (void *)(uintptr_t)node), ENFILE, "envelope",
+		 "short abort of the node -> the errno it carries (ENFILE)");
+	check_rc(open_node(path), ENOENT, "envelope", "after the abort no hand-over waits on the node -> ENOENT");
+	int s = lu_create(dev, "short-form");
+	check_rc(s, 0, "envelope", "the aborted session is undone: its name is free");
+	check_rc(lufs_prepare_short(dev, 0, &cs, slot), EEXIST, "4.1",
+		 "short PREPARE of a name that exists -> EEXIST, through the ioctl's return");
+	close_if(s);
+
+	node = lufs_prepare_short(dev, 0, &cs, slot);
+	check_rc(node, 0, "envelope", "short PREPARE again");
+	lufs_node_name(node < 0 ? 0 : node, name);
+	lufs_node_path(name, path, sizeof path);
+	int nfd = node < 0 ? node : open_node(path);
+	s = nfd < 0 ? nfd : neg_errno(dup3(nfd, slot, O_CLOEXEC));
+	close_if(nfd);
+	check(s >= 0 && lu_name_is(slot, "short-form"), "envelope", "its node opened onto the reserved number is the session");
+	close_if(slot);
+
+	size_t pg = lu_page();
+	struct liveupdate_ioctl_create_session *ro = mmap(NULL, pg, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (ro == MAP_FAILED)
+		tap_fatal("4.1", strerror(errno), "mmap");
+	ro->size = sizeof *ro;
+	lu_fill_name(ro->name, "short-form-ro");
+	mprotect(ro, pg, PROT_READ);
+	slot = neg_errno(open("/", O_PATH | O_CLOEXEC));
+	check_rc(lufs_prepare_short(dev, 0, ro, slot), EFAULT, "4.1", "short PREPARE with a read-only struct -> EFAULT");
+	close_if(slot);
+	munmap(ro, pg);
+	s = lu_create(dev, "short-form-ro");
+	check_rc(s, 0, "4.1", "nothing stays after it: the name is free");
+	close_if(s);
+
+	struct short_prepare sp = { .dev = dev, .rc = -EPROTO };
+	pthread_t t;
+	if (pthread_create(&t, NULL, short_prepare_in_thread, &sp) == 0)
+		pthread_join(t, NULL);
+	check_rc(sp.rc, EINVAL, "2.1",
+		 "short PREPARE from a thread that never sent an envelope -> EINVAL, the kernel's answer to that nr");
+	check_rc(lu_ioctl(dev, _IO(LIVEUPDATE_IOCTL_TYPE, 0xE0), &cs), EINVAL, "2.1",
+		 "_IO(0xBA, 0xE0), no size bits -> EINVAL even from a thread that speaks the hand-over");
+
+	int ctl = lufs_node_path(LUFS_CONTROL_NODE, path, sizeof path) < 0 ? -1 : open(path, O_RDWR | O_CLOEXEC);
+	check_rc(ctl < 0 ? -errno : lufs_prepare_short(ctl, 0, &cs, 0), ENOTTY, "envelope",
+		 "short PREPARE on the control node -> ENOTTY (a regular file's answer)");
+	close_if(ctl);
+}
+
 /* Two threads of one process create and close sessions at once. */
 struct creator {
 	int dev;
@@ -609,6 +696,7 @@ int main(void)
 	test_thread_ends_before_open(dev);
 	test_node_without_prepare(dev);
 	test_writeback_efault(dev);
+	test_short_form(dev);
 	test_two_threads(dev);
 	test_lowest_fd(dev);
 	test_emfile(dev, basic);
