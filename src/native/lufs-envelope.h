@@ -9,9 +9,10 @@
  *
  *   PREPARE  ioctl(fd, LUFS_ENVELOPE_REQUEST, &env) with the caller's own
  *            request and argument inside (for a session on a mount met
- *            before, the short form LUFS_PREPARE_SESSION below). The daemon decodes and runs the
- *            request exactly as the kernel would and, on success, leaves a
- *            result waiting under env.ticket for this thread alone:
+ *            before, the short form LUFS_PREPARE_SESSION below). The daemon
+ *            decodes and runs the request exactly as the kernel would and,
+ *            on success, leaves a result waiting under env.ticket for this
+ *            thread alone:
  *              - a session: on the node env.node_name next to the device
  *                node. installed_fd carries the fd number the library holds
  *                reserved (an O_PATH fd of its own, taken before PREPARE):
@@ -23,8 +24,10 @@
  *            access mode of the fd the request came on (a read-only device
  *            fd, --device-mode 0640, gives a read-only session fd), and
  *            moves the new fd onto the reserved number (dup3 onto its
- *            reserved fd). The open is the commit: the open file owns the
- *            session. The node's entry and attributes never change while the
+ *            reserved fd; where that fd was the only free number it is
+ *            closed first, and if another thread's fds moved meanwhile the
+ *            library writes the number the session got into the struct).
+ *            The open is the commit: the open file owns the session. The node's entry and attributes never change while the
  *            daemon serves, so the kernel keeps them: after the first use of
  *            a node number the open is one OPEN request, and the whole
  *            CREATE_SESSION + close three (PREPARE, OPEN, RELEASE).
