@@ -3,6 +3,7 @@ using LiveUpdateFs.Fuse;
 using LiveUpdateFs.Interop;
 using LiveUpdateFs.Interop.Libfuse;
 using LiveUpdateFs.Tests.Integration;
+using LiveUpdateFs.Uapi;
 
 namespace LiveUpdateFs.Tests.Interop;
 
@@ -57,6 +58,10 @@ public sealed class NativeLayoutTests
             P("env.request", LUFS_ENVELOPE_REQUEST);
             P("env.ticket", offsetof(struct lufs_envelope, ticket));
             P("env.node_name", offsetof(struct lufs_envelope, node_name));
+            P("short.create", LUFS_PREPARE_SESSION(0, 4));
+            P("short.retrieve", LUFS_PREPARE_SESSION(1, LUFS_SHORT_FD_MAX));
+            P("short.fd_max", LUFS_SHORT_FD_MAX);
+            P("short.abort", LUFS_ABORT_SESSION(22));
             return 0;
         }
         """;
@@ -131,6 +136,23 @@ public sealed class NativeLayoutTests
         {
             Assert.That(Envelope.Size, Is.EqualTo(_c["env.size"]));
             Assert.That((long)Envelope.Request, Is.EqualTo(_c["env.request"]));
+        });
+    }
+
+    [Test]
+    [Description("The daemon reads the short forms of a session's hand-over as the library's header builds them, and a plain _IO of their nr as no short form")]
+    public void Short_hand_over_requests_decode_as_the_header_builds_them()
+    {
+        Assert.Multiple(() =>
+        {
+            Assert.That(ShortHandover.IsPrepare((uint)_c["short.create"], out uint create, out int createFd), Is.True);
+            Assert.That((create, createFd), Is.EqualTo((LuoRequest.CreateSession, 4)));
+            Assert.That(ShortHandover.IsPrepare((uint)_c["short.retrieve"], out uint retrieve, out int retrieveFd), Is.True);
+            Assert.That((retrieve, retrieveFd), Is.EqualTo((LuoRequest.RetrieveSession, (int)_c["short.fd_max"])));
+            Assert.That(ShortHandover.IsAbort((uint)_c["short.abort"], out Errno failed) && failed == Errno.EINVAL, Is.True);
+            Assert.That(ShortHandover.IsPrepare(0xBAE0, out _, out _), Is.False, "_IO(0xBA, 0xE0): size bits 0");
+            Assert.That(ShortHandover.IsAbort(0xBAE2, out _), Is.False, "_IO(0xBA, 0xE2): size bits 0");
+            Assert.That(ShortHandover.IsPrepare(0x4005BAE0, out _, out _), Is.False, "_IOW(0xBA, 0xE0, 5): a direction");
         });
     }
 }
