@@ -15,7 +15,8 @@ namespace LiveUpdateFs.Host;
 /// keeps the id of the mount it was opened on, also after its process
 /// entered another namespace or received it from one). An fd on the control
 /// node alone (the preload library keeps one for its frozen-size query) or
-/// on status.json is not LUO state and does not count. One instance is one
+/// on status.json is not LUO state and does not count, nor is an O_PATH fd
+/// of a node (it holds no session, and session node names are reused). One instance is one
 /// scan's view: the mounts are read once, when first needed. A scan for
 /// display (`status`) has a time budget: thousands of processes with many
 /// fds take seconds to read.
@@ -82,7 +83,7 @@ public sealed class EmulatorFdHolders(string mountpoint)
             if (node != LuoNodes.DeviceName && !node.StartsWith(Envelope.SessionNodePrefix, StringComparison.Ordinal))
                 continue;
             // Only now, for a name that fits, what mount the fd is on.
-            if (_device is not null && int.TryParse(fd, out int number) && (_mounts ??= AllMounts(_device)).Contains(MountTable.MountIdOf(pid, number)))
+            if (_device is not null && int.TryParse(fd, out int number) && (_mounts ??= AllMounts(_device)).Contains(MountTable.MountIdOfOpenFile(pid, number)))
                 yield return node;
         }
     }

@@ -7,10 +7,22 @@ namespace LiveUpdateFs.Interop;
 public static class MountTable
 {
     /// <summary>The mount id of fd <paramref name="fd"/> of process <paramref name="pid"/>, or -1 (gone).</summary>
-    public static int MountIdOf(string pid, int fd) =>
-        ProcFs.ReadText($"/proc/{pid}/fdinfo/{fd}") is { } info && ProcFs.FieldOf(info, "mnt_id:") is { } id && int.TryParse(id, out int mountId)
-            ? mountId
-            : -1;
+    public static int MountIdOf(string pid, int fd) => MountIdOf(ProcFs.ReadText($"/proc/{pid}/fdinfo/{fd}"));
+
+    /// <summary>The mount id of a file another process holds open for use,
+    /// -1 for an O_PATH fd (it reads, writes and asks nothing: a place, not
+    /// an open file) or one that cannot be read.</summary>
+    public static int MountIdOfOpenFile(string pid, int fd)
+    {
+        string? info = ProcFs.ReadText($"/proc/{pid}/fdinfo/{fd}");
+        // "flags:" is octal; O_PATH is 010000000.
+        bool path = info is not null && ProcFs.FieldOf(info, "flags:") is { } flags
+            && (Convert.ToInt64(flags, 8) & 0x200000) != 0;
+        return path ? -1 : MountIdOf(info);
+    }
+
+    private static int MountIdOf(string? info) =>
+        info is not null && ProcFs.FieldOf(info, "mnt_id:") is { } id && int.TryParse(id, out int mountId) ? mountId : -1;
 
     /// <summary>The mount at <paramref name="mountpoint"/> in this process's
     /// namespace (the last one mounted there: it is the one in use), or null.</summary>

@@ -838,6 +838,25 @@ static int complete_fd_request(int fd, unsigned long request, void *arg,
 	return 0;
 }
 
+/*
+ * The program's own request with the shape of a short hand-over request
+ * (lufs-envelope.h: nr 0xE0-0xE2, no direction, a size): the daemon takes
+ * that shape from a thread that has sent a PREPARE before for the library's
+ * own, which never pass through this file's ioctl. On our files the
+ * program's goes out as the same encoding with nr 0xE3, an unknown nr like
+ * 0xE0-0xE2 are on the kernel, so that it gets the kernel's answer.
+ */
+static unsigned long unknown_if_short_form(unsigned long request)
+{
+	unsigned int value = (unsigned int)request;
+
+	if (_IOC_DIR(value) != _IOC_NONE || _IOC_SIZE(value) == 0 ||
+	    _IOC_NR(value) < _IOC_NR(LUFS_PREPARE_SESSION(0, 0)) ||
+	    _IOC_NR(value) > _IOC_NR(LUFS_ABORT_SESSION(0)))
+		return request;
+	return _IOC(_IOC_NONE, LIVEUPDATE_IOCTL_TYPE, _IOC_NR(LUFS_ABORT_SESSION(0)) + 1, _IOC_SIZE(value));
+}
+
 /* Requests of type 0xBA: LUO requests, and the only ones we may act on. */
 static int luo_ioctl(int fd, unsigned long request, void *arg)
 {
@@ -858,7 +877,7 @@ static int luo_ioctl(int fd, unsigned long request, void *arg)
 		  ptracer_settled(&id);
 	if (settled && !returns_fd) {
 		errno = saved_errno;
-		return real_ioctl(fd, request, arg);
+		return real_ioctl(fd, unknown_if_short_form(request), arg);
 	}
 	/*
 	 * An fd-returning request there: its node is in the remembered
@@ -895,10 +914,13 @@ static int luo_ioctl(int fd, unsigned long request, void *arg)
 		remember_mount_dir(dir);
 		ours = true;
 	}
-	if (ours)
-		atomic_store_explicit(&mount_dir_mount, id.mount, memory_order_relaxed);
+	if (!ours) {
+		errno = saved_errno;
+		return real_ioctl(fd, request, arg);
+	}
+	atomic_store_explicit(&mount_dir_mount, id.mount, memory_order_relaxed);
 	errno = saved_errno;
-	return real_ioctl(fd, request, arg);
+	return real_ioctl(fd, unknown_if_short_form(request), arg);
 }
 
 EXPORT int ioctl(int fd, unsigned long request, ...)

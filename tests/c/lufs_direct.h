@@ -11,6 +11,8 @@
 
 #include <libgen.h>
 #include <limits.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "lufs-envelope.h"
 #include "luo.h"
@@ -53,9 +55,19 @@ static inline int lufs_prepare(int dev, unsigned long request, void *arg, int re
  * The short PREPARE (LUFS_PREPARE_SESSION) of CREATE_SESSION (nr 0) or
  * RETRIEVE_SESSION (nr 1): the node number, or -errno.
  */
+/*
+ * The short forms go out as the system call itself: the preload library
+ * turns a program's own ioctl of that shape into an unknown nr (only the
+ * library's own are short forms), and these helpers speak for the library.
+ */
+static inline int lufs_ioctl_as_library(int fd, unsigned long request, void *arg)
+{
+	return neg_errno((int)syscall(SYS_ioctl, fd, request, arg));
+}
+
 static inline int lufs_prepare_short(int dev, unsigned int nr, void *arg, int reserved_fd)
 {
-	return lu_ioctl(dev, LUFS_PREPARE_SESSION(nr, reserved_fd), arg);
+	return lufs_ioctl_as_library(dev, LUFS_PREPARE_SESSION(nr, reserved_fd), arg);
 }
 
 /* The node name of node number `node` into out (64 bytes). */

@@ -416,6 +416,29 @@ static void test_round_trips(int dev, const char *status_path)
 	      "each CREATE_SESSION + close costs 3 FUSE requests: ioctl, open, release (%d rounds:%s)", N, seen);
 }
 
+/*
+ * A program's own ioctl with the shape of the library's short hand-over
+ * request (lufs-envelope.h), from a thread that has created a session
+ * through the library: the kernel's answer to an unknown nr (EINVAL), the
+ * struct untouched, nothing created or undone.
+ */
+static void test_short_form_shape_is_unknown(int dev)
+{
+	int s = lu_create(dev, "shape-warmup");
+	check_rc(s, 0, "4.1", "CREATE_SESSION through the library first");
+	close_if(s);
+	struct liveupdate_ioctl_create_session raw = { .size = sizeof raw, .fd = -7 };
+	lu_fill_name(raw.name, "shape-ghost");
+	check_rc(lu_ioctl(dev, _IOC(_IOC_NONE, LIVEUPDATE_IOCTL_TYPE, 0xE0, 100), &raw), EINVAL, "2.1",
+		 "the program's _IOC(NONE, 0xBA, 0xE0, 100) -> EINVAL, as an unknown nr on the kernel");
+	check(raw.fd == -7, "2.1", "its struct is untouched (fd %d)", raw.fd);
+	check_rc(lu_ioctl(dev, _IOC(_IOC_NONE, LIVEUPDATE_IOCTL_TYPE, 0xE2, 28), NULL), EINVAL, "2.1",
+		 "the program's _IOC(NONE, 0xBA, 0xE2, 28) -> EINVAL");
+	s = lu_create(dev, "shape-ghost");
+	check_rc(s, 0, "4.1", "no session was left waiting under the name");
+	close_if(s);
+}
+
 /* ------------------------------------------------------------------ */
 
 static int main_cases(void)
@@ -446,6 +469,7 @@ static int main_cases(void)
 
 	test_fallocate_arguments(s);
 	test_fork(dev, s);
+	test_short_form_shape_is_unknown(dev);
 	close(s);
 
 	if (fan >= 0) {

@@ -510,7 +510,7 @@ static void test_short_form(int dev)
 	lufs_node_name(node, name);
 	check_rc(lufs_node_path(name, path, sizeof path), 0, "envelope", "node path");
 	check_rc(open_node_from_other_thread(path), EACCES, "envelope", "another thread opening the short form's node -> EACCES");
-	check_rc(lu_ioctl(dev, LUFS_ABORT_SESSION(ENFILE), (void *)(uintptr_t)node), ENFILE, "envelope",
+	check_rc(lufs_ioctl_as_library(dev, LUFS_ABORT_SESSION(ENFILE), (void *)(uintptr_t)node), ENFILE, "envelope",
 		 "short abort of the node -> the errno it carries (ENFILE)");
 	check_rc(open_node(path), ENOENT, "envelope", "after the abort no hand-over waits on the node -> ENOENT");
 	int s = lu_create(dev, "short-form");
