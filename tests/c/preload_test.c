@@ -401,19 +401,31 @@ static void test_round_trips(int dev, const char *status_path)
 	check(rc == 0 && created == N, "design", "%d CREATE_SESSION + close, status.json's \"fuseRequests\" read around them", N);
 	if (rc != 0)
 		return;
+	/*
+	 * Under `liveupdatefs run` (a Docker entrypoint) the library is inert
+	 * (LIVEUPDATEFS_SECCOMP): the filter traps the ioctl and the daemon
+	 * answers it from the listener, so only the node's open and release
+	 * reach FUSE.
+	 */
+	int trapped = getenv("LIVEUPDATEFS_SECCOMP") != NULL;
 	long total = 0;
 	int exact = 1;
 	for (int i = 0; i < OPERATIONS; i++) {
 		long spent = after[i] - second[i] - (second[i] - first[i]);
-		int want = strcmp(operations[i], "ioctl") == 0 || strcmp(operations[i], "open") == 0 ||
+		int want = (strcmp(operations[i], "ioctl") == 0 && !trapped) || strcmp(operations[i], "open") == 0 ||
 			   strcmp(operations[i], "release") == 0 ? N : 0;
 		total += spent;
 		exact &= spent == want;
 		if (spent)
 			snprintf(seen + strlen(seen), sizeof seen - strlen(seen), " %s %ld", operations[i], spent);
 	}
-	check(exact && total == 3 * N, "design",
-	      "each CREATE_SESSION + close costs 3 FUSE requests: ioctl, open, release (%d rounds:%s)", N, seen);
+	if (trapped)
+		check(exact && total == 2 * N, "design",
+		      "under run each CREATE_SESSION + close costs 2 FUSE requests: open, release; the ioctl is trapped (%d rounds:%s)",
+		      N, seen);
+	else
+		check(exact && total == 3 * N, "design",
+		      "each CREATE_SESSION + close costs 3 FUSE requests: ioctl, open, release (%d rounds:%s)", N, seen);
 }
 
 /*
