@@ -109,13 +109,22 @@ static int allow_fds(int count)
 	return 0;
 }
 
-static int prepare(int count, int64_t size, int64_t data)
+/* The device, with room for COUNT session fds; -1 after saying why. */
+static int open_device(int count)
 {
 	if (allow_fds(count))
-		return 1;
+		return -1;
 	int dev = open(device(), O_RDWR);
 	if (dev < 0)
-		return die("open device");
+		die("open device");
+	return dev;
+}
+
+static int prepare(int count, int64_t size, int64_t data)
+{
+	int dev = open_device(count);
+	if (dev < 0)
+		return 1;
 	for (int i = 0; i < count; i++) {
 		struct liveupdate_ioctl_create_session create = { .size = sizeof create };
 		session_name((char *)create.name, sizeof create.name, i, count);
@@ -176,11 +185,9 @@ static int check_file(int fd, int64_t size, int64_t data)
 
 static int retrieve(int count, int64_t size, int64_t data)
 {
-	if (allow_fds(count))
-		return 1;
-	int dev = open(device(), O_RDWR);
+	int dev = open_device(count);
 	if (dev < 0)
-		return die("open device");
+		return 1;
 	int64_t restore_ns = 0;
 	for (int i = 0; i < count; i++) {
 		struct liveupdate_ioctl_retrieve_session session = { .size = sizeof session };
